@@ -1,0 +1,53 @@
+# regbridge — the two commands: `make run` and `make test`. Everything else is set-up they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean
+
+run: install tools kafka-jars  ## start Kafka (and, as they land, sandboxes and workers) until Ctrl-C
+	$(BIN)/regbridge dev up
+
+test: install tools kafka-jars lint typecheck  ## lint, type-check, then every test against a real broker
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "regbridge needs Python >= 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+tools:  ## OS packages the tests need (Java, Maven, PostgreSQL): installed in CI when missing
+	@bash deploy/ci/ensure-tools.sh
+
+kafka-jars:  ## Apache Kafka's jars from Maven Central, cached outside the repository
+	@$(BIN)/python deploy/kafka/localkafka.py fetch >/dev/null || [ -z "$$CI" ]
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install kafka-jars
+	$(BIN)/pytest tests/integration
+
+schemas: install
+	$(BIN)/regbridge schema export --out schemas
+
+lock: install  ## re-resolve requirements.lock after changing pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		-o requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

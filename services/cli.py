@@ -1,0 +1,127 @@
+"""The `regbridge` command: schemas, topics and the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.logging import configure_logging
+from shared.settings import RegbridgeSettings
+from shared.topics import EnsureReport, architecture_topics, ensure_topics
+
+app = typer.Typer(
+    help="regbridge: Swedish care events from Kafka to the registers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+schema_app = typer.Typer(help="The public event contract as JSON Schema.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of the architecture.", no_args_is_help=True)
+dev_app = typer.Typer(help="The local stack behind `make run`.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(topics_app, name="topics")
+app.add_typer(dev_app, name="dev")
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path, typer.Option(help="Folder to write the schemas into.")] = Path("schemas"),
+) -> None:
+    """Write one JSON Schema file per event type."""
+    from shared.contracts.schema import export_schemas
+
+    for path in export_schemas(out):
+        typer.echo(f"wrote {path}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print every topic regbridge uses, with its purpose."""
+    settings = RegbridgeSettings()
+    for spec in architecture_topics(settings.topics):
+        compacted = " (compacted)" if spec.compacted else ""
+        typer.echo(f"{spec.name:<34} {spec.purpose}{compacted}")
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create every topic of the architecture that is missing; safe to run again."""
+    settings = RegbridgeSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    report = asyncio.run(_ensure(settings, echo=True))
+    typer.echo(f"{len(report.created)} created, {len(report.existing)} already there")
+    for problem in report.problems:
+        typer.secho(f"mismatch: {problem}", fg=typer.colors.YELLOW, err=True)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+async def _ensure(settings: RegbridgeSettings, *, echo: bool) -> EnsureReport:
+    return await ensure_topics(
+        settings.kafka,
+        architecture_topics(settings.topics),
+        partitions=settings.topics.partitions,
+        replication_factor=settings.topics.replication_factor,
+        on_progress=typer.echo if echo else (lambda _line: None),
+    )
+
+
+@dev_app.command("up")
+def dev_up() -> None:
+    """Start the local stack (Kafka; sandboxes and workers as they land) until Ctrl-C."""
+    from services.devstack import provide_kafka
+
+    typer.echo("regbridge: starting Kafka (KAFKA_BOOTSTRAP_SERVERS → Docker → local JVM) …")
+    with provide_kafka() as kafka:
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.address
+        settings = RegbridgeSettings()
+        report = asyncio.run(_ensure(settings, echo=False))
+        typer.echo(
+            f"Kafka is up at {kafka.address} ({kafka.how}); "
+            f"{len(report.created)} topics created, {len(report.existing)} already there."
+        )
+        typer.echo(_NEXT_STEPS.format(bootstrap=kafka.address))
+        _wait_for_interrupt()
+        typer.echo("regbridge: stopping what was started …")
+
+
+_NEXT_STEPS = """
+What to do next (in another terminal):
+  export KAFKA_BOOTSTRAP_SERVERS={bootstrap}
+  .venv/bin/regbridge topics list                 # the topics and what they are for
+  .venv/bin/regbridge dev publish-examples        # publish one valid example of each event
+  .venv/bin/regbridge schema export --out schemas # the contract as JSON Schema
+
+Not yet here: the GVR, NVR and catalog workers and their sandboxes (see README, "Status").
+Press Ctrl-C to stop everything this command started.
+"""
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@dev_app.command("publish-examples")
+def dev_publish_examples() -> None:
+    """Publish the contract's example events (one per type) to their input topics."""
+    from services.examples import publish_examples
+
+    settings = RegbridgeSettings()
+    for line in asyncio.run(publish_examples(settings)):
+        typer.echo(line)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

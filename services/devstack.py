@@ -1,0 +1,210 @@
+"""Local infrastructure for tests and `make run`: a Kafka broker and a PostgreSQL, real, no mocks.
+
+Kafka, in order of preference: ``KAFKA_BOOTSTRAP_SERVERS`` if set → testcontainers
+``KafkaContainer`` if a Docker engine answers → Apache Kafka's own jars on the local JVM
+(``deploy/kafka/localkafka.py``). PostgreSQL: ``REGBRIDGE_TEST_DATABASE_URL`` if set →
+testcontainers → a throwaway cluster from the operating system's binaries (``initdb``/``pg_ctl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCALKAFKA = REPO_ROOT / "deploy" / "kafka" / "localkafka.py"
+
+
+class InfrastructureError(RuntimeError):
+    """A broker or database the caller asked for could not be provided."""
+
+
+@dataclass(frozen=True)
+class Provided:
+    """What was provided, and how (``env``, ``testcontainers``, ``local``)."""
+
+    address: str
+    how: str
+
+
+def docker_answers() -> bool:
+    """True when a Docker engine answers (not merely when the client is installed)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+@contextlib.contextmanager
+def provide_kafka() -> Iterator[Provided]:
+    """Yield a reachable Kafka bootstrap address; stop whatever this function started."""
+    if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield Provided(bootstrap, "env")
+        return
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+            yield Provided(container.get_bootstrap_server(), "testcontainers")
+        return
+    with local_kafka() as bootstrap:
+        yield Provided(bootstrap, "local")
+
+
+@contextlib.contextmanager
+def local_kafka() -> Iterator[str]:
+    """Start the JVM broker from Maven Central jars in a fresh state folder; stop it by pid."""
+    if not LOCALKAFKA.exists():
+        raise InfrastructureError(f"{LOCALKAFKA} is missing: run from a regbridge checkout")
+    state_dir = Path(tempfile.mkdtemp(prefix="regbridge-kafka-"))
+    result = subprocess.run(
+        [sys.executable, str(LOCALKAFKA), "start", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise InfrastructureError(f"local Kafka broker did not start: {result.stderr.strip()}")
+    state = json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        yield str(state["bootstrap_servers"])
+    finally:
+        subprocess.run(
+            [sys.executable, str(LOCALKAFKA), "stop", "--state-dir", str(state_dir)],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def postgres_binaries() -> Path | None:
+    """The folder holding initdb/pg_ctl from the OS packages (newest version), if installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _version_key(path: str) -> int:
+    part = Path(path).parts[-3]
+    return int(part) if part.isdigit() else 0
+
+
+@contextlib.contextmanager
+def provide_postgres() -> Iterator[Provided | None]:
+    """Yield a PostgreSQL URL (SQLAlchemy asyncpg form), or None when none can be had here."""
+    if url := os.environ.get("REGBRIDGE_TEST_DATABASE_URL"):
+        yield Provided(url, "env")
+        return
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
+            yield Provided(container.get_connection_url(), "testcontainers")
+        return
+    if postgres_binaries() is None:
+        yield None
+        return
+    with local_postgres() as url:
+        yield Provided(url, "local")
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[str]:
+    """A throwaway cluster on a free loopback port, trust auth, removed afterwards."""
+    bindir = postgres_binaries()
+    if bindir is None:
+        raise InfrastructureError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    data_dir = Path(tempfile.mkdtemp(prefix="regbridge-pg-"))
+    port = _free_port()
+    as_user = _postgres_user_prefix(data_dir)
+    log = data_dir / "server.log"
+    pgdata = data_dir / "data"
+    _run(
+        as_user,
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+    )
+    _run(
+        as_user,
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+    )
+    try:
+        _wait_for_port(port, 30)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _run(
+            as_user,
+            [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+            check=False,
+        )
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _postgres_user_prefix(data_dir: Path) -> list[str]:
+    """PostgreSQL refuses to run as root: run it as the `postgres` user when we are root."""
+    if os.geteuid() != 0:
+        return []
+    shutil.chown(data_dir, "postgres", "postgres")
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _run(prefix: list[str], args: list[str], *, check: bool = True) -> None:
+    result = subprocess.run([*prefix, *args], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise InfrastructureError(f"{Path(args[0]).name} failed: {result.stderr.strip()}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.2)
+    raise InfrastructureError(f"nothing answers on 127.0.0.1:{port} after {timeout:.0f}s")

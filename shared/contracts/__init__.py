@@ -1,0 +1,53 @@
+"""The public event contract, version 1: pydantic models, `parse_event` and the event registry."""
+
+from shared.contracts.care_contact import (
+    Admission,
+    Availability,
+    CareContact,
+    CareContactEvent,
+    Discharge,
+    OutpatientVisit,
+    Procedure,
+)
+from shared.contracts.envelope import SCHEMA_VERSION, EventEnvelope, Operation
+from shared.contracts.errors import ContractViolationError, Violation
+from shared.contracts.hsa import HsaUnitNotification, HsaUnitNotificationEvent
+from shared.contracts.parsing import EVENT_TYPES, Event, parse_event
+from shared.contracts.patient import Patient
+from shared.contracts.schema import CARE_CONTACT_EXAMPLES, EXAMPLES, export_schemas
+from shared.contracts.vaccination import (
+    CareProvider,
+    VaccinatedPerson,
+    Vaccination,
+    VaccinationEvent,
+    VaccinationProgramme,
+)
+
+__all__ = [
+    "CARE_CONTACT_EXAMPLES",
+    "EVENT_TYPES",
+    "EXAMPLES",
+    "SCHEMA_VERSION",
+    "Admission",
+    "Availability",
+    "CareContact",
+    "CareContactEvent",
+    "CareProvider",
+    "ContractViolationError",
+    "Discharge",
+    "Event",
+    "EventEnvelope",
+    "HsaUnitNotification",
+    "HsaUnitNotificationEvent",
+    "Operation",
+    "OutpatientVisit",
+    "Patient",
+    "Procedure",
+    "VaccinatedPerson",
+    "Vaccination",
+    "VaccinationEvent",
+    "VaccinationProgramme",
+    "Violation",
+    "export_schemas",
+    "parse_event",
+]

@@ -1,0 +1,136 @@
+"""One valid example per event (and per care-contact kind), for docs, schemas and tests."""
+
+from typing import Any
+
+# Identifiers are the handbook's test vectors (/work/shared/domain/identifiers.md); code values
+# (BTYP, VDG, TAXA, IKOD, UKOD …) are illustrative: the region's code server decides what is valid.
+
+_PATIENT = {"id_type": "PNR", "id": "191212121212"}
+
+
+def _envelope(
+    event_type: str, event_id: str, record_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": 1,
+        "occurred_at": "2025-03-14T10:02:17.431+01:00",
+        "source_system": "takecare-sll",
+        "record_id": record_id,
+        "record_version": 1,
+        "operation": "create",
+        "payload": payload,
+    }
+
+
+CARE_CONTACT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "outpatient_visit": _envelope(
+        "care.contact",
+        "0b6f4f0e-6a57-4c39-9a4e-3d8f5b7c2e11",
+        "besok-2025-000184223",
+        {
+            "kind": "outpatient_visit",
+            "patient": _PATIENT,
+            "kombika": "11010046M30",
+            "visited_at": "2025-03-14T09:30:00+01:00",
+            "visit_type": "1",
+            "professions": ["LK", "SJ"],
+            "akut": "N",
+            "tariff": "A101",
+            "care_period_code": "11010046M300042",
+            "contact_type": "1",
+            "diagnoses": ["J069", "B341A"],
+            "procedures": [
+                {"code": "AQ014", "diagnosis_index": 0, "performed_on": "2025-03-14"},
+            ],
+            "atc_codes": ["J01CE02"],
+            "referring_kombika": "19108011M04",
+        },
+    ),
+    "admission": _envelope(
+        "care.contact",
+        "6d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+        "vtf-2025-000052117",
+        {
+            "kind": "admission",
+            "patient": _PATIENT,
+            "kombika": "11010046M30",
+            "admitted_at": "2025-03-10T22:15:00+01:00",
+            "admission_code": "1",
+            "referring_kombika": "19108011M04",
+            "akut": "J",
+            "care_period_code": "11010046M300043",
+        },
+    ),
+    "discharge": _envelope(
+        "care.contact",
+        "9a8b7c6d-5e4f-4a3b-9c2d-1e0f2a3b4c5d",
+        "vtf-2025-000052117",
+        {
+            "kind": "discharge",
+            "patient": _PATIENT,
+            "admitting_kombika": "11010046M30",
+            "discharging_kombika": "11010046M31",
+            "discharged_at": "2025-03-14T11:40:00+01:00",
+            "discharge_code": "1",
+            "diagnoses": ["I050"],
+            "procedures": [
+                {"code": "NHP09", "diagnosis_index": 0, "performed_on": "2025-03-11"},
+            ],
+            "care_period_code": "11010046M300043",
+        },
+    ),
+    "availability": _envelope(
+        "care.contact",
+        "c4d5e6f7-0812-4a3b-8c4d-5e6f7a8b9c0d",
+        "tillg-2025-000007731",
+        {
+            "kind": "availability",
+            "patient": {"id_type": "SNR", "id": "197010632391"},
+            "kombika": "11010046M30",
+            "contact_category": "outpatient",
+            "care_guarantee": True,
+            "booked_on": "2025-03-14",
+            "appointment_at": "2025-04-02T13:00:00+02:00",
+            "referral_received_on": "2025-03-03",
+            "decided_on": "2025-03-12",
+            "referral_type": "1",
+        },
+    ),
+}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "care.contact": CARE_CONTACT_EXAMPLES["outpatient_visit"],
+    "vaccination": _envelope(
+        "vaccination",
+        "5f2d8c1b-3e4a-4f6b-9d7c-2a1b0c9d8e7f",
+        "vacc-2025-000310554",
+        {
+            "patient": {"id_type": "PNR", "id": "196508313159", "birth_date": "1965-08-31"},
+            "vaccinated_on": "2025-03-14",
+            "vaccine_npl_id": "20201214100018",
+            "vaccine_name": "Comirnaty",
+            "batch_number": "FN1234",
+            "programme": "covid19",
+            "dose_number": 4,
+            "performing_unit_hsa_id": "SE2321000016-14L1",
+            "care_provider": {
+                "hsa_id": "SE2321000016-1000",
+                "organisation_number": "2321000016",
+            },
+        },
+    ),
+    "hsa.unit-notification": _envelope(
+        "hsa.unit-notification",
+        "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7",
+        "SE2321000131-E000000011111",
+        {
+            "hsa_id": "SE2321000131-E000000011111",
+            "change_kind": "updated",
+            "changed_attributes": ["publicName", "postalAddress"],
+            "notified_at": "2025-03-14T10:01:58+01:00",
+        },
+    ),
+}
+"""event_type → a realistic, valid version-1 event (JSON-shaped: strings for ids and times)."""

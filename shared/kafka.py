@@ -1,0 +1,71 @@
+"""Connection options shared by every Kafka client the project creates (aiokafka and FastStream)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from faststream.kafka import KafkaBroker
+from faststream.security import (
+    BaseSecurity,
+    SASLOAuthBearer,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
+
+if TYPE_CHECKING:
+    from shared.settings import KafkaSettings
+
+
+def kafka_client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection options shared by every aiokafka client the project creates."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_list,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": kafka.request_timeout_ms,
+    }
+    if kafka.sasl_mechanism:
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        options["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(
+            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
+        )
+    return options
+
+
+def faststream_security(kafka: KafkaSettings) -> BaseSecurity | None:
+    """The same TLS/SASL choice as `kafka_client_options`, in FastStream's terms."""
+    ssl_context = kafka_client_options(kafka).get("ssl_context")
+    use_ssl = kafka.security_protocol in ("SSL", "SASL_SSL")
+    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    username = kafka.sasl_username or ""
+    match kafka.sasl_mechanism:
+        case None:
+            return BaseSecurity(ssl_context=ssl_context, use_ssl=use_ssl) if use_ssl else None
+        case "PLAIN":
+            return SASLPlaintext(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
+        case "SCRAM-SHA-256":
+            return SASLScram256(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
+        case "SCRAM-SHA-512":
+            return SASLScram512(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
+        case "OAUTHBEARER":
+            return SASLOAuthBearer(ssl_context=ssl_context, use_ssl=use_ssl)
+
+
+def make_broker(kafka: KafkaSettings, *, worker: str, **options: Any) -> KafkaBroker:
+    """A FastStream broker whose logs go through the project's masked structlog pipeline."""
+    return KafkaBroker(
+        kafka.bootstrap_list,
+        client_id=f"{kafka.client_id}-{worker}",
+        security=faststream_security(kafka),
+        logger=logging.getLogger(f"regbridge.faststream.{worker}"),
+        request_timeout_ms=kafka.request_timeout_ms,
+        **options,
+    )

@@ -1,0 +1,122 @@
+"""Settings: one pydantic-settings base, a prefix per worker, shared Kafka and topic sections."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.topics import parse_delay
+
+ENV_PREFIX = "REGBRIDGE_"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # JSON when stdout is not a terminal, pretty console output when it is
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class KafkaSettings(BaseSettings):
+    """How every worker reaches the Kafka cluster (``REGBRIDGE_KAFKA_…``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}KAFKA_", extra="ignore", populate_by_name=True
+    )
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            f"{ENV_PREFIX}KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+        description="Comma-separated host:port list; KAFKA_BOOTSTRAP_SERVERS is accepted too.",
+    )
+    client_id: str = "regbridge"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    request_timeout_ms: int = 40_000
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class TopicSettings(BaseSettings):
+    """Topic names and shape (``REGBRIDGE_TOPICS_…``); defaults follow the architecture."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TOPICS_", extra="ignore")
+
+    partitions: Annotated[int, Field(ge=1)] = 12
+    replication_factor: Annotated[int, Field(ge=1)] = 1
+    retry_delays: list[str] = Field(
+        default_factory=lambda: ["30s", "5m", "1h", "6h"],
+        description="Delayed retry tiers, shortest first; each becomes <worker>.retry.<delay>.",
+    )
+    dlq_retention_ms: int = 90 * 24 * 3600 * 1000
+    care_contacts: str = "care.contacts.v1"
+    vaccinations: str = "care.vaccinations.v1"
+    hsa_notifications: str = "catalog.hsa-notifications.v1"
+    care_units: str = "catalog.care-units.v1"
+    vaccines: str = "catalog.vaccines.v1"
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _delays_parse(cls, value: list[str]) -> list[str]:
+        seconds = [parse_delay(v) for v in value]
+        if seconds != sorted(seconds):
+            raise ValueError("retry delays must be given shortest first")
+        return value
+
+
+class RegbridgeSettings(BaseSettings):
+    """The base every worker's settings extend; subclasses set ``worker`` and their own prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", secrets_dir=None, frozen=True
+    )
+    worker: ClassVar[str] = "regbridge"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite+aiosqlite:///./regbridge.db"),
+        description="SQLAlchemy async URL of the submission ledger (PostgreSQL in production).",
+    )
+    health_port: int = 8080
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    @property
+    def consumer_group(self) -> str:
+        return f"regbridge-{self.worker}"
+
+
+class GvrSettings(RegbridgeSettings):
+    """GVR worker (``REGBRIDGE_GVR_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GVR_")
+    worker: ClassVar[str] = "gvr"
+    health_port: int = 8081
+
+
+class NvrSettings(RegbridgeSettings):
+    """NVR worker (``REGBRIDGE_NVR_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}NVR_")
+    worker: ClassVar[str] = "nvr"
+    health_port: int = 8082
+
+
+class CatalogSettings(RegbridgeSettings):
+    """Catalog sync (``REGBRIDGE_CATALOG_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}CATALOG_")
+    worker: ClassVar[str] = "catalog"
+    health_port: int = 8083
