@@ -77,7 +77,7 @@ def dev_up() -> None:
     from services.devstack import provide_kafka
 
     typer.echo("regbridge: starting Kafka (KAFKA_BOOTSTRAP_SERVERS → Docker → local JVM) …")
-    with provide_kafka() as kafka:
+    with provide_kafka(preferred_port=9092) as kafka:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.address
         settings = RegbridgeSettings()
         report = asyncio.run(_ensure(settings, echo=False))

@@ -55,7 +55,7 @@ def docker_answers() -> bool:
 
 
 @contextlib.contextmanager
-def provide_kafka() -> Iterator[Provided]:
+def provide_kafka(preferred_port: int = 0) -> Iterator[Provided]:
     """Yield a reachable Kafka bootstrap address; stop whatever this function started."""
     if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield Provided(bootstrap, "env")
@@ -66,18 +66,26 @@ def provide_kafka() -> Iterator[Provided]:
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
             yield Provided(container.get_bootstrap_server(), "testcontainers")
         return
-    with local_kafka() as bootstrap:
+    with local_kafka(preferred_port) as bootstrap:
         yield Provided(bootstrap, "local")
 
 
 @contextlib.contextmanager
-def local_kafka() -> Iterator[str]:
+def local_kafka(preferred_port: int = 0) -> Iterator[str]:
     """Start the JVM broker from Maven Central jars in a fresh state folder; stop it by pid."""
     if not LOCALKAFKA.exists():
         raise InfrastructureError(f"{LOCALKAFKA} is missing: run from a regbridge checkout")
     state_dir = Path(tempfile.mkdtemp(prefix="regbridge-kafka-"))
     result = subprocess.run(
-        [sys.executable, str(LOCALKAFKA), "start", "--state-dir", str(state_dir)],
+        [
+            sys.executable,
+            str(LOCALKAFKA),
+            "start",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(preferred_port),
+        ],
         capture_output=True,
         text=True,
         check=False,

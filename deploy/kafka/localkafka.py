@@ -114,9 +114,13 @@ def fetch_jars() -> Path:
     return lib
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free, else any free loopback port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
@@ -144,14 +148,16 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def start(state_dir: Path, *, timeout: float = 90.0, heap: str = "512m") -> dict[str, object]:
+def start(
+    state_dir: Path, *, port: int = 0, timeout: float = 90.0, heap: str = "512m"
+) -> dict[str, object]:
     """Format storage, start the broker in the background, wait until ready, write state.json."""
     java = shutil.which("java")
     if java is None:
         raise BrokerError("java not found: install OpenJDK 17 to run the local broker")
     lib = fetch_jars()
     state_dir.mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(), free_port()
+    port, controller_port = free_port(port), free_port()
     log_dir = state_dir / "data"
     shutil.rmtree(log_dir, ignore_errors=True)
     props = state_dir / "server.properties"
@@ -263,13 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("start", "stop"):
         cmd = sub.add_parser(name)
         cmd.add_argument("--state-dir", type=Path, required=True)
+        if name == "start":
+            cmd.add_argument("--port", type=int, default=0, help="preferred port (if free)")
     sub.add_parser("fetch")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(fetch_jars())
         elif args.command == "start":
-            print(json.dumps(start(args.state_dir)))
+            print(json.dumps(start(args.state_dir, port=args.port)))
         else:
             print("stopped" if stop(args.state_dir) else "not running")
     except (BrokerError, subprocess.CalledProcessError) as exc:
