@@ -1,0 +1,88 @@
+"""The error types that decide an event's fate: retry, dead letter, or pause the worker.
+
+    DeliveryError
+    ├── TransientError            → next retry tier (after the last: dead letter, retries_exhausted)
+    │   ├── RegisterUnavailableError   timeouts, connection errors, 5xx, 503 maintenance
+    │   ├── ThrottledError             429 (honours Retry-After)
+    │   └── NotYetAppliedError         a correction/cancellation whose create is not yet at the register
+    ├── PermanentError            → dead letter at once
+    │   ├── InvalidEventError          not JSON, wrong schema, invalid identifier (contract violation)
+    │   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
+    └── ConfigurationError        → pause the worker and alarm; the event is not at fault
+                                   (TLS handshake, 401/403 after a token refresh)
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Base: every error carries a stable `error_class` name and what the register said, if anything."""
+
+    error_class = "delivery_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        register_status: int | None = None,
+        register_response: str | None = None,
+        error_class: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.register_status = register_status
+        self.register_response = register_response
+        if error_class is not None:
+            self.error_class = error_class
+
+
+class TransientError(DeliveryError):
+    """May succeed later: the event goes to the next retry tier."""
+
+    error_class = "transient"
+
+
+class RegisterUnavailableError(TransientError):
+    """The register did not answer usefully: timeout, connection error, 5xx, maintenance."""
+
+    error_class = "register_unavailable"
+
+
+class ThrottledError(TransientError):
+    """The register asked us to slow down (429); `retry_after` seconds if it said so."""
+
+    error_class = "throttled"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotYetAppliedError(TransientError):
+    """A correction or cancellation arrived before the register has the record's create."""
+
+    error_class = "not_yet_applied"
+
+
+class PermanentError(DeliveryError):
+    """Will never succeed as it is: the event goes to the dead-letter topic at once."""
+
+    error_class = "permanent"
+
+
+class InvalidEventError(PermanentError):
+    """The event breaks the contract (not JSON, wrong schema, invalid identifier or code)."""
+
+    error_class = "invalid_event"
+
+
+class RegisterRejectedError(PermanentError):
+    """The register validated the request and refused it."""
+
+    error_class = "register_rejected"
+
+
+class ConfigurationError(DeliveryError):
+    """Not the event's fault: pause consumption and alarm instead of dead-lettering traffic."""
+
+    error_class = "configuration"
