@@ -1,22 +1,22 @@
 """The error types that decide an event's fate: retry, dead letter, or pause the worker.
 
-    DeliveryError
-    ├── TransientError            → next retry tier (after the last: dead letter, retries_exhausted)
-    │   ├── RegisterUnavailableError   timeouts, connection errors, 5xx, 503 maintenance
-    │   ├── ThrottledError             429 (honours Retry-After)
-    │   └── NotYetAppliedError         a correction/cancellation whose create is not yet at the register
-    ├── PermanentError            → dead letter at once
-    │   ├── InvalidEventError          not JSON, wrong schema, invalid identifier (contract violation)
-    │   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
-    └── ConfigurationError        → pause the worker and alarm; the event is not at fault
-                                   (TLS handshake, 401/403 after a token refresh)
+DeliveryError
+├── TransientError            → next retry tier (after the last: dead letter, retries_exhausted)
+│   ├── RegisterUnavailableError   timeouts, connection errors, 5xx, 503 maintenance
+│   ├── ThrottledError             429 (honours Retry-After)
+│   └── NotYetAppliedError         a correction/cancellation before its create
+├── PermanentError            → dead letter at once
+│   ├── InvalidEventError          not JSON, wrong schema, invalid identifier
+│   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
+└── ConfigurationError        → pause the worker and alarm; the event is not at fault
+                               (TLS handshake, 401/403 after a token refresh)
 """
 
 from __future__ import annotations
 
 
 class DeliveryError(Exception):
-    """Base: every error carries a stable `error_class` name and what the register said, if anything."""
+    """Base: a stable `error_class` name, and what the register said, if anything."""
 
     error_class = "delivery_error"
 

@@ -24,7 +24,9 @@ FIRST_FAILURE_AT = "regbridge-first-failure-at"
 LAST_FAILURE_AT = "regbridge-last-failure-at"
 WORKER_VERSION = "regbridge-worker-version"
 TRACE_ID = "regbridge-trace-id"
-REPLAYED_FROM = "regbridge-replayed-from"  # "<dlq topic>/<partition>/<offset>" on a replayed message
+REPLAYED_FROM = (
+    "regbridge-replayed-from"  # "<dlq topic>/<partition>/<offset>" on a replayed message
+)
 
 RESPONSE_LIMIT = 4000  # characters of a register's response kept in a header
 

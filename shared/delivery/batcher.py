@@ -1,0 +1,67 @@
+"""Groups concurrent submissions into register calls of up to `size` (NVR bundles: ≤ 100)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from shared.delivery.errors import DeliveryError, RegisterUnavailableError
+from shared.delivery.worker import Accepted, Submission
+
+Outcome = Accepted | DeliveryError
+SubmitFn = Callable[[Sequence[Submission[Any]]], Awaitable[Sequence[Outcome]]]
+
+
+class Batcher:
+    """`await submit(s)` returns s's outcome; calls are flushed when full or after `linger` s."""
+
+    def __init__(self, submit: SubmitFn, size: int, linger: float) -> None:
+        self._submit = submit
+        self._size = max(1, size)
+        self._linger = linger
+        self._pending: list[tuple[Submission[Any], asyncio.Future[Outcome]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, submission: Submission[Any]) -> Outcome:
+        if self._size == 1:
+            return (await self._call([submission]))[0]
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((submission, future))
+        if len(self._pending) >= self._size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:
+        outcomes = await self._call([s for s, _ in batch])
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    async def _call(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+        outcomes = await self._submit(batch)
+        if len(outcomes) != len(batch):  # a worker bug must not lose or misattribute events
+            error = RegisterUnavailableError(
+                f"worker returned {len(outcomes)} outcomes for {len(batch)} submissions",
+                error_class="worker_outcome_mismatch",
+            )
+            return [error] * len(batch)
+        return outcomes
+
+    async def close(self) -> None:
+        self._flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks)

@@ -1,0 +1,65 @@
+"""Prometheus metrics of the delivery runtime, one registry per process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "regbridge_events_total", "Events by outcome", ["worker", "outcome"], registry=r
+        )
+        self.latency = Histogram(
+            "regbridge_register_call_seconds",
+            "Time from submission to the register's answer",
+            ["worker"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.retries = Counter(
+            "regbridge_retries_total", "Events sent to a retry tier", ["worker", "tier"], registry=r
+        )
+        self.dead_letters = Counter(
+            "regbridge_dead_letters_total",
+            "Dead letters by error class",
+            ["worker", "error_class"],
+            registry=r,
+        )
+        self.reconciled = Counter(
+            "regbridge_reconciled_total",
+            "In-flight submissions found at the register after a crash",
+            ["worker"],
+            registry=r,
+        )
+        self.circuit_open = Gauge(
+            "regbridge_circuit_open",
+            "1 while the register's circuit is open or half-open",
+            ["worker"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "regbridge_paused",
+            "1 while consumption is paused, by reason",
+            ["worker", "reason"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "regbridge_consumer_lag",
+            "Records behind the end of the partition",
+            ["worker", "topic", "partition"],
+            registry=r,
+        )
+        self.handed_back = Counter(
+            "regbridge_handed_back_total",
+            "Events left in Kafka to be processed again (register down)",
+            ["worker"],
+            registry=r,
+        )
+
+    def observe_latency(self, worker: str, elapsed: timedelta) -> None:
+        self.latency.labels(worker).observe(elapsed.total_seconds())

@@ -1,0 +1,331 @@
+"""A chunk of records: parse → ledger → order → map → submit → fate, concurrently by record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from shared.delivery import headers as h
+from shared.delivery.batcher import Batcher
+from shared.delivery.clock import Clock
+from shared.delivery.errors import (
+    ConfigurationError,
+    DeliveryError,
+    InvalidEventError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
+from shared.delivery.ledger import Ledger, Parked
+from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
+from shared.delivery.metrics import Metrics
+from shared.delivery.outgoing import Inbound, Outgoing, result_message, story_headers
+from shared.delivery.retry import RetryPolicy
+from shared.delivery.worker import Accepted, EventIdentity, RegisterWorker, Submission
+from shared.topics import dlq_topic, results_topic, retry_topic
+
+Fate = Literal["accepted", "skipped", "retry", "dead_letter", "handed_back", "deferred"]
+BLOCKED = "blocked_by_earlier"
+
+
+@dataclass
+class Disposition:
+    """What became of one inbound record."""
+
+    inbound: Inbound
+    fate: Fate = "handed_back"
+    identity: EventIdentity | None = None
+    error: DeliveryError | None = None
+    reason: str = ""
+    error_class: str = ""
+    reference: str | None = None
+    tier: str | None = None  # for retry
+    follows: bool = False  # sent along behind an earlier event of the same record
+
+
+@dataclass
+class ChunkResult:
+    dispositions: list[Disposition]
+    outgoing: list[Outgoing] = field(default_factory=list)
+    configuration_error: ConfigurationError | None = None
+
+    def handed_back(self) -> list[Inbound]:
+        return [d.inbound for d in self.dispositions if d.fate == "handed_back"]
+
+
+@dataclass
+class Pipeline:
+    worker: RegisterWorker[Any]
+    ledger: Ledger
+    retry: RetryPolicy
+    circuit: CircuitBreaker
+    dlq_limit: DlqLimit
+    clock: Clock
+    metrics: Metrics
+    consumer_group: str
+    batch_size: int = 1
+    max_in_flight: int = 64
+    batch_linger: float = 0.02
+
+    async def process(self, chunk: Sequence[Inbound]) -> ChunkResult:
+        now = self.clock.now()
+        register = self.worker.name
+        dispositions = [Disposition(inbound) for inbound in chunk]
+        parsed: dict[str, list[tuple[Disposition, object]]] = defaultdict(list)
+        for d in dispositions:
+            try:
+                identity, event = self.worker.parse(d.inbound.value)
+            except InvalidEventError as exc:
+                self._dead_letter(d, exc, exc.error_class, str(exc))
+                continue
+            d.identity = identity
+            parsed[identity.record_id].append((d, event))
+        if parsed:
+            identities = [d.identity for group in parsed.values() for d, _ in group if d.identity]
+            decisions = await self.ledger.decide_many(register, identities)
+            decided = dict(zip((i.event_id for i in identities), decisions, strict=True))
+            parked = await self.ledger.parked_records(register, list(parsed))
+            batcher = Batcher(self.worker.submit, self.batch_size, self.batch_linger)
+            limit = asyncio.Semaphore(self.max_in_flight)
+            await asyncio.gather(
+                *(
+                    self._record(group, decided, parked.get(record_id, []), batcher, limit, now)
+                    for record_id, group in parsed.items()
+                )
+            )
+            await batcher.close()
+        result = ChunkResult(dispositions)
+        self._settle_deferred(result, now)
+        self._apply_dlq_limit(result)
+        await self._write_ledger(result, now)
+        result.outgoing = self._outgoing(result, now)
+        return result
+
+    async def _record(
+        self,
+        group: list[tuple[Disposition, object]],
+        decided: dict[str, Any],
+        parked: list[Parked],
+        batcher: Batcher,
+        limit: asyncio.Semaphore,
+        now: datetime,
+    ) -> None:
+        """Events of one record, strictly in order; a failure sends the rest along behind it."""
+        register = self.worker.name
+        queue = [p.event_id for p in parked]
+        location = {p.event_id: p.location for p in parked}
+        applied: int | None = None
+        reference: str | None = None
+        seen: set[str] = set()
+        blocked_by: Disposition | None = None
+        for d, event in group:
+            identity = d.identity
+            assert identity is not None  # set for every parsed record
+            decision = decided[identity.event_id]
+            if applied is None:
+                applied, reference = decision.applied_version, decision.reference
+            if blocked_by is not None:
+                d.fate, d.follows = "deferred", True
+                continue
+            if identity.event_id in seen or decision.kind == "duplicate":
+                d.fate, d.reason = "skipped", "duplicate"
+                continue
+            if applied is not None and identity.record_version <= applied:
+                d.fate, d.reason = "skipped", "stale"
+                continue
+            seen.add(identity.event_id)
+            if queue and queue[0] != identity.event_id:
+                self._follow(d, location[queue[0]])
+                if identity.event_id not in queue:
+                    queue.append(identity.event_id)
+                continue
+            submission: Submission[Any] | None = None
+            try:
+                request = self.worker.map(event, reference)
+                submission = Submission(identity, request, reference)
+                outcome: Accepted | DeliveryError | None = None
+                if decision.kind == "in_flight":
+                    outcome = await self.worker.lookup(submission)
+                    if outcome is not None:
+                        self.metrics.reconciled.labels(register).inc()
+                if outcome is None:
+                    async with limit:
+                        await self.ledger.begin(register, identity, now)
+                        started = self.clock.now()
+                        outcome = await batcher.submit(submission)
+                        self.metrics.observe_latency(register, self.clock.now() - started)
+            except PermanentError as exc:
+                outcome = exc
+            if isinstance(outcome, Accepted):
+                self.circuit.record(failed=False, now=self.clock.now())
+                await self.ledger.accept(register, identity, outcome.reference, self.clock.now())
+                if queue and queue[0] == identity.event_id:
+                    await self.ledger.unpark(register, identity.record_id, identity.event_id)
+                    queue.pop(0)
+                d.fate, d.reference = "accepted", outcome.reference
+                applied, reference = identity.record_version, outcome.reference
+                continue
+            d.error = outcome
+            if isinstance(outcome, TransientError):
+                self.circuit.record(failed=True, now=self.clock.now())
+                d.fate, blocked_by = "deferred", d
+            elif isinstance(outcome, ConfigurationError):
+                d.fate, blocked_by = "handed_back", d
+            else:
+                self._dead_letter(d, outcome, outcome.error_class, outcome.message)
+                blocked_by = d
+            if submission is not None:
+                await self.ledger.abandon(register, identity)
+        if blocked_by is not None:
+            for d, _ in group:
+                if d.follows:
+                    d.error = d.error or blocked_by.error
+                    d.reason = (
+                        f"follows {blocked_by.identity.event_id if blocked_by.identity else '?'}"
+                    )
+
+    def _follow(self, d: Disposition, head_location: str) -> None:
+        d.follows = True
+        if head_location == "dlq":
+            d.fate, d.error_class = "dead_letter", BLOCKED
+            d.reason = "an earlier event of this record is in the dead-letter topic"
+        else:
+            d.fate, d.tier, d.error_class = "retry", head_location.removeprefix("retry:"), BLOCKED
+            d.reason = "an earlier event of this record is waiting in retry"
+
+    def _dead_letter(self, d: Disposition, err: DeliveryError, error_class: str, msg: str) -> None:
+        d.fate, d.error, d.error_class, d.reason = "dead_letter", err, error_class, msg
+
+    def _settle_deferred(self, result: ChunkResult, now: datetime) -> None:
+        """Transient failures: retry tier, or back to Kafka when the register is down."""
+        handed_back_records: set[str] = set()
+        for d in result.dispositions:
+            if d.fate == "handed_back" and isinstance(d.error, ConfigurationError):
+                result.configuration_error = d.error
+            if d.fate == "handed_back" and d.identity is not None:
+                handed_back_records.add(d.identity.record_id)
+        register_down = self.circuit.state is not CircuitState.CLOSED
+        heads: dict[str, Disposition] = {}
+        for d in result.dispositions:
+            if d.fate != "deferred" or d.identity is None:
+                continue
+            record_id = d.identity.record_id
+            if register_down or record_id in handed_back_records:
+                d.fate = "handed_back"
+                handed_back_records.add(record_id)
+                continue
+            if d.follows and record_id in heads:
+                head = heads[record_id]
+                d.fate, d.tier, d.error_class = head.fate, head.tier, BLOCKED
+                continue
+            if d.follows:  # the head of this record was dead-lettered in this chunk
+                d.fate, d.error_class = "dead_letter", BLOCKED
+                continue
+            failures = d.inbound.failures + 1
+            first = d.inbound.first_failure_at() or now
+            retry_after = d.error.retry_after if isinstance(d.error, ThrottledError) else None
+            tier = self.retry.next_tier(failures, first, now, at_least=retry_after)
+            heads[record_id] = d
+            if tier is None:
+                message = d.error.message if d.error else "transient failure"
+                d.fate, d.error_class = "dead_letter", "retries_exhausted"
+                d.reason = f"retries exhausted after {failures} attempts: {message}"
+            else:
+                d.fate, d.tier = "retry", tier.name
+                d.error_class = d.error.error_class if d.error else "transient"
+                d.reason = d.error.message if d.error else ""
+
+    def _apply_dlq_limit(self, result: ChunkResult) -> None:
+        """A bad deploy must not dead-letter a day of traffic: stop before it does."""
+        outcomes = [d.fate == "dead_letter" for d in result.dispositions if d.fate != "handed_back"]
+        if self.dlq_limit.tripped or self.dlq_limit.would_trip(outcomes):
+            self.dlq_limit.trip()
+            for d in result.dispositions:
+                if d.fate == "dead_letter":
+                    d.fate = "handed_back"
+            return
+        self.dlq_limit.record(outcomes)
+
+    async def _write_ledger(self, result: ChunkResult, now: datetime) -> None:
+        register = self.worker.name
+        for d in result.dispositions:
+            identity = d.identity
+            if identity is None:
+                continue
+            if d.fate == "skipped":
+                await self.ledger.skip(register, identity, now)
+            elif d.fate == "retry" and d.tier is not None:
+                await self.ledger.park(register, identity, f"retry:{d.tier}", now)
+            elif d.fate == "dead_letter":
+                await self.ledger.dead_lettered(register, identity, now)
+                if not isinstance(d.error, InvalidEventError) or d.follows:
+                    await self.ledger.park(register, identity, "dlq", now)
+
+    def _outgoing(self, result: ChunkResult, now: datetime) -> list[Outgoing]:
+        """Retry records, dead letters and results, in chunk order."""
+        worker = self.worker.name
+        messages: list[Outgoing] = []
+        for d in result.dispositions:
+            if d.fate == "accepted":
+                self.metrics.events.labels(worker, "accepted").inc()
+                messages.append(self._result(d, "accepted", now, reference=d.reference))
+            elif d.fate == "skipped":
+                self.metrics.events.labels(worker, f"skipped_{d.reason}").inc()
+                messages.append(self._result(d, "skipped", now, reason=d.reason))
+            elif d.fate == "retry" and d.tier is not None:
+                due = now + self.retry.tier(d.tier).delay
+                headers = [
+                    *self._story(d, now),
+                    (h.DUE_AT, due.isoformat().encode()),
+                    (h.RETRY_TIER, d.tier.encode()),
+                ]
+                topic = retry_topic(worker, d.tier)
+                messages.append(Outgoing(topic, d.inbound.key, d.inbound.value, headers))
+                self.metrics.retries.labels(worker, d.tier).inc()
+            elif d.fate == "dead_letter":
+                headers = self._story(d, now)
+                topic = dlq_topic(worker)
+                messages.append(Outgoing(topic, d.inbound.key, d.inbound.value, headers))
+                self.metrics.dead_letters.labels(worker, d.error_class).inc()
+                self.metrics.events.labels(worker, "dead_lettered").inc()
+                messages.append(
+                    self._result(
+                        d, "dead_lettered", now, reason=d.reason, error_class=d.error_class
+                    )
+                )
+        return messages
+
+    def _story(self, d: Disposition, now: datetime) -> list[tuple[str, bytes]]:
+        return story_headers(
+            d.inbound,
+            error=d.error,
+            error_class=d.error_class,
+            message=d.reason,
+            failures=d.inbound.failures + (0 if d.follows else 1),
+            first_failure_at=d.inbound.first_failure_at() or now,
+            now=now,
+            consumer_group=self.consumer_group,
+            worker_version=self.worker.version,
+            event_id=d.identity.event_id if d.identity else None,
+            record_id=d.identity.record_id if d.identity else _key_text(d.inbound.key),
+        )
+
+    def _result(self, d: Disposition, status: str, now: datetime, **extra: str | None) -> Outgoing:
+        identity = d.identity
+        return result_message(
+            results_topic(self.worker.name),
+            record_id=identity.record_id if identity else _key_text(d.inbound.key),
+            event_id=identity.event_id if identity else None,
+            record_version=identity.record_version if identity else None,
+            status=status,
+            now=now,
+            **extra,
+        )
+
+
+def _key_text(key: bytes | None) -> str:
+    return key.decode("utf-8", "replace") if key else ""

@@ -1,0 +1,369 @@
+"""The consumer loops: input and retry tiers in, outcomes out, offsets committed when durable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from shared.delivery import headers as h
+from shared.delivery.clock import Clock, SystemClock
+from shared.delivery.ledger import Ledger
+from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
+from shared.delivery.metrics import Metrics
+from shared.delivery.outgoing import Inbound, Outgoing
+from shared.delivery.pipeline import ChunkResult, Pipeline
+from shared.delivery.retry import RetryPolicy
+from shared.delivery.worker import RegisterWorker
+from shared.kafka import kafka_client_options
+from shared.logging import get_logger
+from shared.settings import KafkaSettings
+from shared.topics import retry_topic
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeOptions:
+    input_topic: str
+    consumer_group: str
+    retry_tiers: tuple[str, ...] = ("30s", "5m", "1h", "6h")
+    retry_horizon: str = "1d"
+    chunk_size: int = 500
+    batch_size: int = 1
+    max_in_flight: int = 64
+    dlq_max_share: float = 0.5
+    dlq_window: int = 200
+    dlq_min_events: int = 50
+    poll_timeout_ms: int = 250
+
+
+@dataclass
+class Status:
+    """What the health endpoint and `regbridge status` report of a running worker."""
+
+    started: bool = False
+    assigned: bool = False
+    paused_reason: str | None = None
+    alarms: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.started and self.paused_reason != "dlq_limit"
+
+
+class _Repause(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalances hand back fresh, unpaused partitions: pause them again while we must."""
+
+    def __init__(self, runtime: DeliveryRuntime, consumer_name: str) -> None:
+        self._runtime = runtime
+        self._name = consumer_name
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._runtime.status.assigned = True
+        consumer = self._runtime.consumers.get(self._name)
+        if consumer is not None and self._runtime.status.paused_reason is not None:
+            consumer.pause(*assigned)
+
+
+class DeliveryRuntime:
+    """Runs one worker: its input and retry tiers, with every promise of the runtime."""
+
+    def __init__(
+        self,
+        worker: RegisterWorker[Any],
+        ledger: Ledger,
+        kafka: KafkaSettings,
+        options: RuntimeOptions,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        circuit: CircuitBreaker | None = None,
+    ) -> None:
+        self.worker = worker
+        self.ledger = ledger
+        self.kafka = kafka
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self.circuit = circuit or CircuitBreaker()
+        self.retry = RetryPolicy.from_names(list(options.retry_tiers), options.retry_horizon)
+        self.dlq_limit = DlqLimit(options.dlq_max_share, options.dlq_window, options.dlq_min_events)
+        self.pipeline = Pipeline(
+            worker=worker,
+            ledger=ledger,
+            retry=self.retry,
+            circuit=self.circuit,
+            dlq_limit=self.dlq_limit,
+            clock=self.clock,
+            metrics=self.metrics,
+            consumer_group=options.consumer_group,
+            batch_size=options.batch_size,
+            max_in_flight=options.max_in_flight,
+        )
+        self.status = Status()
+        self.consumers: dict[str, AIOKafkaConsumer] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
+        self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Consume until `stop()`; commit what is done; hand back the rest."""
+        options = kafka_client_options(self.kafka)
+        self._producer = AIOKafkaProducer(
+            **options, acks="all", enable_idempotence=True, linger_ms=5
+        )
+        retry_topics = [retry_topic(self.worker.name, t.name) for t in self.retry.tiers]
+        self.consumers = {
+            "input": self._consumer(options, self.options.consumer_group),
+            "retry": self._consumer(options, f"{self.options.consumer_group}-retry"),
+        }
+        await self._producer.start()
+        try:
+            for consumer in self.consumers.values():
+                await consumer.start()
+            self.consumers["input"].subscribe(
+                [self.options.input_topic], listener=_Repause(self, "input")
+            )
+            self.consumers["retry"].subscribe(retry_topics, listener=_Repause(self, "retry"))
+            self.status.started = True
+            log.info(
+                "runtime_started",
+                worker=self.worker.name,
+                input=self.options.input_topic,
+                retry_topics=retry_topics,
+            )
+            await asyncio.gather(self._input_loop(), self._retry_loop(), self._probe_loop())
+        finally:
+            for task in self._resume_tasks.values():
+                task.cancel()
+            for consumer in self.consumers.values():
+                with contextlib.suppress(KafkaError):
+                    await consumer.stop()
+            await self._producer.stop()
+            self.status.started = False
+            log.info("runtime_stopped", worker=self.worker.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _consumer(self, options: dict[str, Any], group: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            **options,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.options.chunk_size,
+            isolation_level="read_committed",
+        )
+
+    # -- loops -----------------------------------------------------------------------------
+    async def _input_loop(self) -> None:
+        consumer = self.consumers["input"]
+        while not self._stopping.is_set():
+            half_open = self.circuit.state is CircuitState.HALF_OPEN
+            batch = await consumer.getmany(
+                timeout_ms=self.options.poll_timeout_ms,
+                max_records=1 if half_open else self.options.chunk_size,
+            )
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            inbound = [_inbound(r, from_retry=False) for r in records]
+            await self._handle(consumer, inbound, batch)
+            self._record_lag(consumer, batch)
+
+    async def _retry_loop(self) -> None:
+        consumer = self.consumers["retry"]
+        while not self._stopping.is_set():
+            batch = await consumer.getmany(
+                timeout_ms=self.options.poll_timeout_ms, max_records=self.options.chunk_size
+            )
+            if not batch:
+                continue
+            now = self.clock.now()
+            due: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+            for tp, records in batch.items():
+                for index, record in enumerate(records):
+                    due_at = _due_at(record)
+                    if due_at is not None and due_at > now:
+                        consumer.seek(tp, record.offset)  # not yet: wait at the head
+                        consumer.pause(tp)
+                        self._resume_at(consumer, tp, due_at)
+                        records = records[:index]
+                        break
+                if records:
+                    due[tp] = records
+            if due:
+                inbound = [_inbound(r, from_retry=True) for rs in due.values() for r in rs]
+                await self._handle(consumer, inbound, due)
+
+    async def _probe_loop(self) -> None:
+        """While the circuit is open: wait for the probe time, then let one event through."""
+        while not self._stopping.is_set():
+            probe_at = self.circuit.probe_due_at()
+            if probe_at is None:
+                await self._sleep_or_stop(0.2)
+                continue
+            await self._sleep_or_stop((probe_at - self.clock.now()).total_seconds())
+            if self.circuit.state is CircuitState.OPEN and self.clock.now() >= probe_at:
+                self.circuit.half_open()
+                log.info("circuit_probe", worker=self.worker.name)
+                self._resume("input")
+
+    async def _sleep_or_stop(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        sleeper.cancel()
+        stopper.cancel()
+
+    # -- one chunk -------------------------------------------------------------------------
+    async def _handle(
+        self,
+        consumer: AIOKafkaConsumer,
+        inbound: list[Inbound],
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        async with self._lock:
+            result = await self.pipeline.process(inbound)
+            await self._publish(result.outgoing)
+            await self._commit(consumer, result, batch)
+            self._after_chunk(result)
+
+    async def _publish(self, outgoing: Sequence[Outgoing]) -> None:
+        assert self._producer is not None
+        sends = [
+            await self._producer.send(m.topic, m.value, key=m.key, headers=m.headers)
+            for m in outgoing
+        ]
+        if sends:
+            await asyncio.gather(*sends)  # every retry, dead letter and result is durable
+
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        result: ChunkResult,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        back: dict[TopicPartition, int] = defaultdict(lambda: 2**63)
+        for inbound in result.handed_back():
+            tp = TopicPartition(inbound.topic, inbound.partition)
+            back[tp] = min(back[tp], inbound.offset)
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in batch.items():
+            offset = min(back[tp], records[-1].offset + 1) if tp in back else records[-1].offset + 1
+            offsets[tp] = OffsetAndMetadata(offset, "")
+            if tp in back:
+                consumer.seek(tp, offset)
+        if back:
+            self.metrics.handed_back.labels(self.worker.name).inc(len(result.handed_back()))
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Rebalanced away mid-chunk: the new owner reprocesses; the ledger makes it harmless.
+            log.warning("commit_failed", worker=self.worker.name, error=str(exc))
+
+    def _after_chunk(self, result: ChunkResult) -> None:
+        name = self.worker.name
+        if result.configuration_error is not None:
+            self.circuit.trip(self.clock.now())  # one is enough: the event is not at fault
+        self.metrics.circuit_open.labels(name).set(self.circuit.state is not CircuitState.CLOSED)
+        if self.dlq_limit.tripped:
+            self._pause_all(
+                "dlq_limit",
+                "dead-letter limit tripped: more than "
+                f"{self.dlq_limit.max_share:.0%} of recent events were dead-lettered;"
+                " consumption stopped until restart",
+            )
+        elif result.configuration_error is not None:
+            self._pause_all(
+                "configuration",
+                f"configuration error, not the events' fault: {result.configuration_error}",
+            )
+        elif self.circuit.state is CircuitState.OPEN:
+            self._pause_all(
+                self.status.paused_reason or "circuit_open",
+                "register unavailable: circuit open, input paused, probing",
+            )
+        elif self.circuit.state is CircuitState.CLOSED and self.status.paused_reason in (
+            "circuit_open",
+            "configuration",
+        ):
+            log.info("worker_resumed", worker=name, after=self.status.paused_reason)
+            self.metrics.paused.labels(name, self.status.paused_reason).set(0)
+            self.status.paused_reason = None
+            self._resume("input", "retry")
+
+    def _pause_all(self, reason: str, message: str) -> None:
+        """Pause both consumers (idempotent); alarm when the reason is new."""
+        if self.status.paused_reason != reason:
+            self.status.paused_reason = reason
+            self.status.alarms.append(message)
+            self.metrics.paused.labels(self.worker.name, reason).set(1)
+            log.error("worker_paused", worker=self.worker.name, reason=reason, alarm=message)
+        for consumer in self.consumers.values():
+            consumer.pause(*consumer.assignment())
+
+    def _resume(self, *names: str) -> None:
+        for name in names:
+            consumer = self.consumers[name]
+            consumer.resume(*[tp for tp in consumer.assignment() if tp not in self._resume_tasks])
+
+    def _resume_at(self, consumer: AIOKafkaConsumer, tp: TopicPartition, due_at: datetime) -> None:
+        if tp in self._resume_tasks:
+            self._resume_tasks[tp].cancel()
+
+        async def wake() -> None:
+            await self.clock.sleep((due_at - self.clock.now()).total_seconds())
+            self._resume_tasks.pop(tp, None)
+            if self.status.paused_reason is None and tp in consumer.assignment():
+                consumer.resume(tp)
+
+        self._resume_tasks[tp] = asyncio.create_task(wake())
+
+    def _record_lag(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        for tp in batch:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag = max(0, highwater - batch[tp][-1].offset - 1)
+                self.metrics.lag.labels(self.worker.name, tp.topic, str(tp.partition)).set(lag)
+
+
+def _inbound(record: ConsumerRecord[bytes, bytes], *, from_retry: bool) -> Inbound:
+    return Inbound(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=tuple(record.headers or ()),
+        timestamp=record.timestamp,
+        from_retry=from_retry,
+    )
+
+
+def _due_at(record: ConsumerRecord[bytes, bytes]) -> datetime | None:
+    for name, value in record.headers or ():
+        if name == h.DUE_AT:
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.decode())
+    return None

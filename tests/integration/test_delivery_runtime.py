@@ -1,0 +1,236 @@
+"""The delivery runtime on a real broker, a real database and the register double over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.delivery import headers as h
+from shared.delivery.clock import ManualClock
+from shared.delivery.ledger import Ledger
+from shared.delivery.limits import CircuitBreaker
+from shared.topics import dlq_topic, results_topic
+from tests.support.double_worker import DoubleWorker
+from tests.support.register_double import RegisterDouble
+from tests.support.runtime_harness import (
+    create_topics,
+    event,
+    publish,
+    read_topic,
+    running_runtime,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+TIERS = ("30s", "5m")
+
+
+@pytest.fixture(scope="module")
+def double() -> Iterator[RegisterDouble]:
+    with RegisterDouble() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    instance = Ledger.from_url(url)
+    await instance.create_schema()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture
+async def setup(
+    kafka_bootstrap: str, unique_name: str, double: RegisterDouble
+) -> AsyncIterator[tuple[DoubleWorker, str]]:
+    double.reset()
+    worker = DoubleWorker(double.base_url)
+    worker.name = f"w{unique_name}"
+    input_topic = f"test.input.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, input_topic, TIERS)
+    yield worker, input_topic
+    await worker.aclose()
+
+
+def accepted_ids(double: RegisterDouble) -> list[str]:
+    return [a.event_id for a in double.accepted()]
+
+
+async def test_events_are_delivered_once_in_order_with_a_result_each(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    # Given 40 records, each created, corrected and cancelled
+    worker, topic = setup
+    events = [
+        event(f"r{i}", version, op)
+        for i in range(40)
+        for version, op in ((1, "create"), (2, "correct"), (3, "cancel"))
+    ]
+    # When they flow through the runtime
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS):
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: len(double.accepted()) >= len(events), 60, "all accepted")
+        results = await read_topic(kafka_bootstrap, results_topic(worker.name), at_least=120)
+    # Then the register saw each event once, each record in order, and each event has a result
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+    for i in range(40):
+        ops = [a.operation for a in double.accepted() if a.record_id == f"r{i}"]
+        assert ops == ["create", "correct", "cancel"]
+    statuses = [json.loads(r.value)["status"] for r in results]
+    assert statuses.count("accepted") == 120
+
+
+async def test_permanent_rejection_is_dead_lettered_at_once_with_its_story(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    double.set_faults(reject_record_ids=["bad-1"])
+    bad, good = event("bad-1"), event("good-1")
+    traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS):
+        await publish(kafka_bootstrap, topic, [bad], headers=[("traceparent", traceparent)])
+        await publish(kafka_bootstrap, topic, [good])
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), at_least=1)
+        await wait_for(lambda: "good-1" in [a.record_id for a in double.accepted()], 30)
+
+    assert len(dead) == 1
+    letter = dead[0]
+    story = h.to_dict(letter.headers)
+    assert letter.value == json.dumps(bad).encode()  # the original bytes, untouched
+    assert letter.key == b"bad-1"
+    assert story[h.ERROR_CLASS] == "register_rejected"
+    assert story[h.REGISTER_STATUS] == "400"
+    assert "errors" in story[h.REGISTER_RESPONSE]  # the register's own error text
+    assert story[h.ORIGIN_TOPIC] == topic
+    assert {h.ORIGIN_PARTITION, h.ORIGIN_OFFSET, h.ORIGIN_TIMESTAMP} <= story.keys()
+    assert story[h.CONSUMER_GROUP] == f"regbridge-{worker.name}"
+    assert story[h.ATTEMPTS] == "1"
+    assert story[h.FIRST_FAILURE_AT] == story[h.LAST_FAILURE_AT]  # one failure so far
+    assert story[h.WORKER_VERSION] == worker.version
+    assert story[h.TRACE_ID] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert story["traceparent"] == traceparent.decode()
+    assert story[h.EVENT_ID] == bad["event_id"]
+    assert story[h.RECORD_ID] == "bad-1"
+
+
+async def test_malformed_event_is_dead_lettered_and_the_partition_moves_on(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    after = event("after-1")
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS):
+        await publish(kafka_bootstrap, topic, [b"{not json", after], key=lambda _e: b"same-key")
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), at_least=1)
+        await wait_for(lambda: "after-1" in [a.record_id for a in double.accepted()], 30)
+
+    story = h.to_dict(dead[0].headers)
+    assert dead[0].value == b"{not json"
+    assert story[h.ERROR_CLASS] == "invalid_event"
+    assert "JSON" in story[h.ERROR_MESSAGE]
+
+
+async def test_transient_failure_is_retried_after_its_delay_never_before(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    clock = ManualClock()
+    double.set_faults(fail_next=1)
+    create = event("slow-1")
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock):
+        await publish(kafka_bootstrap, topic, [create])
+        await wait_for(lambda: double.requests_received >= 1, 30, "first attempt")
+        await asyncio.sleep(3)  # real time passes; the retry's 30 s have not
+        assert accepted_ids(double) == []
+        clock.advance(29)
+        await asyncio.sleep(2)
+        assert accepted_ids(double) == []
+        clock.advance(1.5)
+        await wait_for(lambda: accepted_ids(double) == [create["event_id"]], 30, "retry")
+
+
+async def test_correction_follows_its_create_through_retry(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    clock = ManualClock()
+    double.set_faults(fail_next=1)
+    create, correct = event("rec-1", 1, "create"), event("rec-1", 2, "correct")
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock):
+        await publish(kafka_bootstrap, topic, [create])
+        await wait_for(lambda: double.requests_received >= 1, 30, "create attempted")
+        await publish(kafka_bootstrap, topic, [correct])
+        await asyncio.sleep(2)
+        assert accepted_ids(double) == []  # the correction did not overtake
+        clock.advance(31)
+        await wait_for(lambda: len(double.accepted()) == 2, 30, "both delivered")
+
+    assert [a.operation for a in double.accepted()] == ["create", "correct"]
+
+
+async def test_register_down_for_a_minute_dead_letters_nothing(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    # Given a register that is down, and a clock the test moves by a minute
+    worker, topic = setup
+    clock = ManualClock()
+    circuit = CircuitBreaker(min_calls=5, consecutive_failures=3)
+    double.set_faults(down=True)
+    events = [event(f"down-{i}") for i in range(60)]
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock, circuit=circuit
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "circuit_open", 30, "circuit open")
+        for _ in range(12):  # a minute of failed probes
+            clock.advance(5)
+            await asyncio.sleep(0.3)
+        assert runtime.status.paused_reason == "circuit_open"
+        # When the register comes back
+        double.clear_faults()
+        for _ in range(40):
+            clock.advance(31)
+            await asyncio.sleep(0.3)
+            if len(double.accepted()) >= len(events):
+                break
+        await wait_for(lambda: len(double.accepted()) >= len(events), 30, "drained")
+        # Then everything is delivered once, and nothing was dead-lettered
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), timeout=2)
+
+    assert dead == []
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+    assert runtime.status.paused_reason is None
+
+
+async def test_dead_letter_limit_stops_a_bad_deploy(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    events = [event(f"bad-{i}") for i in range(200)]
+    double.set_faults(reject_record_ids=[e["record_id"] for e in events])
+    async with running_runtime(
+        kafka_bootstrap,
+        worker,
+        ledger,
+        topic,
+        tiers=TIERS,
+        dlq_window=50,
+        dlq_min_events=20,
+        chunk_size=10,
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "dlq_limit", 30, "dlq limit")
+        await asyncio.sleep(1)
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), timeout=2)
+
+    assert 0 < len(dead) <= 20  # stopped at the limit, long before 200
+    assert not runtime.status.ready
+    assert "dead-letter limit" in runtime.status.alarms[-1]
