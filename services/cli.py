@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from services.ops_cli import dlq_app, status_app
 from shared.logging import configure_logging
 from shared.settings import RegbridgeSettings
 from shared.topics import EnsureReport, architecture_topics, ensure_topics
@@ -26,6 +27,8 @@ dev_app = typer.Typer(help="The local stack behind `make run`.", no_args_is_help
 app.add_typer(schema_app, name="schema")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(status_app, name="status")
 
 
 @schema_app.command("export")

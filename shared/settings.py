@@ -89,13 +89,17 @@ class RegbridgeSettings(BaseSettings):
         default=SecretStr("sqlite+aiosqlite:///./regbridge.db"),
         description="SQLAlchemy async URL of the submission ledger (PostgreSQL in production).",
     )
-    health_port: int = 8080
+    health_port: int = Field(default=8080, description="0 picks a free port")
+    # the delivery runtime (see README "Delivery semantics")
+    retry_horizon: str = Field(default="1d", description="no retry after this long: dead letter")
+    chunk_size: int = Field(default=500, ge=1, description="records fetched and settled at once")
+    max_in_flight: int = Field(default=64, ge=1, description="concurrent register calls")
+    batch_size: int = Field(default=1, ge=1, description="events per register call (NVR: 100)")
+    dlq_max_share: float = Field(default=0.5, gt=0, le=1)
+    dlq_window: int = Field(default=200, ge=1)
+    dlq_min_events: int = Field(default=50, ge=1)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
-
-    @property
-    def consumer_group(self) -> str:
-        return f"regbridge-{self.worker}"
 
 
 class GvrSettings(RegbridgeSettings):

@@ -413,6 +413,8 @@ async def group_lag(
     kafka: KafkaSettings, group: str, topics: Sequence[str]
 ) -> tuple[list[PartitionLag], list[str]]:
     """Lag of `group` on every partition of `topics` (end - committed), and the missing topics."""
+    if not topics:
+        return [], []
     consumer, admin = _consumer(kafka), AIOKafkaAdminClient(**kafka_client_options(kafka))
     await consumer.start()
     await admin.start()
@@ -454,14 +456,15 @@ async def worker_status(
     kafka: KafkaSettings,
     worker: str,
     *,
-    input_topic: str,
+    input_topic: str | None,
     consumer_group: str,
     retry_tiers: Sequence[str],
     health_url: str | None = None,
 ) -> WorkerStatus:
     """Input lag, retry-tier depth, dead letters by class and, given a URL, the circuit state."""
     status = WorkerStatus(worker, consumer_group, dlq_topic(worker))
-    status.lag, missing = await group_lag(kafka, consumer_group, [input_topic])
+    inputs = [input_topic] if input_topic else []  # None: a worker whose input is not known
+    status.lag, missing = await group_lag(kafka, consumer_group, inputs)
     tiers = [retry_topic(worker, tier) for tier in retry_tiers]
     retry_lag, missing_tiers = await group_lag(kafka, f"{consumer_group}-retry", tiers)
     status.retry_depth = {t: sum(p.lag for p in retry_lag if p.topic == t) for t in tiers}

@@ -87,7 +87,7 @@ class Ledger:
             events, EVENT_KEY, outcome, lambda _: events.c.outcome != "accepted"
         )
         self._upsert_dead_lettered = up(
-            events, EVENT_KEY, ("outcome", "at")
+            events, EVENT_KEY, ("at",), lambda _: events.c.outcome == "dead_lettered"
         )
         self._upsert_inflight = up(
             inflight, RECORD_KEY, ("event_id", "record_version", "operation", "started_at")

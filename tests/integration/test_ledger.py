@@ -127,15 +127,18 @@ async def test_equal_version_from_another_event_is_stale(ledger: Ledger, registe
 async def test_skipped_event_is_a_duplicate_and_never_hides_an_accept(
     ledger: Ledger, register: str
 ) -> None:
-    # Given one event skipped, and one accepted, then (wrongly) reported skipped and dead-lettered
+    # Given one event skipped, and one accepted (and overtaken by version 2 of its record)
     skipped, accepted = identity("visit-1", 1), identity("visit-2", 1)
     await ledger.skip(register, skipped, T0)
     await ledger.accept(register, accepted, "GVR-2", T0)
-    await ledger.skip(register, accepted, T0 + timedelta(seconds=1))
-    await ledger.dead_lettered(register, accepted, T0 + timedelta(seconds=2))
-    # Then both are duplicates
+    await ledger.accept(register, identity("visit-2", 2), "GVR-2", T0)
+    # When the accepted one is (wrongly) reported skipped, then dead-lettered
+    await ledger.dead_lettered(register, accepted, T0 + timedelta(seconds=1))
+    await ledger.skip(register, accepted, T0 + timedelta(seconds=2))
+    await ledger.dead_lettered(register, accepted, T0 + timedelta(seconds=3))
+    # Then both are duplicates: a replay of either is skipped, never sent again
     assert (await ledger.decide(register, skipped)).kind == "duplicate"
-    assert await ledger.decide(register, accepted) == Decision("duplicate", "GVR-2", 1, None)
+    assert await ledger.decide(register, accepted) == Decision("duplicate", "GVR-2", 2, None)
 
 
 async def test_dead_lettered_event_is_processed_again_when_replayed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -44,6 +44,13 @@ def submission(worker: DoubleWorker, body: dict[str, Any]) -> Submission[Request
 
 def map_event(worker: DoubleWorker, body: dict[str, Any]) -> Request:
     return submission(worker, body).request
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 async def submit_one(worker: DoubleWorker, body: dict[str, Any]) -> Accepted | Exception:
@@ -163,6 +170,15 @@ async def test_concurrent_creates_are_each_accepted_exactly_once(
     assert sorted(e.record_id for e in double.accepted()) == sorted(f"r{i}" for i in range(50))
 
 
+@integration
+async def test_keep_alive_answers_are_not_held_back(http: httpx.AsyncClient) -> None:
+    started = time.monotonic()
+    for i in range(20):
+        await http.get(f"/records/r{i}")
+
+    assert time.monotonic() - started < 0.5  # Nagle + delayed ACK would cost ~40 ms a request
+
+
 # --- batches ------------------------------------------------------------------------------------
 
 
@@ -224,6 +240,17 @@ async def test_batch_worker_splits_into_calls_of_at_most_100(double: RegisterDou
     assert all(isinstance(o, Accepted) for o in outcomes)
     assert double.requests_received == 2
     assert len(double.accepted()) == 150
+
+
+@integration
+async def test_batch_call_that_fails_fails_every_entry(double: RegisterDouble) -> None:
+    double.set_faults(fail_next=1)
+    async with DoubleWorker(double.base_url, batch=True) as worker:
+        outcomes = await worker.submit([submission(worker, event(f"r{i}")) for i in range(3)])
+
+    assert [type(o) for o in outcomes] == [RegisterUnavailableError] * 3
+    assert len({id(o) for o in outcomes}) == 3  # one error object per submission
+    assert double.accepted() == []
 
 
 @integration
@@ -289,13 +316,34 @@ async def test_latency_is_awaited_so_concurrent_requests_overlap(
 
 
 @integration
-async def test_latency_beyond_the_client_timeout_is_unavailable(double: RegisterDouble) -> None:
-    double.set_faults(latency_ms=1000)
+async def test_timeout_is_unavailable_though_the_register_may_still_apply_it(
+    double: RegisterDouble,
+) -> None:
+    double.set_faults(latency_ms=300)
     async with DoubleWorker(double.base_url, timeout=0.1) as worker:
-        outcome = await submit_one(worker, event("r1"))
+        create = submission(worker, event("r1"))
+        [outcome] = await worker.submit([create])
+        await eventually(lambda: len(double.accepted()) == 1)  # applied after the client left
+        double.set_faults(latency_ms=0)
+        found = await worker.lookup(create)
 
     assert isinstance(outcome, RegisterUnavailableError)
     assert outcome.error_class == "register_timeout"
+    assert found == Accepted("REF-1")  # what lookup is for: reconciliation after the unknown
+
+
+@integration
+async def test_reset_discards_requests_still_waiting_out_their_latency(
+    double: RegisterDouble, http: httpx.AsyncClient, worker: DoubleWorker
+) -> None:
+    double.set_faults(latency_ms=200)
+    late = asyncio.create_task(http.post("/records", json=map_event(worker, event("r1"))))
+    await eventually(lambda: double.requests_received == 1)
+
+    double.reset()
+
+    assert (await late).status_code == 503
+    assert double.accepted() == []
 
 
 @integration

@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPERATIONS = ("create", "correct", "cancel")
 MAX_BATCH = 100
@@ -42,7 +42,7 @@ class Faults:
     """How the register misbehaves; every field off by default."""
 
     down: bool = False  # 503 to everything but admin
-    latency_ms: float = 0.0  # awaited before answering (non-blocking)
+    latency_ms: float = 0.0  # awaited after reading the request, before applying it (non-blocking)
     transient_rate: float = 0.0  # share of requests answered 503 at random (seeded)
     reject_record_ids: frozenset[str] = frozenset()  # writes for these answer 400
     fail_next: int = 0  # the next N requests answer 503
@@ -92,6 +92,7 @@ class _State:
     log: list[AcceptedRequest] = field(default_factory=list)
     requests_received: int = 0
     next_reference: int = 1
+    generation: int = 0  # bumped by reset(): a request admitted before it must not write after
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -104,10 +105,11 @@ class _State:
             self.log.clear()
             self.requests_received = 0
             self.next_reference = 1
+            self.generation += 1
             self.rng = random.Random(self.seed)  # noqa: S311
 
-    def admit(self) -> tuple[float, str | None]:
-        """Count a request and decide its fate at arrival: (latency in s, fault name or None)."""
+    def admit(self) -> tuple[float, str | None, int]:
+        """Count a request and decide its fate at arrival: (latency in s, fault or None, gen)."""
         with self.lock:
             self.requests_received += 1
             faults = self.faults
@@ -121,7 +123,11 @@ class _State:
                 verdict = "fail_next"
             elif faults.transient_rate > 0 and self.rng.random() < faults.transient_rate:
                 verdict = "transient"
-            return faults.latency_ms / 1000, verdict
+            return faults.latency_ms / 1000, verdict, self.generation
+
+    def is_current(self, generation: int) -> bool:
+        with self.lock:
+            return generation == self.generation
 
     def write(self, entry: object) -> tuple[int, JsonObject]:
         with self.lock:
@@ -237,9 +243,12 @@ class _FaultGate:
         if scope["type"] != "http" or scope["path"].startswith("/admin/"):
             await self.app(scope, receive, send)
             return
-        latency, verdict = self.state.admit()
+        latency, verdict, generation = self.state.admit()
+        receive = await _buffered(receive)  # the register has the request, whatever comes next
         if latency > 0:
             await asyncio.sleep(latency)
+            if not self.state.is_current(generation):  # keeps tests apart: no late writes
+                verdict = "reset while waiting"
         if verdict is None:
             await self.app(scope, receive, send)
         elif verdict == "drop":
@@ -247,6 +256,28 @@ class _FaultGate:
         else:
             body = {"error": f"register unavailable ({verdict})"}
             await JSONResponse(body, status_code=503)(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole body now, so a client giving up during `latency` cannot stop the write."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive  # gone already: let the app see the disconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+    return replay
 
 
 async def _drop_connection(receive: Receive, send: Send) -> None:
@@ -347,7 +378,9 @@ class RegisterDouble:
     def start(self, timeout: float = 10.0) -> RegisterDouble:
         if self._thread is not None:
             raise RuntimeError("register double already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets (proto 0) and every
+        # keep-alive answer waits ~40 ms on Nagle + delayed ACK (headers and body are two writes).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]

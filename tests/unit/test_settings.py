@@ -22,7 +22,6 @@ def test_each_worker_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> No
     gvr, nvr, catalog = GvrSettings(), NvrSettings(), CatalogSettings()
 
     assert (gvr.health_port, nvr.health_port, catalog.health_port) == (9101, 9102, 8083)
-    assert gvr.consumer_group == "regbridge-gvr"
     assert "secret" not in repr(gvr)
     assert gvr.database_url.get_secret_value().endswith("/gvr")
     assert nvr.database_url.get_secret_value().startswith("sqlite+aiosqlite")

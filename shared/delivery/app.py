@@ -1,0 +1,65 @@
+"""Run one worker on the delivery runtime: settings → ledger → runtime → health, until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from shared.delivery.clock import Clock
+from shared.delivery.health import serve_health
+from shared.delivery.ledger import Ledger
+from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+from shared.delivery.worker import RegisterWorker
+from shared.logging import configure_logging, get_logger
+from shared.settings import RegbridgeSettings
+
+log = get_logger(__name__)
+
+
+def runtime_options(settings: RegbridgeSettings, worker: str, input_topic: str) -> RuntimeOptions:
+    return RuntimeOptions(
+        input_topic=input_topic,
+        consumer_group=f"regbridge-{worker}",
+        retry_tiers=tuple(settings.topics.retry_delays),
+        retry_horizon=settings.retry_horizon,
+        chunk_size=settings.chunk_size,
+        batch_size=settings.batch_size,
+        max_in_flight=settings.max_in_flight,
+        dlq_max_share=settings.dlq_max_share,
+        dlq_window=settings.dlq_window,
+        dlq_min_events=settings.dlq_min_events,
+    )
+
+
+async def run_worker(
+    worker: RegisterWorker[Any],
+    settings: RegbridgeSettings,
+    input_topic: str,
+    *,
+    clock: Clock | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT; then finish the chunk in hand, commit it and stop."""
+    configure_logging(settings.log_level, settings.log_format)
+    ledger = Ledger.from_url(settings.database_url.get_secret_value())
+    await ledger.create_schema()
+    runtime = DeliveryRuntime(
+        worker,
+        ledger,
+        settings.kafka,
+        runtime_options(settings, worker.name, input_topic),
+        clock=clock,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.stop)
+    health = asyncio.create_task(serve_health(runtime, settings.health_port))
+    try:
+        await runtime.run()
+    finally:
+        health.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await health
+        await ledger.close()
+        log.info("worker_exited", worker=worker.name)
