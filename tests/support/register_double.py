@@ -96,7 +96,7 @@ class _State:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)  # noqa: S311 - test faults, not cryptography
+        self.rng = random.Random(self.seed)
 
     def reset(self) -> None:
         with self.lock:
@@ -106,7 +106,7 @@ class _State:
             self.requests_received = 0
             self.next_reference = 1
             self.generation += 1
-            self.rng = random.Random(self.seed)  # noqa: S311
+            self.rng = random.Random(self.seed)
 
     def admit(self) -> tuple[float, str | None, int]:
         """Count a request and decide its fate at arrival: (latency in s, fault or None, gen)."""
@@ -481,7 +481,7 @@ class RegisterDouble:
             self._state.faults = replace(self._state.faults, **changes)
             if seed is not None:
                 self._state.seed = seed
-                self._state.rng = random.Random(seed)  # noqa: S311
+                self._state.rng = random.Random(seed)
             return self._state.faults
 
     def clear_faults(self) -> None:

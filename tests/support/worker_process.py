@@ -1,4 +1,4 @@
-"""A worker process on the register double, for crash tests: `python -m tests.support.worker_process`.
+"""A worker process on the register double, for crash tests: python -m tests.support.worker_process
 
 Environment: KAFKA_BOOTSTRAP_SERVERS, REGBRIDGE_DOUBLE_DATABASE_URL, DOUBLE_URL, WORKER_NAME,
 INPUT_TOPIC, RETRY_DELAYS (comma-separated).
