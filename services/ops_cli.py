@@ -18,10 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.delivery.dlq_ops import (
     DeadLetter,
     DlqFilter,
+    Refusal,
     ReplayFailedError,
     ReplayReport,
     TopicNotFoundError,
     WorkerStatus,
+    earlier_replays,
     read_dead_letter,
     read_dead_letters,
     replay,
@@ -249,7 +251,7 @@ def _indent(text: str) -> str:
 async def _replays_text(settings: RegbridgeSettings, dl: DeadLetter) -> list[str]:
     ledger = Ledger.from_url(settings.database_url.get_secret_value())
     try:
-        entries = await ledger.replays_of(dl.topic, dl.partition, dl.offset)
+        entries = await earlier_replays(ledger, dl)
     except (SQLAlchemyError, OSError) as exc:  # the dead letter still shows without its replays
         return [f"replays   unknown (ledger: {type(exc).__name__})"]
     finally:
@@ -292,8 +294,8 @@ async def _replay(
         await ledger.close()
 
 
-def _echo_refusals(report: ReplayReport) -> None:
-    for refusal in report.refused:
+def _echo_refusals(refusals: Sequence[Refusal]) -> None:
+    for refusal in refusals:
         typer.secho(f"refused {refusal.dead_letter.position}: {refusal.reason}", err=True)
 
 
@@ -334,11 +336,12 @@ def dlq_replay(
     plan = asyncio.run(_replay(settings, letters, dry_run=True, **options))
     targets = Counter(target for _dl, target in plan.replayed)
     summary = ", ".join(f"{n} → {target}" for target, n in sorted(targets.items()))
-    typer.echo(f"{len(letters)} selected in {topic}: {summary or 'none to replay'}")
+    refused = f"; {len(plan.refused)} refused" if plan.refused else ""
+    typer.echo(f"{len(letters)} selected in {topic}: {summary or 'none to replay'}{refused}")
+    _echo_refusals(plan.refused)
     if dry_run:
         for dl, target in plan.replayed:
             typer.echo(f"would replay {dl.position} → {target}  record {dl.record_id or '-'}")
-        _echo_refusals(plan)
         typer.echo(
             f"dry run: {len(plan.replayed)} would be replayed, {len(plan.refused)} refused; "
             "nothing was written"
@@ -356,7 +359,8 @@ def dlq_replay(
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         typer.echo(f"replayed {len(exc.report.replayed)} (batch {exc.report.batch_id}) before that")
         raise typer.Exit(2) from exc
-    _echo_refusals(report)
+    shown = {r.dead_letter.position for r in plan.refused}  # refused since the plan: a race
+    _echo_refusals([r for r in report.refused if r.dead_letter.position not in shown])
     typer.echo(
         f"replayed {len(report.replayed)}, refused {len(report.refused)} "
         f"(batch {report.batch_id}, by {options['operator']})"

@@ -157,10 +157,32 @@ def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
     )
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    if topic not in await consumer.topics():
+def _admin(kafka: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**kafka_client_options(kafka))
+
+
+async def _partitions(
+    admin: AIOKafkaAdminClient, topics: Sequence[str]
+) -> dict[str, list[TopicPartition]]:
+    """The partitions of each topic that exists (asking never creates a topic)."""
+    described = await admin.describe_topics(list(topics)) if topics else []
+    return {
+        d["topic"]: sorted(TopicPartition(d["topic"], p["partition"]) for p in d["partitions"])
+        for d in described
+        if d["error_code"] == 0
+    }
+
+
+async def _partitions_of(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:
+    admin = _admin(kafka)
+    await admin.start()
+    try:
+        found = await _partitions(admin, [topic])
+    finally:
+        await admin.close()
+    if topic not in found:
         raise TopicNotFoundError(f"topic {topic} does not exist")
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    return found[topic]
 
 
 def _dead_letter(record: Any) -> DeadLetter:
@@ -184,10 +206,10 @@ async def read_dead_letters(
 ) -> list[DeadLetter]:
     """Every matching record from the beginning up to the end offsets seen at the start."""
     wanted = filters or DlqFilter()
+    tps = await _partitions_of(kafka, topic)
     consumer = _consumer(kafka)
     await consumer.start()
     try:
-        tps = await _partitions(consumer, topic)
         begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
         todo = {tp: end[tp] for tp in tps if end[tp] > begin[tp]}
         if not todo:
@@ -224,12 +246,12 @@ async def read_dead_letter(
     kafka: KafkaSettings, topic: str, partition: int, offset: int
 ) -> DeadLetter | None:
     """The dead letter at one position, or None when there is none (yet, or any more)."""
+    tp = TopicPartition(topic, partition)
+    if tp not in await _partitions_of(kafka, topic):
+        return None
     consumer = _consumer(kafka)
     await consumer.start()
     try:
-        tp = TopicPartition(topic, partition)
-        if tp not in await _partitions(consumer, topic):
-            return None
         begin = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp]
         if not begin <= offset < end:
@@ -267,11 +289,21 @@ def replay_headers(dl: DeadLetter) -> list[tuple[str, bytes]]:
     return [*dl.foreign_headers(), (h.REPLAYED_FROM, dl.position.encode())]
 
 
+async def _has_audit(ledger: Ledger) -> bool:
+    async with ledger.engine.connect() as conn:
+        return await conn.run_sync(lambda c: inspect(c).has_table(replay_audit.name))
+
+
+async def earlier_replays(ledger: Ledger, dl: DeadLetter) -> list[ReplayAuditEntry]:
+    """Every replay of `dl` so far, oldest first ([] on a ledger that never replayed anything)."""
+    if not await _has_audit(ledger):
+        return []
+    return await ledger.replays_of(dl.topic, dl.partition, dl.offset)
+
+
 async def _replayed_before(ledger: Ledger, topic: str, *, dry_run: bool) -> set[tuple[int, int]]:
     if dry_run:  # a dry run does not even create the audit table
-        async with ledger.engine.connect() as conn:
-            exists = await conn.run_sync(lambda c: inspect(c).has_table(replay_audit.name))
-        if not exists:
+        if not await _has_audit(ledger):
             return set()
     else:
         await ledger.create_schema()
@@ -415,13 +447,13 @@ async def group_lag(
     """Lag of `group` on every partition of `topics` (end - committed), and the missing topics."""
     if not topics:
         return [], []
-    consumer, admin = _consumer(kafka), AIOKafkaAdminClient(**kafka_client_options(kafka))
+    consumer, admin = _consumer(kafka), _admin(kafka)
     await consumer.start()
     await admin.start()
     try:
-        existing = await consumer.topics()
-        missing = [t for t in topics if t not in existing]
-        tps = [tp for t in topics if t not in missing for tp in await _partitions(consumer, t)]
+        found = await _partitions(admin, topics)
+        missing = [t for t in topics if t not in found]
+        tps = [tp for t in topics for tp in found.get(t, [])]
         if not tps:
             return [], missing
         begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)

@@ -16,7 +16,6 @@ from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
     InvalidEventError,
-    PermanentError,
     ThrottledError,
     TransientError,
 )
@@ -158,7 +157,7 @@ class Pipeline:
                         started = self.clock.now()
                         outcome = await batcher.submit(submission)
                         self.metrics.observe_latency(register, self.clock.now() - started)
-            except PermanentError as exc:
+            except DeliveryError as exc:  # mapping refused it, or the lookup could not answer
                 outcome = exc
             if isinstance(outcome, Accepted):
                 self.circuit.record(failed=False, now=self.clock.now())
