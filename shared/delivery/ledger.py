@@ -23,6 +23,7 @@ from shared.delivery.ledger_schema import (
     InFlight,
     Parked,
     ReplayAuditEntry,
+    Settlement,
     events,
     inflight,
     judge,
@@ -34,7 +35,7 @@ from shared.delivery.ledger_schema import (
 )
 from shared.delivery.worker import EventIdentity
 
-__all__ = ["Decision", "InFlight", "Ledger", "Parked", "ReplayAuditEntry"]
+__all__ = ["Decision", "InFlight", "Ledger", "Parked", "ReplayAuditEntry", "Settlement"]
 
 CHUNK = 500  # ids per IN clause: far below SQLite's and PostgreSQL's bind-parameter limits
 _SCHEMA_LOCK = 0x72656762  # PostgreSQL advisory lock held while a replica creates the schema
@@ -201,6 +202,16 @@ class Ledger:
         """`accept` for a batch in one transaction; the items apply in order, as one by one."""
         if not items:
             return
+        async with self.engine.begin() as conn:
+            await self._accept_in(conn, register, items, now)
+
+    async def _accept_in(
+        self,
+        conn: AsyncConnection,
+        register: str,
+        items: Sequence[tuple[EventIdentity, str]],
+        now: datetime,
+    ) -> None:
         applied = [
             {
                 "register": register,
@@ -213,15 +224,48 @@ class Ledger:
             for i, reference in sorted(items, key=lambda item: item[0].record_id)  # stable
         ]
         identities = [i for i, _ in items]
+        await conn.execute(self._upsert_record, applied)
+        rows = _rows(register, identities, outcome="accepted", at=now)
+        await conn.execute(self._upsert_accepted, sorted(rows, key=lambda r: r["event_id"]))
+        for chunk in _chunks(identities):
+            pairs = [(i.record_id, i.event_id) for i in chunk]
+            flying = row_of(inflight.c.record_id, inflight.c.event_id).in_(pairs)
+            await conn.execute(delete(inflight).where(_equal(inflight, register=register), flying))
+
+    async def settle(self, register: str, settlement: Settlement, now: datetime) -> None:
+        """A whole chunk's outcomes in one transaction: accepted, skipped, dead-lettered, parked,
+        released, and the in-flight rows of its records cleared."""
+        s = settlement
         async with self.engine.begin() as conn:
-            await conn.execute(self._upsert_record, applied)
-            rows = _rows(register, identities, outcome="accepted", at=now)
-            await conn.execute(self._upsert_accepted, sorted(rows, key=lambda r: r["event_id"]))
-            for chunk in _chunks(identities):
+            if s.accepted:
+                await self._accept_in(conn, register, s.accepted, now)
+            for identities, outcome, stmt in (
+                (s.skipped, "skipped", self._upsert_skipped),
+                (s.dead_lettered, "dead_lettered", self._upsert_dead_lettered),
+            ):
+                if identities:
+                    rows = _rows(register, identities, outcome=outcome, at=now)
+                    await conn.execute(stmt, sorted(rows, key=lambda r: r["event_id"]))
+            if s.park:
+                rows = [
+                    {
+                        "register": register,
+                        "record_id": i.record_id,
+                        "event_id": i.event_id,
+                        "location": location,
+                        "parked_at": now,
+                    }
+                    for i, location in s.park
+                ]
+                await conn.execute(self._upsert_parked, rows)
+            for chunk in _chunks(s.unpark):
                 pairs = [(i.record_id, i.event_id) for i in chunk]
-                flying = row_of(inflight.c.record_id, inflight.c.event_id).in_(pairs)
+                mine = row_of(parked.c.record_id, parked.c.event_id).in_(pairs)
+                await conn.execute(delete(parked).where(_equal(parked, register=register), mine))
+            for records_chunk in _chunks(sorted(set(s.settled_records))):
+                done = inflight.c.record_id.in_(records_chunk)
                 await conn.execute(
-                    delete(inflight).where(_equal(inflight, register=register), flying)
+                    delete(inflight).where(_equal(inflight, register=register), done)
                 )
 
     async def skip(self, register: str, identity: EventIdentity, now: datetime) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -173,6 +173,18 @@ class Parked:
     location: str
     seq: int
     parked_at: datetime
+
+
+@dataclass
+class Settlement:
+    """Everything one chunk changes in the ledger, written in one transaction."""
+
+    accepted: list[tuple[EventIdentity, str]] = field(default_factory=list)
+    skipped: list[EventIdentity] = field(default_factory=list)
+    dead_lettered: list[EventIdentity] = field(default_factory=list)
+    park: list[tuple[EventIdentity, str]] = field(default_factory=list)  # (event, location)
+    unpark: list[EventIdentity] = field(default_factory=list)
+    settled_records: list[str] = field(default_factory=list)  # their in-flight rows are done
 
 
 @dataclass(frozen=True)

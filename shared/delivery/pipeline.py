@@ -16,10 +16,11 @@ from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
     InvalidEventError,
+    PermanentError,
     ThrottledError,
     TransientError,
 )
-from shared.delivery.ledger import Ledger, Parked
+from shared.delivery.ledger import Decision, Ledger, Parked, Settlement
 from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
 from shared.delivery.metrics import Metrics
 from shared.delivery.outgoing import Inbound, Outgoing, result_message, story_headers
@@ -50,6 +51,7 @@ class Disposition:
 class ChunkResult:
     dispositions: list[Disposition]
     outgoing: list[Outgoing] = field(default_factory=list)
+    settlement: Settlement = field(default_factory=Settlement)
     configuration_error: ConfigurationError | None = None
 
     def handed_back(self) -> list[Inbound]:
@@ -71,6 +73,7 @@ class Pipeline:
     batch_linger: float = 0.02
 
     async def process(self, chunk: Sequence[Inbound]) -> ChunkResult:
+        """Decide every record's fate; the caller publishes, then `settle`s, then commits."""
         now = self.clock.now()
         register = self.worker.name
         dispositions = [Disposition(inbound) for inbound in chunk]
@@ -83,109 +86,120 @@ class Pipeline:
                 continue
             d.identity = identity
             parsed[identity.record_id].append((d, event))
+        result = ChunkResult(dispositions)
         if parsed:
             identities = [d.identity for group in parsed.values() for d, _ in group if d.identity]
             decisions = await self.ledger.decide_many(register, identities)
             decided = dict(zip((i.event_id for i in identities), decisions, strict=True))
             parked = await self.ledger.parked_records(register, list(parsed))
+            # Note every record's submission before anything leaves: after a crash the ledger
+            # then knows to look the record up at the register before sending again.
+            last_of_record = {i.record_id: i for i in identities}
+            await self.ledger.begin_many(register, list(last_of_record.values()), now)
+            result.settlement.settled_records.extend(last_of_record)
             batcher = Batcher(self.worker.submit, self.batch_size, self.batch_linger)
             limit = asyncio.Semaphore(self.max_in_flight)
             await asyncio.gather(
                 *(
-                    self._record(group, decided, parked.get(record_id, []), batcher, limit, now)
+                    self._record(group, decided, parked[record_id], batcher, limit, result)
                     for record_id, group in parsed.items()
                 )
             )
             await batcher.close()
-        result = ChunkResult(dispositions)
         self._settle_deferred(result, now)
         self._apply_dlq_limit(result)
-        await self._write_ledger(result, now)
+        self._settlement(result)
         result.outgoing = self._outgoing(result, now)
         return result
 
     async def _record(
         self,
         group: list[tuple[Disposition, object]],
-        decided: dict[str, Any],
+        decided: dict[str, Decision],
         parked: list[Parked],
         batcher: Batcher,
         limit: asyncio.Semaphore,
-        now: datetime,
+        result: ChunkResult,
     ) -> None:
         """Events of one record, strictly in order; a failure sends the rest along behind it."""
-        register = self.worker.name
-        queue = [p.event_id for p in parked]
+        queue = [p.event_id for p in parked]  # parked events of this record, oldest first
         location = {p.event_id: p.location for p in parked}
-        applied: int | None = None
-        reference: str | None = None
+        first = decided[group[0][0].identity.event_id]  # type: ignore[union-attr]
+        applied, reference = first.applied_version, first.reference
         seen: set[str] = set()
         blocked_by: Disposition | None = None
         for d, event in group:
             identity = d.identity
             assert identity is not None  # set for every parsed record
             decision = decided[identity.event_id]
-            if applied is None:
-                applied, reference = decision.applied_version, decision.reference
             if blocked_by is not None:
                 d.fate, d.follows = "deferred", True
                 continue
             if identity.event_id in seen or decision.kind == "duplicate":
                 d.fate, d.reason = "skipped", "duplicate"
-                continue
-            if applied is not None and identity.record_version <= applied:
+            elif applied is not None and identity.record_version <= applied:
                 d.fate, d.reason = "skipped", "stale"
+            if d.fate == "skipped":
+                if identity.event_id in queue:  # a parked copy that is done: release the line
+                    queue.remove(identity.event_id)
+                    result.settlement.unpark.append(identity)
                 continue
             seen.add(identity.event_id)
             if queue and queue[0] != identity.event_id:
                 self._follow(d, location[queue[0]])
                 if identity.event_id not in queue:
                     queue.append(identity.event_id)
+                    location[identity.event_id] = location[queue[0]]
                 continue
-            submission: Submission[Any] | None = None
-            try:
-                request = self.worker.map(event, reference)
-                submission = Submission(identity, request, reference)
-                outcome: Accepted | DeliveryError | None = None
-                if decision.kind == "in_flight":
-                    outcome = await self.worker.lookup(submission)
-                    if outcome is not None:
-                        self.metrics.reconciled.labels(register).inc()
-                if outcome is None:
-                    async with limit:
-                        await self.ledger.begin(register, identity, now)
-                        started = self.clock.now()
-                        outcome = await batcher.submit(submission)
-                        self.metrics.observe_latency(register, self.clock.now() - started)
-            except DeliveryError as exc:  # mapping refused it, or the lookup could not answer
-                outcome = exc
+            outcome = await self._submit(decision, event, identity, reference, batcher, limit)
             if isinstance(outcome, Accepted):
-                self.circuit.record(failed=False, now=self.clock.now())
-                await self.ledger.accept(register, identity, outcome.reference, self.clock.now())
                 if queue and queue[0] == identity.event_id:
-                    await self.ledger.unpark(register, identity.record_id, identity.event_id)
                     queue.pop(0)
+                    result.settlement.unpark.append(identity)
                 d.fate, d.reference = "accepted", outcome.reference
                 applied, reference = identity.record_version, outcome.reference
                 continue
             d.error = outcome
             if isinstance(outcome, TransientError):
-                self.circuit.record(failed=True, now=self.clock.now())
                 d.fate, blocked_by = "deferred", d
             elif isinstance(outcome, ConfigurationError):
                 d.fate, blocked_by = "handed_back", d
             else:
                 self._dead_letter(d, outcome, outcome.error_class, outcome.message)
                 blocked_by = d
-            if submission is not None:
-                await self.ledger.abandon(register, identity)
         if blocked_by is not None:
+            head = blocked_by.identity.event_id if blocked_by.identity else "?"
             for d, _ in group:
                 if d.follows:
                     d.error = d.error or blocked_by.error
-                    d.reason = (
-                        f"follows {blocked_by.identity.event_id if blocked_by.identity else '?'}"
-                    )
+                    d.reason = f"follows event {head}"
+
+    async def _submit(
+        self,
+        decision: Decision,
+        event: object,
+        identity: EventIdentity,
+        reference: str | None,
+        batcher: Batcher,
+        limit: asyncio.Semaphore,
+    ) -> Accepted | DeliveryError:
+        """Map and send one event (after looking it up, if a crash left it in flight)."""
+        try:
+            submission = Submission(identity, self.worker.map(event, reference), reference)
+            if decision.kind == "in_flight":
+                found = await self.worker.lookup(submission)
+                if found is not None:
+                    self.metrics.reconciled.labels(self.worker.name).inc()
+                    return found
+            async with limit:
+                started = self.clock.now()
+                outcome = await batcher.submit(submission)
+                self.metrics.observe_latency(self.worker.name, self.clock.now() - started)
+        except DeliveryError as exc:  # mapping refused it, or the lookup could not answer
+            return exc
+        if not isinstance(outcome, PermanentError | ConfigurationError):
+            self.circuit.record(failed=isinstance(outcome, TransientError), now=self.clock.now())
+        return outcome
 
     def _follow(self, d: Disposition, head_location: str) -> None:
         d.follows = True
@@ -249,20 +263,23 @@ class Pipeline:
             return
         self.dlq_limit.record(outcomes)
 
-    async def _write_ledger(self, result: ChunkResult, now: datetime) -> None:
-        register = self.worker.name
+    def _settlement(self, result: ChunkResult) -> None:
+        """What the ledger must remember of this chunk (written after the messages are out)."""
+        settlement = result.settlement
         for d in result.dispositions:
             identity = d.identity
             if identity is None:
                 continue
-            if d.fate == "skipped":
-                await self.ledger.skip(register, identity, now)
+            if d.fate == "accepted" and d.reference is not None:
+                settlement.accepted.append((identity, d.reference))
+            elif d.fate == "skipped":
+                settlement.skipped.append(identity)
             elif d.fate == "retry" and d.tier is not None:
-                await self.ledger.park(register, identity, f"retry:{d.tier}", now)
+                settlement.park.append((identity, f"retry:{d.tier}"))
             elif d.fate == "dead_letter":
-                await self.ledger.dead_lettered(register, identity, now)
+                settlement.dead_lettered.append(identity)
                 if not isinstance(d.error, InvalidEventError) or d.follows:
-                    await self.ledger.park(register, identity, "dlq", now)
+                    settlement.park.append((identity, "dlq"))
 
     def _outgoing(self, result: ChunkResult, now: datetime) -> list[Outgoing]:
         """Retry records, dead letters and results, in chunk order."""

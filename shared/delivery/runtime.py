@@ -241,7 +241,8 @@ class DeliveryRuntime:
     ) -> None:
         async with self._lock:
             result = await self.pipeline.process(inbound)
-            await self._publish(result.outgoing)
+            await self._publish(result.outgoing)  # retries, dead letters, results: durable first
+            await self.ledger.settle(self.worker.name, result.settlement, self.clock.now())
             await self._commit(consumer, result, batch)
             self._after_chunk(result)
 
