@@ -1,14 +1,15 @@
 """Runtime overhead: events/s through the delivery runtime vs a bare FastStream subscriber.
 
-    .venv/bin/python -m benchmarks.runtime_overhead [--events 5000] [--partitions 6] [--postgres]
+    .venv/bin/python -m benchmarks.runtime_overhead [--events 3000] [--partitions 6] [--postgres]
 
-All three consume the same topic on the same broker in the same run, against the register
-double answering at once over real HTTP:
-  raw consume    aiokafka getmany, nothing else (the ceiling)
-  bare faststream  a FastStream subscriber: parse JSON, POST to the register, ack (one at a time
-                 per partition, as FastStream runs with an ack policy)
-  runtime        regbridge's delivery runtime: parse, ledger, order, submit, results, commit
-Figures are ratios to the bare FastStream subscriber; the machine is shared and noisy.
+Every consumer reads the same topic on the same broker in the same run, against two registers:
+  in-process  a register that accepts at once without any I/O: what is left is each consumer's
+              own cost (for the runtime: parsing, the ledger, ordering, results, commits)
+  HTTP        the register double in a process of its own, answering at once over real HTTP
+The bare FastStream subscriber parses the JSON and calls the register, one event at a time per
+partition, as FastStream runs with an ack policy. Rates are taken between the first and the last
+acceptance (start-up and consumer-group joins left out for all alike) and reported as ratios to
+the bare subscriber on the same register; the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -30,105 +34,156 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.devstack import provide_kafka, provide_postgres
 from shared.delivery.ledger import Ledger
+from shared.delivery.worker import Accepted, Submission
 from tests.support.double_worker import DoubleWorker
-from tests.support.register_double import RegisterDouble
-from tests.support.runtime_harness import create_topics, event, publish, running_runtime, wait_for
+from tests.support.runtime_harness import create_topics, event, publish, running_runtime
+
+
+class Clocked:
+    """Times of acceptance, for a rate between the first and the last."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def tick(self) -> None:
+        self.times.append(time.perf_counter())
+
+    def rate(self) -> float:
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+class InProcessWorker(DoubleWorker):
+    """The runtime's worker on a register that accepts at once, with no I/O at all."""
+
+    def __init__(self, clocked: Clocked) -> None:
+        super().__init__("http://unused.invalid")
+        self.clocked = clocked
+
+    async def submit(self, batch: Sequence[Submission[Any]]) -> list[Any]:
+        for _ in batch:
+            self.clocked.tick()
+        return [Accepted(f"REF-{s.identity.record_id}") for s in batch]
+
+
+class ClockedHttpWorker(DoubleWorker):
+    async def submit(self, batch: Sequence[Submission[Any]]) -> list[Any]:
+        outcomes = await super().submit(batch)
+        for outcome in outcomes:
+            if isinstance(outcome, Accepted):
+                self.clocked.tick()
+        return outcomes
+
+
+def start_double() -> tuple[subprocess.Popen[str], str]:
+    """The register double in a process of its own, so it does not share this one's GIL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.register_double"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
 
 
 async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4()}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
-    started, seen = time.perf_counter(), 0
+    clocked, seen = Clocked(), 0
     try:
         while seen < n:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            seen += sum(len(records) for records in batch.values())
+            for records in batch.values():
+                for _ in records:
+                    clocked.tick()
+                seen += len(records)
     finally:
         await consumer.stop()
-    return n / (time.perf_counter() - started)
+    return clocked.rate()
 
 
-async def bare_faststream(bootstrap: str, topic: str, n: int, double: RegisterDouble) -> float:
+async def bare_faststream(bootstrap: str, topic: str, n: int, url: str | None) -> float:
     broker = KafkaBroker(bootstrap, logger=None)
-    done = asyncio.Event()
-    count = 0
-    client = httpx.AsyncClient(base_url=double.base_url)
+    clocked, done = Clocked(), asyncio.Event()
+    client = httpx.AsyncClient(base_url=url) if url else None
+    namespace = uuid.uuid4().hex[:6]
 
-    @broker.subscriber(topic, group_id=f"bare-{uuid.uuid4()}", auto_offset_reset="earliest",
-                       ack_policy=AckPolicy.ACK)
+    @broker.subscriber(
+        topic, group_id=f"bare-{namespace}", auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
+    )
     async def handle(message: KafkaMessage) -> None:
-        nonlocal count
         data = json.loads(message.body)  # the same parse the runtime does
-        data["record_id"] = f"bare-{data['record_id']}"  # a register namespace of its own
-        response = await client.post("/records", json=data)
-        response.raise_for_status()
-        count += 1
-        if count >= n:
+        if client is not None:
+            data["record_id"] = f"bare{namespace}-{data['record_id']}"  # its own records
+            (await client.post("/records", json=data)).raise_for_status()
+        clocked.tick()
+        if len(clocked.times) >= n:
             done.set()
 
     async with broker:
         await broker.start()
-        await asyncio.wait_for(done.wait(), 600)
-    await client.aclose()
-    return drain_rate(double, lambda record_id: record_id.startswith("bare-"))
+        await asyncio.wait_for(done.wait(), 900)
+    if client is not None:
+        await client.aclose()
+    return clocked.rate()
 
 
 async def runtime_rate(
-    bootstrap: str, topic: str, n: int, double: RegisterDouble, ledger_url: str
+    bootstrap: str, topic: str, n: int, url: str | None, ledger_url: str
 ) -> float:
     ledger = Ledger.from_url(ledger_url)
     await ledger.create_schema()
-    worker = DoubleWorker(double.base_url)
+    clocked = Clocked()
+    worker: DoubleWorker = InProcessWorker(clocked) if url is None else ClockedHttpWorker(url)
+    worker.clocked = clocked  # type: ignore[attr-defined]
     worker.name = f"bench{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, worker.name, topic, ["30s"], partitions=1)
-    before = len(double.accepted())
     async with running_runtime(bootstrap, worker, ledger, topic, tiers=("30s",)):
-        await wait_for(lambda: len(double.accepted()) - before >= n, 600, "runtime drained")
+        while len(clocked.times) < n:  # noqa: ASYNC110 (polling a counter in a benchmark)
+            await asyncio.sleep(0.2)
     await worker.aclose()
     await ledger.close()
-    return drain_rate(double, lambda record_id: not record_id.startswith("bare-"))
-
-
-def drain_rate(double: RegisterDouble, mine: Callable[[str], bool]) -> float:
-    """Events/s between the first and the last request the register accepted (its own clock):
-    start-up and consumer-group joins are left out, for every consumer alike."""
-    times = sorted(a.received_at for a in double.accepted() if mine(a.record_id))
-    return (len(times) - 1) / (times[-1] - times[0]).total_seconds()
+    return clocked.rate()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--postgres", action="store_true", help="ledger on PostgreSQL, not SQLite")
     args = parser.parse_args()
     n = args.events
-    with provide_kafka() as kafka, RegisterDouble() as double, TemporaryDirectory() as tmp:
-        topic = f"bench.input.{uuid.uuid4().hex[:8]}"
-        await create_topics(kafka.address, "bench", topic, ["30s"], partitions=args.partitions)
-        await publish(kafka.address, topic, [event(f"r{i}") for i in range(n)])
-        raw = await raw_consume(kafka.address, topic, n)
-        bare = await bare_faststream(kafka.address, topic, n, double)
-        if args.postgres:
-            with provide_postgres() as pg:
-                assert pg is not None, "no PostgreSQL here"
-                rate = await runtime_rate(kafka.address, topic, n, double, pg.address)
-            store = "PostgreSQL"
-        else:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}"
-            rate = await runtime_rate(kafka.address, topic, n, double, url)
-            store = "SQLite"
-    print(f"{n} events, {args.partitions} partitions, register double answering at once")
-    print(f"{'consumer':<34}{'events/s':>10}{'× bare':>9}")
-    for name, value in (
-        ("raw consume (aiokafka)", raw),
-        ("bare FastStream subscriber", bare),
-        (f"regbridge runtime (ledger: {store})", rate),
-    ):
-        print(f"{name:<34}{value:>10.0f}{value / bare:>9.2f}")
+    double, url = start_double()
+    rows: list[tuple[str, float, float]] = []
+    try:
+        with provide_kafka() as kafka, provide_postgres() as pg, TemporaryDirectory() as tmp:
+            bootstrap = kafka.address
+            if args.postgres and pg is None:
+                raise SystemExit("no PostgreSQL here")
+            ledger_url = (
+                pg.address if args.postgres and pg else f"sqlite+aiosqlite:///{Path(tmp) / 'l.db'}"
+            )
+            store = "PostgreSQL" if args.postgres else "SQLite"
+            topic = f"bench.input.{uuid.uuid4().hex[:8]}"
+            await create_topics(bootstrap, "bench", topic, ["30s"], partitions=args.partitions)
+            await publish(bootstrap, topic, [event(f"r{i}") for i in range(n)])
+            raw = await raw_consume(bootstrap, topic, n)
+            rows.append(("raw consume (aiokafka, no work)", raw, float("nan")))
+            for register, register_url in (("in-process register", None), ("HTTP register", url)):
+                bare = await bare_faststream(bootstrap, topic, n, register_url)
+                rate = await runtime_rate(bootstrap, topic, n, register_url, ledger_url)
+                rows.append((f"bare FastStream, {register}", bare, 1.0))
+                rows.append((f"regbridge runtime ({store}), {register}", rate, rate / bare))
+    finally:
+        double.terminate()
+        double.wait(timeout=30)
+    print(f"{n} events, {args.partitions} partitions; ledger on {store}")
+    print(f"{'consumer':<48}{'events/s':>10}{'vs bare':>9}")
+    for name, value, ratio in rows:
+        print(f"{name:<48}{value:>10.0f}{ratio:>9.2f}")
 
 
 if __name__ == "__main__":

@@ -491,3 +491,22 @@ class RegisterDouble:
     def reset(self) -> None:
         """Forget records, log, counters and faults (the seed is kept)."""
         self._state.reset()
+
+
+def main() -> None:
+    """Serve the double alone (benchmarks run it in its own process): prints its URL."""
+    import signal
+    import sys
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    with RegisterDouble(port=port) as double:
+        print(double.base_url, flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()
