@@ -7,12 +7,17 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
+from shared.delivery.dlq_ops import read_dead_letters, replay
+from shared.delivery.health import health_app
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker
+from shared.delivery.pipeline import BLOCKED
+from shared.settings import KafkaSettings
 from shared.topics import dlq_topic, results_topic
 from tests.support.double_worker import DoubleWorker
 from tests.support.register_double import RegisterDouble
@@ -234,3 +239,110 @@ async def test_dead_letter_limit_stops_a_bad_deploy(
     assert 0 < len(dead) <= 20  # stopped at the limit, long before 200
     assert not runtime.status.ready
     assert "dead-letter limit" in runtime.status.alarms[-1]
+
+
+async def test_replay_after_a_fix_delivers_once_and_in_order(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    # Given a create the register rejects, and its correction that must follow it
+    worker, topic = setup
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    double.set_faults(reject_record_ids=["fix-1"])
+    create, correct = event("fix-1", 1, "create"), event("fix-1", 2, "correct")
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS):
+        await publish(kafka_bootstrap, topic, [create, correct])
+        await read_topic(kafka_bootstrap, dlq_topic(worker.name), at_least=2)
+        letters = await read_dead_letters(kafka, dlq_topic(worker.name))
+        assert [dl.error_class for dl in letters] == ["register_rejected", BLOCKED]
+        # When the operator fixes the cause and replays both
+        double.clear_faults()
+        first = await replay(kafka, ledger, letters, operator="test")
+        await wait_for(lambda: len(double.accepted()) == 2, 30, "replayed events delivered")
+        # And replays them again by mistake
+        second = await replay(kafka, ledger, letters, operator="test")
+        await asyncio.sleep(2)
+
+    # Then the register has each once, in order, and the second replay was refused
+    assert [a.operation for a in double.accepted()] == ["create", "correct"]
+    assert len(first.replayed) == 2
+    assert second.replayed == []
+    assert len(second.refused) == 2
+
+
+async def test_a_refused_credential_pauses_the_worker_instead_of_dead_lettering(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    clock = ManualClock()
+    double.set_faults(unauthorized=True)
+    events = [event(f"auth-{i}") for i in range(20)]
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "configuration", 30, "paused")
+        assert "configuration error" in runtime.status.alarms[-1]
+        double.clear_faults()  # the certificate or secret is fixed
+        clock.advance(61)  # the next probe
+        await wait_for(lambda: len(double.accepted()) == len(events), 30, "resumed")
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), timeout=2)
+
+    assert dead == []
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+
+
+async def test_batches_go_to_the_register_in_groups(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    batching = DoubleWorker(double.base_url, batch=True)
+    batching.name = worker.name
+    events = [event(f"b{i}") for i in range(300)]
+    await publish(kafka_bootstrap, topic, events)
+    async with running_runtime(
+        kafka_bootstrap, batching, ledger, topic, tiers=TIERS, batch_size=100
+    ):
+        await wait_for(lambda: len(double.accepted()) == len(events), 60, "all accepted")
+    await batching.aclose()
+
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+    assert double.requests_received < len(events) / 5  # bundles, not one call per event
+
+
+async def test_stopping_mid_stream_then_restarting_loses_and_doubles_nothing(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    double.set_faults(latency_ms=20)
+    events = [
+        event(f"s{i}", v, op) for v, op in ((1, "create"), (2, "correct")) for i in range(150)
+    ]
+    await publish(kafka_bootstrap, topic, events)
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS, chunk_size=50):
+        await wait_for(lambda: len(double.accepted()) >= 40, 60, "some delivered")
+    stopped_at = len(double.accepted())
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS):
+        await wait_for(lambda: len(double.accepted()) >= len(events), 60, "the rest delivered")
+        await asyncio.sleep(1)
+
+    ids = accepted_ids(double)
+    assert stopped_at < len(events)
+    assert len(ids) == len(set(ids)) == len(events)
+
+
+async def test_health_endpoints_report_readiness_and_metrics(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    worker, topic = setup
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS) as runtime:
+        await publish(kafka_bootstrap, topic, [event("h-1")])
+        await wait_for(lambda: len(double.accepted()) == 1, 30, "accepted")
+        transport = httpx.ASGITransport(app=health_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            ready = await client.get("/health/ready")
+            status = (await client.get("/status")).json()
+            metrics = (await client.get("/metrics")).text
+
+    assert ready.status_code == 200
+    assert status["circuit"] == "closed"
+    assert f'regbridge_events_total{{outcome="accepted",worker="{worker.name}"}} 1.0' in metrics

@@ -47,6 +47,7 @@ class Faults:
     reject_record_ids: frozenset[str] = frozenset()  # writes for these answer 400
     fail_next: int = 0  # the next N requests answer 503
     drop_connections: bool = False  # close the socket without answering
+    unauthorized: bool = False  # 401 to everything but admin (a credential the register refuses)
 
     def as_json(self) -> JsonObject:
         return {**asdict(self), "reject_record_ids": sorted(self.reject_record_ids)}
@@ -116,6 +117,8 @@ class _State:
             verdict: str | None = None
             if faults.drop_connections:
                 verdict = "drop"
+            elif faults.unauthorized:
+                verdict = "unauthorized"
             elif faults.down:
                 verdict = "down"
             elif faults.fail_next > 0:
@@ -203,6 +206,7 @@ def _faults_changes(body: object) -> JsonObject:
     checks: dict[str, Callable[[Any], bool]] = {
         "down": lambda v: isinstance(v, bool),
         "drop_connections": lambda v: isinstance(v, bool),
+        "unauthorized": lambda v: isinstance(v, bool),
         "latency_ms": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0,
         "transient_rate": lambda v: isinstance(v, int | float) and 0 <= v <= 1,
         "fail_next": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
@@ -253,6 +257,9 @@ class _FaultGate:
             await self.app(scope, receive, send)
         elif verdict == "drop":
             await _drop_connection(receive, send)
+        elif verdict == "unauthorized":
+            body = {"error": "client not authorised"}
+            await JSONResponse(body, status_code=401)(scope, receive, send)
         else:
             body = {"error": f"register unavailable ({verdict})"}
             await JSONResponse(body, status_code=503)(scope, receive, send)
@@ -461,6 +468,7 @@ class RegisterDouble:
         reject_record_ids: list[str] | frozenset[str] | None = None,
         fail_next: int | None = None,
         drop_connections: bool | None = None,
+        unauthorized: bool | None = None,
         seed: int | None = None,
     ) -> Faults:
         """Change the given faults, keep the others; `seed` restarts the transient_rate dice."""
@@ -472,6 +480,7 @@ class RegisterDouble:
                 "transient_rate": transient_rate,
                 "fail_next": fail_next,
                 "drop_connections": drop_connections,
+                "unauthorized": unauthorized,
             }.items()
             if value is not None
         }
