@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from services.ops_cli import dlq_app, status_app
+from services.dlq_cli import dlq_app
+from services.status_cli import status_app
 from shared.logging import configure_logging
 from shared.settings import RegbridgeSettings
 from shared.topics import EnsureReport, architecture_topics, ensure_topics

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 WORKERS = ("gvr", "nvr", "catalog")
 RESULTS_WORKERS = ("gvr", "nvr")
+_TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 _DELAY = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -97,7 +98,7 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [
                     NewTopic(
                         spec.name,
@@ -108,9 +109,18 @@ async def ensure_topics(
                     for spec in missing
                 ]
             )
+            for name, code, *rest in response.topic_errors:
+                if code == _TOPIC_ALREADY_EXISTS:  # created meanwhile (another replica, a race)
+                    existing.add(name)
+                elif code != 0:
+                    message = rest[0] if rest and rest[0] else f"error code {code}"
+                    report.problems.append(f"{name}: could not be created: {message}")
             for spec in missing:
-                report.created.append(spec.name)
-                on_progress(f"created {spec.name}")
+                if spec.name not in existing and not any(
+                    p.startswith(f"{spec.name}:") for p in report.problems
+                ):
+                    report.created.append(spec.name)
+                    on_progress(f"created {spec.name}")
         present = [spec for spec in specs if spec.name in existing]
         if present:
             described = await admin.describe_configs(

@@ -29,6 +29,11 @@ class Inbound:
         return h.to_dict(self.headers)
 
     @property
+    def replayed(self) -> bool:
+        """Re-published from a dead-letter topic by an operator."""
+        return h.REPLAYED_FROM in self.story
+
+    @property
     def failures(self) -> int:
         """Failed submissions so far (only retry records carry a count)."""
         return int(self.story.get(h.ATTEMPTS, "0")) if self.from_retry else 0

@@ -28,7 +28,9 @@ from shared.delivery.retry import RetryPolicy
 from shared.delivery.worker import Accepted, EventIdentity, RegisterWorker, Submission
 from shared.topics import dlq_topic, results_topic, retry_topic
 
-Fate = Literal["accepted", "skipped", "retry", "dead_letter", "handed_back", "deferred"]
+Fate = Literal[
+    "accepted", "skipped", "retry", "dead_letter", "handed_back", "deferred", "redelivered"
+]
 BLOCKED = "blocked_by_earlier"
 
 
@@ -145,6 +147,11 @@ class Pipeline:
                     result.settlement.unpark.append(identity)
                 continue
             seen.add(identity.event_id)
+            if identity.event_id in queue and not (d.inbound.from_retry or d.inbound.replayed):
+                # Kafka gave it again after a crash or a hand-back, but its fate is already
+                # written: its copy waits in a retry tier or the dead-letter topic.
+                d.fate = "redelivered"
+                continue
             if queue and queue[0] != identity.event_id:
                 self._follow(d, location[queue[0]])
                 if identity.event_id not in queue:

@@ -12,7 +12,8 @@ import pytest
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
-from shared.delivery.dlq_ops import read_dead_letters, replay
+from shared.delivery.dlq_read import read_dead_letters
+from shared.delivery.dlq_replay import replay
 from shared.delivery.health import health_app
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker

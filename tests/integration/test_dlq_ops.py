@@ -23,16 +23,16 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from shared.delivery import headers as h
-from shared.delivery.dlq_ops import (
+from shared.delivery.dlq_read import (
     DeadLetter,
     DlqFilter,
     TopicNotFoundError,
     read_dead_letter,
     read_dead_letters,
-    replay,
-    worker_status,
 )
+from shared.delivery.dlq_replay import replay
 from shared.delivery.ledger import Ledger
+from shared.delivery.status import worker_status
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
 

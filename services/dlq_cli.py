@@ -1,4 +1,4 @@
-"""`regbridge dlq …` and `regbridge status`: dead letters and worker health, for operators."""
+"""`regbridge dlq …`: list, show and replay dead letters, for operators."""
 
 from __future__ import annotations
 
@@ -12,64 +12,35 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.delivery.dlq_ops import (
+from services.cli_support import worker_settings
+from shared.delivery.dlq_read import (
     DeadLetter,
     DlqFilter,
+    TopicNotFoundError,
+    read_dead_letter,
+    read_dead_letters,
+)
+from shared.delivery.dlq_replay import (
     Refusal,
     ReplayFailedError,
     ReplayReport,
-    TopicNotFoundError,
-    WorkerStatus,
     earlier_replays,
-    read_dead_letter,
-    read_dead_letters,
     replay,
-    worker_status,
 )
 from shared.delivery.ledger import Ledger
-from shared.logging import configure_logging
-from shared.settings import CatalogSettings, GvrSettings, NvrSettings, RegbridgeSettings
-from shared.topics import WORKERS, dlq_topic
+from shared.settings import RegbridgeSettings
+from shared.topics import dlq_topic
 
 dlq_app = typer.Typer(
     help="Dead letters: list, show and replay them (every replay is audited).",
     no_args_is_help=True,
 )
-status_app = typer.Typer(help="Lag, retry tiers, dead letters and circuit state per worker.")
-
-_SETTINGS: dict[str, type[RegbridgeSettings]] = {
-    "gvr": GvrSettings,
-    "nvr": NvrSettings,
-    "catalog": CatalogSettings,
-}
 _PERSONAL_DATA = (
     "NOTICE: this output contains personal data (identity numbers, health data): "
     "use it to fix the event, do not paste it into tickets or chat."
 )
-_NAMED_URL = re.compile(r"^(?P<worker>[A-Za-z0-9_-]+)=(?P<url>.+)$")
-
-
-def worker_settings(worker: str, database_url: str | None = None) -> RegbridgeSettings:
-    """The worker's own settings (GVR/NVR/catalog); any other name gets the shared base."""
-    settings = _SETTINGS.get(worker, RegbridgeSettings)()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": SecretStr(database_url)})
-    level = "WARNING" if settings.log_level == "INFO" else settings.log_level
-    configure_logging(level, settings.log_format)
-    return settings
-
-
-def input_topic_of(worker: str, settings: RegbridgeSettings) -> str | None:
-    topics = settings.topics
-    inputs = {
-        "gvr": topics.care_contacts,
-        "nvr": topics.vaccinations,
-        "catalog": topics.hsa_notifications,
-    }
-    return inputs.get(worker)
 
 
 # --- options shared by list and replay ----------------------------------------------------------
@@ -367,90 +338,3 @@ def dlq_replay(
     )
     if report.refused:
         raise typer.Exit(1)
-
-
-# --- status ---------------------------------------------------------------------------------------
-
-
-def _health_urls(values: list[str], workers: Sequence[str]) -> dict[str, str]:
-    urls: dict[str, str] = {}
-    for value in values:
-        if match := _NAMED_URL.match(value):
-            urls[match.group("worker")] = match.group("url")
-        elif len(workers) == 1:
-            urls[workers[0]] = value
-        else:
-            raise typer.BadParameter(
-                "with several workers, give WORKER=URL", param_hint="--health-url"
-            )
-    return urls
-
-
-def format_status(status: WorkerStatus, input_topic: str | None) -> list[str]:
-    lines = [f"{status.worker}  (consumer group {status.consumer_group})"]
-    if input_topic is None:
-        lines.append("  input lag: unknown (no input topic for this worker; give --input-topic)")
-    else:
-        lines.append(f"  input lag  {input_topic}")
-        lines += [
-            f"    {p.topic}/{p.partition}  committed {'-' if p.committed is None else p.committed}"
-            f"  end {p.end}  lag {p.lag}"
-            for p in status.lag
-        ]
-        lines.append(f"    total lag {status.total_lag}")
-    lines.append(f"  retry tiers  (group {status.consumer_group}-retry)")
-    width = max((len(t) for t in status.retry_depth), default=0)
-    lines += [f"    {t.ljust(width)}  {n}" for t, n in status.retry_depth.items()]
-    total = sum(status.dead_letters.values())
-    lines.append(f"  dead letters  {status.dlq_topic}: {total}")
-    width = max((len(c) for c in status.dead_letters), default=0)
-    lines += [f"    {c.ljust(width)}  {n}" for c, n in status.dead_letters.items()]
-    if status.missing_topics:
-        lines.append(f"  missing topics: {', '.join(status.missing_topics)}")
-    lines.append(f"  circuit  {_circuit(status)}")
-    return lines
-
-
-def _circuit(status: WorkerStatus) -> str:
-    if status.health is None:
-        return f"unknown: {status.health_error or 'no health URL'}"
-    health = status.health
-    alarms = health.get("alarms") or []
-    paused = health.get("paused_reason") or "no"
-    text = f"{health.get('circuit', 'unknown')}; paused: {paused}; alarms: {len(alarms)}"
-    return text + "".join(f"\n    alarm: {alarm}" for alarm in alarms[-5:])
-
-
-@status_app.callback(invoke_without_command=True)
-def status(
-    worker: Annotated[str, typer.Option("--worker", "-w", help="gvr, nvr, catalog or all.")] = (
-        "all"
-    ),
-    health_url: Annotated[
-        list[str] | None,
-        typer.Option(help="Worker's health endpoint base URL, or WORKER=URL (repeatable)."),
-    ] = None,
-    input_topic: Annotated[
-        str | None, typer.Option(help="Input topic, for a worker not among gvr/nvr/catalog.")
-    ] = None,
-) -> None:
-    """Per worker: consumer lag, retry-tier depth, dead letters by error class, circuit state."""
-    workers = list(WORKERS) if worker == "all" else [worker]
-    urls = _health_urls(health_url or [], workers)
-    for index, name in enumerate(workers):
-        settings = worker_settings(name)
-        topic = input_topic or input_topic_of(name, settings)
-        result = asyncio.run(
-            worker_status(
-                settings.kafka,
-                name,
-                input_topic=topic,
-                consumer_group=f"regbridge-{name}",
-                retry_tiers=settings.topics.retry_delays,
-                health_url=urls.get(name),
-            )
-        )
-        if index:
-            typer.echo("")
-        for line in format_status(result, topic):
-            typer.echo(line)

@@ -1,0 +1,157 @@
+"""The pipeline's decisions, with a scripted worker and a real (SQLite) ledger; no Kafka."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.delivery import headers as h
+from shared.delivery.clock import ManualClock
+from shared.delivery.errors import DeliveryError, RegisterRejectedError, RegisterUnavailableError
+from shared.delivery.ledger import Ledger
+from shared.delivery.limits import CircuitBreaker, DlqLimit
+from shared.delivery.metrics import Metrics
+from shared.delivery.outgoing import Inbound
+from shared.delivery.pipeline import BLOCKED, ChunkResult, Pipeline
+from shared.delivery.retry import RetryPolicy
+from shared.delivery.worker import Accepted, EventIdentity, Submission
+
+
+class ScriptedWorker:
+    """Answers from a script: event_id → error; anything else is accepted."""
+
+    name = "scripted"
+    version = "test"
+
+    def __init__(self) -> None:
+        self.script: dict[str, DeliveryError] = {}
+        self.sent: list[str] = []
+
+    def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
+        data = json.loads(raw)
+        return EventIdentity(data["id"], data["record"], data["version"], data["op"]), data
+
+    def map(self, event: object, reference: str | None) -> object:
+        return event
+
+    async def submit(self, batch: Sequence[Submission[Any]]) -> list[Accepted | DeliveryError]:
+        self.sent.extend(s.identity.event_id for s in batch)
+        return [self.script.get(s.identity.event_id) or Accepted("REF") for s in batch]
+
+    async def lookup(self, submission: Submission[Any]) -> Accepted | None:
+        return None
+
+
+def inbound(event_id: str, record: str, version: int = 1, offset: int = 0, **kw: Any) -> Inbound:
+    body = {"id": event_id, "record": record, "version": version, "op": "create"}
+    return Inbound(
+        topic="in",
+        partition=0,
+        offset=offset,
+        key=record.encode(),
+        value=json.dumps(body).encode(),
+        headers=kw.pop("headers", ()),
+        timestamp=0,
+        **kw,
+    )
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    ledger = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'l.db'}")
+    await ledger.create_schema()
+    yield Pipeline(
+        worker=ScriptedWorker(),
+        ledger=ledger,
+        retry=RetryPolicy.from_names(["30s", "5m"]),
+        circuit=CircuitBreaker(),
+        dlq_limit=DlqLimit(),
+        clock=ManualClock(),
+        metrics=Metrics(),
+        consumer_group="g",
+    )
+    await ledger.close()
+
+
+async def run(pipeline: Pipeline, *chunk: Inbound) -> ChunkResult:
+    result = await pipeline.process(chunk)
+    await pipeline.ledger.settle(pipeline.worker.name, result.settlement, pipeline.clock.now())
+    return result
+
+
+def fates(result: ChunkResult) -> list[str]:
+    return [d.fate for d in result.dispositions]
+
+
+async def test_a_dead_letter_redelivered_by_kafka_is_not_sent_again_but_a_replay_is(
+    pipeline: Pipeline,
+) -> None:
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker.script["a"] = RegisterRejectedError("no", register_status=400)
+    assert fates(await run(pipeline, inbound("a", "r"))) == ["dead_letter"]
+
+    redelivered = await run(pipeline, inbound("a", "r"))
+    worker.script.clear()
+    replayed = await run(pipeline, inbound("a", "r", headers=((h.REPLAYED_FROM, b"dlq/0/0"),)))
+
+    assert fates(redelivered) == ["redelivered"]
+    assert redelivered.outgoing == []
+    assert fates(replayed) == ["accepted"]
+    assert worker.sent == ["a", "a"]
+
+
+async def test_a_correction_follows_its_failed_create_into_the_same_tier(
+    pipeline: Pipeline,
+) -> None:
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker.script["c1"] = RegisterUnavailableError("down")
+
+    result = await run(pipeline, inbound("c1", "r", 1, 0), inbound("c2", "r", 2, 1))
+
+    assert [(d.fate, d.tier, d.error_class) for d in result.dispositions] == [
+        ("retry", "30s", "register_unavailable"),
+        ("retry", "30s", BLOCKED),
+    ]
+    assert [m.topic for m in result.outgoing] == ["scripted.retry.30s", "scripted.retry.30s"]
+    assert worker.sent == ["c1"]  # the correction never went to the register
+
+
+async def test_a_later_event_follows_a_dead_lettered_one(pipeline: Pipeline) -> None:
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker.script["d1"] = RegisterRejectedError("no", register_status=400)
+    await run(pipeline, inbound("d1", "r", 1))
+
+    result = await run(pipeline, inbound("d2", "r", 2, 1))
+
+    assert [(d.fate, d.error_class) for d in result.dispositions] == [("dead_letter", BLOCKED)]
+    assert worker.sent == ["d1"]
+
+
+async def test_duplicates_and_stale_versions_are_skipped_with_a_result(pipeline: Pipeline) -> None:
+    await run(pipeline, inbound("v2", "r", 2))
+
+    result = await run(pipeline, inbound("v2", "r", 2), inbound("v1", "r", 1, 1))
+
+    assert [(d.fate, d.reason) for d in result.dispositions] == [
+        ("skipped", "duplicate"),
+        ("skipped", "stale"),
+    ]
+    statuses = [json.loads(m.value)["status"] for m in result.outgoing]
+    assert statuses == ["skipped", "skipped"]
+
+
+async def test_retries_end_in_a_dead_letter_after_the_last_tier(pipeline: Pipeline) -> None:
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker.script["x"] = RegisterUnavailableError("down")
+    story = ((h.ATTEMPTS, b"2"), (h.FIRST_FAILURE_AT, b"2026-01-01T00:00:00+00:00"))
+
+    result = await run(pipeline, inbound("x", "r", from_retry=True, headers=story))
+
+    assert [(d.fate, d.error_class) for d in result.dispositions] == [
+        ("dead_letter", "retries_exhausted")
+    ]
+    assert h.to_dict(result.outgoing[0].headers)[h.ATTEMPTS] == "3"
