@@ -155,3 +155,29 @@ async def test_retries_end_in_a_dead_letter_after_the_last_tier(pipeline: Pipeli
         ("dead_letter", "retries_exhausted")
     ]
     assert h.to_dict(result.outgoing[0].headers)[h.ATTEMPTS] == "3"
+
+
+async def test_a_submission_left_in_flight_by_a_crash_is_looked_up_not_resent(
+    pipeline: Pipeline,
+) -> None:
+    # Given a crash after the ledger noted the submission (nothing settled, nothing committed)
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    identity = EventIdentity("f1", "r", 1, "create")
+    await pipeline.ledger.begin_many("scripted", [identity], pipeline.clock.now())
+    found_at_register: list[str] = []
+
+    async def lookup(submission: Submission[Any]) -> Accepted | None:
+        found_at_register.append(submission.identity.event_id)
+        return Accepted("REF-found")
+
+    worker.lookup = lookup  # type: ignore[method-assign]
+
+    # When Kafka delivers the event again
+    result = await run(pipeline, inbound("f1", "r"))
+
+    # Then it is reconciled through the lookup, accepted, and never sent a second time
+    assert found_at_register == ["f1"]
+    assert worker.sent == []
+    assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-found")]
+    decision = await pipeline.ledger.decide("scripted", EventIdentity("f1", "r", 1, "create"))
+    assert decision.kind == "duplicate"
