@@ -73,6 +73,7 @@ class Pipeline:
     batch_size: int = 1
     max_in_flight: int = 64
     batch_linger: float = 0.02
+    publish_results: bool = True
 
     async def process(self, chunk: Sequence[Inbound]) -> ChunkResult:
         """Decide every record's fate; the caller publishes, then `settle`s, then commits."""
@@ -295,10 +296,10 @@ class Pipeline:
         for d in result.dispositions:
             if d.fate == "accepted":
                 self.metrics.events.labels(worker, "accepted").inc()
-                messages.append(self._result(d, "accepted", now, reference=d.reference))
+                messages.extend(self._result(d, "accepted", now, reference=d.reference))
             elif d.fate == "skipped":
                 self.metrics.events.labels(worker, f"skipped_{d.reason}").inc()
-                messages.append(self._result(d, "skipped", now, reason=d.reason))
+                messages.extend(self._result(d, "skipped", now, reason=d.reason))
             elif d.fate == "retry" and d.tier is not None:
                 due = now + self.retry.tier(d.tier).delay
                 headers = [
@@ -315,7 +316,7 @@ class Pipeline:
                 messages.append(Outgoing(topic, d.inbound.key, d.inbound.value, headers))
                 self.metrics.dead_letters.labels(worker, d.error_class).inc()
                 self.metrics.events.labels(worker, "dead_lettered").inc()
-                messages.append(
+                messages.extend(
                     self._result(
                         d, "dead_lettered", now, reason=d.reason, error_class=d.error_class
                     )
@@ -337,17 +338,24 @@ class Pipeline:
             record_id=d.identity.record_id if d.identity else _key_text(d.inbound.key),
         )
 
-    def _result(self, d: Disposition, status: str, now: datetime, **extra: str | None) -> Outgoing:
+    def _result(
+        self, d: Disposition, status: str, now: datetime, **extra: str | None
+    ) -> list[Outgoing]:
+        """The event's result for the journal system (none when the worker has no results topic)."""
+        if not self.publish_results:
+            return []
         identity = d.identity
-        return result_message(
-            results_topic(self.worker.name),
-            record_id=identity.record_id if identity else _key_text(d.inbound.key),
-            event_id=identity.event_id if identity else None,
-            record_version=identity.record_version if identity else None,
-            status=status,
-            now=now,
-            **extra,
-        )
+        return [
+            result_message(
+                results_topic(self.worker.name),
+                record_id=identity.record_id if identity else _key_text(d.inbound.key),
+                event_id=identity.event_id if identity else None,
+                record_version=identity.record_version if identity else None,
+                status=status,
+                now=now,
+                **extra,
+            )
+        ]
 
 
 def _key_text(key: bytes | None) -> str:

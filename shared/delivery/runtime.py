@@ -45,6 +45,7 @@ class RuntimeOptions:
     dlq_window: int = 200
     dlq_min_events: int = 50
     poll_timeout_ms: int = 250
+    publish_results: bool = True  # one result per event on <worker>.results.v1
 
 
 @dataclass
@@ -112,6 +113,7 @@ class DeliveryRuntime:
             consumer_group=options.consumer_group,
             batch_size=options.batch_size,
             max_in_flight=options.max_in_flight,
+            publish_results=options.publish_results,
         )
         self.status = Status()
         self.consumers: dict[str, AIOKafkaConsumer] = {}
