@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from services.catalog.cli import catalog_app
 from services.dlq_cli import dlq_app
 from services.status_cli import status_app
 from shared.logging import configure_logging
@@ -30,6 +31,17 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(status_app, name="status")
+app.add_typer(catalog_app, name="catalog")
+run_app = typer.Typer(help="Run a worker until SIGTERM.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("catalog")
+def run_catalog() -> None:
+    """The catalog sync: HSA notifications, scheduled full imports, the vaccine list."""
+    from services.catalog.app import main as catalog_main
+
+    catalog_main()
 
 
 @schema_app.command("export")

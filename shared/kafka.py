@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from faststream.security import (
     BaseSecurity,
@@ -69,3 +72,70 @@ def make_broker(kafka: KafkaSettings, *, worker: str, **options: Any) -> KafkaBr
         request_timeout_ms=kafka.request_timeout_ms,
         **options,
     )
+
+
+def standalone_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
+    """A standalone consumer: no group, never commits, reads only what is committed."""
+    return AIOKafkaConsumer(
+        **kafka_client_options(kafka),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+
+
+def admin_client(kafka: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**kafka_client_options(kafka))
+
+
+async def existing_partitions(
+    admin: AIOKafkaAdminClient, topics: Sequence[str]
+) -> dict[str, list[TopicPartition]]:
+    """The partitions of each topic that exists (asking never creates a topic)."""
+    described = await admin.describe_topics(list(topics)) if topics else []
+    return {
+        d["topic"]: sorted(TopicPartition(d["topic"], p["partition"]) for p in d["partitions"])
+        for d in described
+        if d["error_code"] == 0
+    }
+
+
+async def read_to_end(
+    kafka: KafkaSettings,
+    topics: Sequence[str],
+    on_record: Callable[[ConsumerRecord[bytes, bytes]], None],
+) -> int:
+    """Read every partition of `topics` from its start to the end offsets seen now; return the
+    number of records read. Topics that do not exist are read as empty."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        partitions = [
+            tp for tps in (await existing_partitions(admin, topics)).values() for tp in tps
+        ]
+    finally:
+        await admin.close()
+    if not partitions:
+        return 0
+    consumer = standalone_consumer(kafka)
+    await consumer.start()
+    count = 0
+    try:
+        consumer.assign(partitions)
+        end = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        todo = {tp for tp in partitions if end[tp] > 0}
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < end[tp]:
+                        on_record(record)
+                        count += 1
+            for tp in list(todo):
+                if await consumer.position(tp) >= end[tp]:
+                    todo.discard(tp)
+    finally:
+        await consumer.stop()
+    return count

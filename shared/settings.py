@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -124,3 +125,19 @@ class CatalogSettings(RegbridgeSettings):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}CATALOG_")
     worker: ClassVar[str] = "catalog"
     health_port: int = 8083
+    hsa_url: str = Field(default="http://127.0.0.1:8090", description="HSA (or its sandbox)")
+    vaccines_url: str = Field(
+        default="http://127.0.0.1:8092", description="NVR API base for the vaccine list"
+    )
+    import_times: list[str] = Field(
+        default_factory=lambda: ["11:30", "15:30", "22:30"],
+        description="local times of the full HSA import, every day",
+    )
+    timezone: str = "Europe/Stockholm"
+    vaccines_every: str = Field(default="6h", description="how often the vaccine list is read")
+    max_removal_share: float = Field(
+        default=0.05, gt=0, le=1, description="withhold removals above this share of the catalog"
+    )
+    instance_id: str = Field(
+        default_factory=socket.gethostname, description="who claims a scheduled import slot"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from shared.delivery.clock import Clock
@@ -18,8 +19,11 @@ from shared.settings import RegbridgeSettings
 log = get_logger(__name__)
 
 
-def runtime_options(settings: RegbridgeSettings, worker: str, input_topic: str) -> RuntimeOptions:
+def runtime_options(
+    settings: RegbridgeSettings, worker: str, input_topic: str, *, publish_results: bool = True
+) -> RuntimeOptions:
     return RuntimeOptions(
+        publish_results=publish_results,
         input_topic=input_topic,
         consumer_group=f"regbridge-{worker}",
         retry_tiers=tuple(settings.topics.retry_delays),
@@ -39,8 +43,12 @@ async def run_worker(
     input_topic: str,
     *,
     clock: Clock | None = None,
+    publish_results: bool = True,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> None:
-    """Serve until SIGTERM/SIGINT; then finish the chunk in hand, commit it and stop."""
+    """Serve until SIGTERM/SIGINT; then finish the chunk in hand, commit it and stop.
+
+    `background` jobs (schedules) run beside the runtime and are cancelled when it stops."""
     configure_logging(settings.log_level, settings.log_format)
     ledger = Ledger.from_url(settings.database_url.get_secret_value())
     await ledger.create_schema()
@@ -48,18 +56,21 @@ async def run_worker(
         worker,
         ledger,
         settings.kafka,
-        runtime_options(settings, worker.name, input_topic),
+        runtime_options(settings, worker.name, input_topic, publish_results=publish_results),
         clock=clock,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop)
-    health = asyncio.create_task(serve_health(runtime, settings.health_port))
+    tasks = [asyncio.create_task(serve_health(runtime, settings.health_port))]
+    tasks += [asyncio.create_task(job()) for job in background]
     try:
         await runtime.run()
     finally:
-        health.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await health
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await ledger.close()
         log.info("worker_exited", worker=worker.name)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
 from shared.delivery import headers as h
-from shared.kafka import kafka_client_options
+from shared.kafka import admin_client, existing_partitions, standalone_consumer
 from shared.settings import KafkaSettings
 
 Progress = Callable[[int, int], None]
@@ -123,33 +122,6 @@ class DlqFilter:
             and (self.event_id is None or dl.event_id == self.event_id)
             and all(headers.get(name) == value for name, value in wanted)
         )
-
-
-def standalone_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
-    """A standalone consumer: no group, never commits, reads only what is committed."""
-    return AIOKafkaConsumer(
-        **kafka_client_options(kafka),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-
-
-def admin_client(kafka: KafkaSettings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(**kafka_client_options(kafka))
-
-
-async def existing_partitions(
-    admin: AIOKafkaAdminClient, topics: Sequence[str]
-) -> dict[str, list[TopicPartition]]:
-    """The partitions of each topic that exists (asking never creates a topic)."""
-    described = await admin.describe_topics(list(topics)) if topics else []
-    return {
-        d["topic"]: sorted(TopicPartition(d["topic"], p["partition"]) for p in d["partitions"])
-        for d in described
-        if d["error_code"] == 0
-    }
 
 
 async def _partitions_of(kafka: KafkaSettings, topic: str) -> list[TopicPartition]:

@@ -10,13 +10,8 @@ from typing import Any
 
 import httpx
 
-from shared.delivery.dlq_read import (
-    TopicNotFoundError,
-    admin_client,
-    existing_partitions,
-    read_dead_letters,
-    standalone_consumer,
-)
+from shared.delivery.dlq_read import TopicNotFoundError, read_dead_letters
+from shared.kafka import admin_client, existing_partitions, standalone_consumer
 from shared.settings import KafkaSettings
 from shared.topics import dlq_topic, retry_topic
 

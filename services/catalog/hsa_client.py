@@ -1,0 +1,96 @@
+"""HsaClient: one unit by HSA-id, and the streamed full export, over httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.delivery.classify import classify_exception, classify_response
+from shared.delivery.errors import DeliveryError, RegisterUnavailableError
+
+
+class TruncatedExportError(RegisterUnavailableError):
+    """The export ended without its trailer (or with the wrong count): it cannot be trusted."""
+
+    error_class = "export_truncated"
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One line of the export: a unit record, or why the line could not be read."""
+
+    line_number: int
+    unit: dict[str, Any] | None
+    problem: str | None = None
+
+
+class HsaClient:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout, read=max(timeout, 60.0))
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get_unit(self, hsa_id: str) -> dict[str, Any] | None:
+        """The unit, or None when HSA does not know it (GetHsaUnit answers empty)."""
+        try:
+            response = await self._client.get(f"/units/{hsa_id}")
+        except httpx.HTTPError as exc:
+            raise classify_exception(exc, register="HSA") from exc
+        error = classify_response(
+            response.status_code, response.text, headers=response.headers, register="HSA"
+        )
+        if error is not None:
+            raise error
+        body = response.json()
+        return body if isinstance(body, dict) and body else None
+
+    async def export(self) -> AsyncIterator[ExportRow]:
+        """Every unit of the full export, in order; raises TruncatedExportError at the end unless
+        the trailer arrived with the count of unit lines actually read."""
+        expected: int | None = None
+        count = 0
+        complete = False
+        try:
+            async with self._client.stream("GET", "/export") as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _status_error(response)
+                line_number = 0
+                async for line in response.aiter_lines():
+                    line_number += 1
+                    if not line.strip():
+                        continue
+                    try:
+                        item = json.loads(line)
+                    except ValueError as exc:
+                        count += 1
+                        yield ExportRow(line_number, None, f"line {line_number}: not JSON ({exc})")
+                        continue
+                    if isinstance(item, dict) and "export" in item:
+                        expected = int(item["export"].get("count", -1))
+                    elif isinstance(item, dict) and "end" in item:
+                        complete = int(item["end"].get("count", -1)) == count
+                    else:
+                        count += 1
+                        unit = item if isinstance(item, dict) else None
+                        problem = None if unit else f"line {line_number}: not a JSON object"
+                        yield ExportRow(line_number, unit, problem)
+        except httpx.HTTPError as exc:
+            raise TruncatedExportError(f"export broke off after {count} units: {exc}") from exc
+        if not complete:
+            raise TruncatedExportError(
+                f"export ended after {count} units without a matching trailer"
+                + (f" (announced {expected})" if expected is not None else "")
+            )
+
+
+def _status_error(response: httpx.Response) -> DeliveryError:
+    error = classify_response(response.status_code, response.text, register="HSA")
+    return error or RegisterUnavailableError(f"HSA export answered {response.status_code}")

@@ -1,0 +1,98 @@
+"""The catalog's two snapshots: HSA's full export of care units, and NVR's list of vaccines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from services.catalog.hsa_client import HsaClient
+from services.catalog.normalise import InvalidUnitError, normalise_hsa_unit
+from services.catalog.snapshot import CatalogWriter, Entry, SnapshotReport, publish_snapshot
+from shared.catalog.models import CareUnit, Vaccine
+from shared.delivery.classify import classify_exception, classify_response
+from shared.settings import KafkaSettings
+
+
+def unit_value(unit: CareUnit) -> bytes:
+    """The value on catalog.care-units.v1: deterministic, so equal units have equal bytes."""
+    return unit.model_dump_json(exclude_none=True).encode()
+
+
+async def hsa_entries(hsa: HsaClient) -> AsyncIterator[Entry]:
+    async for row in hsa.export():
+        if row.unit is None:
+            yield Entry(None, None, row.problem)
+            continue
+        key = row.unit.get("hsaIdentity")
+        try:
+            unit = normalise_hsa_unit(row.unit)
+        except InvalidUnitError as exc:
+            yield Entry(str(key) if key else None, None, f"line {row.line_number}: {exc.message}")
+        else:
+            yield Entry(unit.hsa_id, unit_value(unit))
+
+
+async def import_units(
+    kafka: KafkaSettings,
+    writer: CatalogWriter,
+    hsa: HsaClient,
+    topic: str,
+    *,
+    max_removal_share: float,
+    progress: Callable[[str], None] | None = None,
+) -> SnapshotReport:
+    """One full import: stream HSA's export, publish what changed, tombstone what disappeared."""
+    return await publish_snapshot(
+        kafka,
+        writer,
+        topic,
+        hsa_entries(hsa),
+        max_removal_share=max_removal_share,
+        progress=progress,
+    )
+
+
+def normalise_vaccine(raw: dict[str, Any]) -> Vaccine:
+    """NVR's list entry → Vaccine (the stand-in's shape; the NVR issue aligns it)."""
+    return Vaccine(
+        npl_id=str(raw.get("nplId", "")),
+        name=raw.get("name") or "",
+        atc_code=raw.get("atcCode"),
+        covid19=bool(raw.get("covid19", False)),
+        batches=tuple(
+            {"number": b.get("number"), "expires_on": b.get("expiresOn")}
+            for b in raw.get("batches") or []
+        ),
+    )
+
+
+async def vaccine_entries(base_url: str) -> AsyncIterator[Entry]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        try:
+            response = await client.get("/vaccines")
+        except httpx.HTTPError as exc:
+            raise classify_exception(exc, register="NVR") from exc
+        error = classify_response(response.status_code, response.text, register="NVR")
+        if error is not None:
+            raise error
+        listed = response.json().get("vaccines", [])
+    for raw in listed:
+        key = str(raw.get("nplId")) if isinstance(raw, dict) and raw.get("nplId") else None
+        try:
+            vaccine = normalise_vaccine(raw)
+        except (ValidationError, AttributeError) as exc:
+            yield Entry(key, None, f"vaccine {key}: {exc}")
+        else:
+            yield Entry(vaccine.npl_id, vaccine.model_dump_json(exclude_none=True).encode())
+
+
+async def import_vaccines(
+    kafka: KafkaSettings, writer: CatalogWriter, base_url: str, topic: str
+) -> SnapshotReport:
+    """NVR's current vaccines and batches into catalog.vaccines.v1."""
+    return await publish_snapshot(
+        kafka, writer, topic, vaccine_entries(base_url), max_removal_share=0.5
+    )
