@@ -13,6 +13,7 @@ import typer
 
 from services.catalog.cli import catalog_app
 from services.dlq_cli import dlq_app
+from services.sandboxes.cli import sandbox_app
 from services.status_cli import status_app
 from shared.logging import configure_logging
 from shared.settings import RegbridgeSettings
@@ -31,6 +32,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(status_app, name="status")
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(catalog_app, name="catalog")
 run_app = typer.Typer(help="Run a worker until SIGTERM.", no_args_is_help=True)
 app.add_typer(run_app, name="run")

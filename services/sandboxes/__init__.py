@@ -1,0 +1,1 @@
+"""Sandboxes: local stand-ins for the registers and directories regbridge talks to."""

@@ -1,0 +1,106 @@
+"""`ServerThread`: an ASGI app served by uvicorn in a background thread with its own event loop."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Literal
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class ServerThread:
+    """uvicorn on `host`:`port` (0 picks a free port) in a daemon thread; start, stop, base_url.
+
+        with ServerThread(app) as server:
+            httpx.get(f"{server.base_url}/docs")
+
+    The app's lifespan runs in the server's loop (set ``lifespan="off"`` for apps without one);
+    a failing start-up makes `start` raise.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "sandbox",
+        lifespan: Literal["on", "off"] = "on",
+        shutdown_timeout: int = 2,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.name = name
+        self._lifespan = lifespan
+        self._shutdown_timeout = shutdown_timeout
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> ServerThread:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} already started")
+        # proto=IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets (proto 0) and every
+        # keep-alive answer waits ~40 ms on Nagle + delayed ACK (headers and body are two writes).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            http="h11",  # a sandbox may cut a connection through h11's request cycle; keep it fixed
+            loop="asyncio",
+            lifespan=self._lifespan,
+            proxy_headers=False,
+            access_log=False,
+            log_config=None,  # leave the process's logging set-up alone
+            log_level="warning",
+            timeout_graceful_shutdown=self._shutdown_timeout,
+        )
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                sock.close()
+                raise RuntimeError(f"{self.name} did not start on {self.base_url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(self._shutdown_timeout + 10)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(5)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

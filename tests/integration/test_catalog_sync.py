@@ -1,0 +1,268 @@
+"""The catalog sync against the HSA sandbox over HTTP and a real broker, read back by CatalogView."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.catalog.app import catalog_jobs, run_catalog
+from services.catalog.hsa_client import TruncatedExportError
+from services.catalog.schedule import SlotClaims, parse_times, run_schedule
+from services.sandboxes.hsa import HsaSandbox
+from services.sandboxes.server import ServerThread
+from services.sandboxes.vaccines import vaccines_app
+from shared.catalog.view import CatalogView
+from shared.delivery import headers as h
+from shared.delivery.clock import ManualClock
+from shared.delivery.ledger import Ledger
+from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
+from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
+from tests.support.runtime_harness import read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+UNITS = 400
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> CatalogSettings:
+    topics = TopicSettings(
+        care_units=f"catalog.care-units.{unique_name}",
+        vaccines=f"catalog.vaccines.{unique_name}",
+        hsa_notifications=f"catalog.hsa-notifications.{unique_name}",
+        retry_delays=["30s"],
+    )
+    return CatalogSettings(
+        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+        topics=topics,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}",
+        health_port=0,
+        dlq_min_events=1000,
+    )
+
+
+@pytest.fixture
+async def topics(settings: CatalogSettings) -> None:
+    t = settings.topics
+    specs = [TopicSpec(t.care_units, "", compacted=True), TopicSpec(t.vaccines, "", compacted=True)]
+    specs += [TopicSpec(n, "") for n in (t.hsa_notifications, dlq_topic("catalog"))]
+    specs += [TopicSpec(retry_topic("catalog", "30s"), "")]
+    await ensure_topics(settings.kafka, specs, partitions=3, replication_factor=1)
+
+
+@pytest.fixture
+def hsa(settings: CatalogSettings, kafka_bootstrap: str) -> Iterator[HsaSandbox]:
+    sandbox = HsaSandbox(
+        UNITS, seed=7, kafka_bootstrap=kafka_bootstrap, topic=settings.topics.hsa_notifications
+    )
+    with sandbox:
+        settings_hsa = sandbox.base_url
+        object.__setattr__(settings, "hsa_url", settings_hsa)
+        yield sandbox
+
+
+@pytest.fixture
+async def view(settings: CatalogSettings, topics: None) -> AsyncIterator[CatalogView]:
+    catalog = CatalogView(
+        settings.kafka,
+        units_topic=settings.topics.care_units,
+        vaccines_topic=settings.topics.vaccines,
+    )
+    yield catalog
+    await catalog.stop()
+
+
+async def full_import(settings: CatalogSettings):  # type: ignore[no-untyped-def]
+    async with catalog_jobs(settings) as jobs:
+        return await jobs.import_units()
+
+
+async def test_full_import_publishes_everything_once_then_only_changes_and_removals(
+    settings: CatalogSettings, hsa: HsaSandbox, view: CatalogView
+) -> None:
+    # Given a first import
+    first = await full_import(settings)
+    again = await full_import(settings)
+    # When 2 % of the units change and three disappear from HSA
+    changed = hsa.directory.change_random(0.02, random.Random(3))
+    gone = [hsa.directory.hsa_id_of(i) for i in (5, 6, 7)]
+    for hsa_id in gone:
+        hsa.directory.remove(hsa_id)
+    third = await full_import(settings)
+    await view.start()
+    await view.wait_ready(30)
+
+    # Then the first published every unit, the second nothing, the third only the difference
+    assert (first.published, first.removed) == (UNITS, 0)
+    assert (again.published, again.removed, again.unchanged) == (0, 0, UNITS)
+    assert third.published == len(set(changed) - set(gone))
+    assert third.removed == 3
+    assert view.stats().units == UNITS - 3
+    assert all(view.unit(hsa_id) is None for hsa_id in gone)
+    some = hsa.directory.hsa_id_of(10)
+    assert view.unit(some) is not None
+    assert view.care_giver_of(some) is not None
+
+
+async def test_a_truncated_export_tombstones_nothing(
+    settings: CatalogSettings, hsa: HsaSandbox, view: CatalogView
+) -> None:
+    await full_import(settings)
+    for i in range(300, 320):
+        hsa.directory.remove(hsa.directory.hsa_id_of(i))
+    hsa.set_faults(export_truncate_after=150)
+
+    with pytest.raises(TruncatedExportError):
+        await full_import(settings)
+    await view.start()
+    await view.wait_ready(30)
+
+    assert view.stats().units == UNITS  # the 20 removed units were not tombstoned on a partial read
+
+
+async def test_invalid_rows_are_skipped_with_a_reason_and_never_tombstoned(
+    settings: CatalogSettings, hsa: HsaSandbox, view: CatalogView
+) -> None:
+    await full_import(settings)
+    bad, unreadable = hsa.directory.hsa_id_of(20), hsa.directory.hsa_id_of(21)
+    hsa.directory.inject_invalid(bad, "bad_kombika")
+    first = await full_import(settings)
+    hsa.directory.inject_invalid(unreadable, "not_json")
+    hsa.directory.remove(hsa.directory.hsa_id_of(22))
+    second = await full_import(settings)
+    await view.start()
+    await view.wait_ready(30)
+
+    assert sum(first.skipped.values()) == 1
+    assert any("kombika" in reason for reason in first.skipped)
+    assert view.unit(bad) is not None
+    assert view.unit(unreadable) is not None
+    assert second.removed == 0  # a row that could be any unit: removals are withheld
+    assert second.removals_withheld is not None
+
+
+async def test_notifications_update_and_remove_units_within_seconds(
+    settings: CatalogSettings, hsa: HsaSandbox, view: CatalogView, kafka_bootstrap: str
+) -> None:
+    await full_import(settings)
+    await view.start()
+    await view.wait_ready(30)
+    worker = asyncio.create_task(run_catalog(settings, clock=ManualClock()))
+    try:
+        target, removed = hsa.directory.hsa_id_of(30), hsa.directory.hsa_id_of(31)
+        unit = hsa.directory.get(target)
+        assert unit is not None
+        async with httpx.AsyncClient(base_url=hsa.base_url) as client:
+            changed = {**dict(unit), "name": "Vårdcentral Nyköping Ny"}
+            (await client.post("/admin/units", json=changed)).raise_for_status()
+            (await client.delete(f"/admin/units/{removed}")).raise_for_status()
+            stranger = {**dict(unit), "hsaIdentity": "SE2321000016-ZZZZ9"}
+            (await client.post("/admin/units", json=stranger)).raise_for_status()
+        await wait_for(
+            lambda: (
+                view.unit(target) is not None
+                and view.unit(target).name == "Vårdcentral Nyköping Ny"
+            ),
+            30,
+            "update",
+        )
+        await wait_for(lambda: view.unit(removed) is None, 30, "removal")
+        await wait_for(lambda: view.unit("SE2321000016-ZZZZ9") is not None, 30, "new unit")
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+
+
+async def test_a_notification_for_a_unit_hsa_does_not_know_is_dead_lettered(
+    settings: CatalogSettings, hsa: HsaSandbox, topics: None, kafka_bootstrap: str
+) -> None:
+    from tests.support.runtime_harness import publish
+
+    event = {
+        "event_id": "7d3c2a8e-1b4f-4c5d-9e6f-0a1b2c3d4e5f",
+        "event_type": "hsa.unit-notification",
+        "schema_version": 1,
+        "occurred_at": "2026-11-22T10:00:00+01:00",
+        "source_system": "hsa",
+        "record_id": "SE2321000016-NOPE1",
+        "record_version": 1,
+        "operation": "correct",
+        "payload": {
+            "hsa_id": "SE2321000016-NOPE1",
+            "change_kind": "updated",
+            "notified_at": "2026-11-22T10:00:00+01:00",
+        },
+    }
+    worker = asyncio.create_task(run_catalog(settings, clock=ManualClock()))
+    try:
+        await publish(kafka_bootstrap, settings.topics.hsa_notifications, [event])
+        dead = await read_topic(kafka_bootstrap, dlq_topic("catalog"), at_least=1, timeout=30)
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+
+    mine = [d for d in dead if h.to_dict(d.headers).get(h.RECORD_ID) == "SE2321000016-NOPE1"]
+    assert h.to_dict(mine[0].headers)[h.ERROR_CLASS] == "unknown_unit"
+
+
+async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_name: str) -> None:
+    ledger = Ledger.from_url(postgres_url)
+    claims = SlotClaims(ledger.engine)
+    await claims.create_schema()
+    clock = ManualClock(datetime(2026, 11, 22, 10, 29, 50, tzinfo=UTC))  # 11:29:50 in Stockholm
+    runs: list[str] = []
+
+    def replica(name: str):  # type: ignore[no-untyped-def]
+        async def job() -> str:
+            runs.append(name)
+            return "ok"
+
+        return run_schedule(
+            kind=f"test-{unique_name}",
+            times=parse_times(["11:30"]),
+            zone=__import__("zoneinfo").ZoneInfo("Europe/Stockholm"),
+            clock=clock,
+            claims=claims,
+            owner=name,
+            job=job,
+        )
+
+    tasks = [asyncio.create_task(replica(name)) for name in ("a", "b")]
+    await asyncio.sleep(0.2)
+    clock.advance(15)
+    await wait_for(lambda: len(runs) >= 1, 10, "the slot ran")
+    await asyncio.sleep(0.5)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await ledger.close()
+
+    assert len(runs) == 1
+
+
+async def test_the_vaccine_list_is_published_and_answers_batch_questions(
+    settings: CatalogSettings, view: CatalogView
+) -> None:
+    app = vaccines_app()
+    with ServerThread(app, name="nvr-vaccines") as server:
+        object.__setattr__(settings, "vaccines_url", server.base_url)
+        async with catalog_jobs(settings) as jobs:
+            first = await jobs.import_vaccines()
+            again = await jobs.import_vaccines()
+    await view.start()
+    await view.wait_ready(30)
+    today = date(2026, 11, 22)
+
+    assert (first.published, again.published) == (4, 0)
+    assert view.is_current_batch("20201214100018", "FN1234", today)
+    assert not view.is_current_batch("20201214100018", "GH5678", today)  # expired
+    assert not view.is_current_batch("20201214100018", "NOPE", today)
+    assert view.vaccine("20090917100028") is not None
+    assert today - timedelta(days=1) < today
