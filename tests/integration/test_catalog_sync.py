@@ -1,4 +1,4 @@
-"""The catalog sync against the HSA sandbox over HTTP and a real broker, read back by CatalogView."""
+"""The catalog sync against the HSA sandbox over HTTP and a real broker, read by CatalogView."""
 
 from __future__ import annotations
 
