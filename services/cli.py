@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +14,7 @@ from services.sandboxes.cli import sandbox_app
 from services.status_cli import status_app
 from shared.logging import configure_logging
 from shared.settings import RegbridgeSettings
-from shared.topics import EnsureReport, architecture_topics, ensure_topics
+from shared.topics import architecture_topics, ensure_architecture_topics
 
 app = typer.Typer(
     help="regbridge: Swedish care events from Kafka to the registers.",
@@ -71,7 +68,9 @@ def topics_ensure() -> None:
     """Create every topic of the architecture that is missing; safe to run again."""
     settings = RegbridgeSettings()
     configure_logging(settings.log_level, settings.log_format)
-    report = asyncio.run(_ensure(settings, echo=True))
+    report = asyncio.run(
+        ensure_architecture_topics(settings.kafka, settings.topics, on_progress=typer.echo)
+    )
     typer.echo(f"{len(report.created)} created, {len(report.existing)} already there")
     for problem in report.problems:
         typer.secho(f"mismatch: {problem}", fg=typer.colors.YELLOW, err=True)
@@ -79,52 +78,12 @@ def topics_ensure() -> None:
         raise typer.Exit(1)
 
 
-async def _ensure(settings: RegbridgeSettings, *, echo: bool) -> EnsureReport:
-    return await ensure_topics(
-        settings.kafka,
-        architecture_topics(settings.topics),
-        partitions=settings.topics.partitions,
-        replication_factor=settings.topics.replication_factor,
-        on_progress=typer.echo if echo else (lambda _line: None),
-    )
-
-
 @dev_app.command("up")
 def dev_up() -> None:
-    """Start the local stack (Kafka; sandboxes and workers as they land) until Ctrl-C."""
-    from services.devstack import provide_kafka
+    """Start the local stack (Kafka, sandboxes, workers) until Ctrl-C: what `make run` runs."""
+    from services.devup import run_stack
 
-    typer.echo("regbridge: starting Kafka (KAFKA_BOOTSTRAP_SERVERS → Docker → local JVM) …")
-    with provide_kafka(preferred_port=9092) as kafka:
-        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.address
-        settings = RegbridgeSettings()
-        report = asyncio.run(_ensure(settings, echo=False))
-        typer.echo(
-            f"Kafka is up at {kafka.address} ({kafka.how}); "
-            f"{len(report.created)} topics created, {len(report.existing)} already there."
-        )
-        typer.echo(_NEXT_STEPS.format(bootstrap=kafka.address))
-        _wait_for_interrupt()
-        typer.echo("regbridge: stopping what was started …")
-
-
-_NEXT_STEPS = """
-What to do next (in another terminal):
-  export KAFKA_BOOTSTRAP_SERVERS={bootstrap}
-  .venv/bin/regbridge topics list                 # the topics and what they are for
-  .venv/bin/regbridge dev publish-examples        # publish one valid example of each event
-  .venv/bin/regbridge schema export --out schemas # the contract as JSON Schema
-
-Not yet here: the GVR, NVR and catalog workers and their sandboxes (see README, "Status").
-Press Ctrl-C to stop everything this command started.
-"""
-
-
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    run_stack(typer.echo)
 
 
 @dev_app.command("publish-examples")

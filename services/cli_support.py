@@ -1,6 +1,9 @@
-"""What the operator commands share: a worker's own settings, with logging made quiet."""
+"""What the commands share: a worker's own settings with quiet logging, waiting for Ctrl-C."""
 
 from __future__ import annotations
+
+import signal
+import threading
 
 from pydantic import SecretStr
 
@@ -22,3 +25,11 @@ def worker_settings(worker: str, database_url: str | None = None) -> RegbridgeSe
     level = "WARNING" if settings.log_level == "INFO" else settings.log_level
     configure_logging(level, settings.log_format)
     return settings
+
+
+def wait_for_interrupt() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()

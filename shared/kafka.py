@@ -93,7 +93,8 @@ async def existing_partitions(
     admin: AIOKafkaAdminClient, topics: Sequence[str]
 ) -> dict[str, list[TopicPartition]]:
     """The partitions of each topic that exists (asking never creates a topic)."""
-    described = await admin.describe_topics(list(topics)) if topics else []
+    present = set(await admin.list_topics()) & set(topics)  # describing a missing topic may
+    described = await admin.describe_topics(sorted(present)) if present else []  # create it
     return {
         d["topic"]: sorted(TopicPartition(d["topic"], p["partition"]) for p in d["partitions"])
         for d in described

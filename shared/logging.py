@@ -87,7 +87,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.AUTO) -> N
         if isinstance(existing, logging.Logger) and existing.handlers:
             existing.handlers.clear()
             existing.propagate = True
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,6 +123,8 @@ async def ensure_topics(
                 ):
                     report.created.append(spec.name)
                     on_progress(f"created {spec.name}")
+        if report.created:
+            await _await_leaders(admin, report.created)
         present = [spec for spec in specs if spec.name in existing]
         if present:
             described = await admin.describe_configs(
@@ -139,6 +143,18 @@ async def ensure_topics(
     return report
 
 
+async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """New topics are usable once every partition has a leader: wait for that (≤ 30 s)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            while True:
+                described = await admin.describe_topics(names)
+                partitions = [p for t in described for p in t["partitions"]]
+                if partitions and all(p["leader"] >= 0 for p in partitions):
+                    return
+                await asyncio.sleep(0.1)
+
+
 def _cleanup_policies(responses: list[Any]) -> dict[str, str]:
     policies: dict[str, str] = {}
     for response in responses:
@@ -148,3 +164,18 @@ def _cleanup_policies(responses: list[Any]) -> dict[str, str]:
                 if entry[0] == "cleanup.policy":
                     policies[name] = entry[1]
     return policies
+
+
+async def ensure_architecture_topics(
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    on_progress: Callable[[str], None] = lambda _line: None,
+) -> EnsureReport:
+    """`ensure_topics` for every topic of the architecture, shaped by the topic settings."""
+    return await ensure_topics(
+        kafka,
+        architecture_topics(topics),
+        partitions=topics.partitions,
+        replication_factor=topics.replication_factor,
+        on_progress=on_progress,
+    )

@@ -37,3 +37,39 @@ def catalog_vaccines_now() -> None:
             return (await jobs.import_vaccines()).summary()
 
     typer.echo(asyncio.run(run()))
+
+
+@catalog_app.command("show")
+def catalog_show(hsa_id: str) -> None:
+    """Read the catalog topics (as every worker does) and print one unit as the workers see it."""
+    from shared.catalog.view import CatalogView
+
+    settings = CatalogSettings()
+    configure_logging("WARNING", settings.log_format)
+
+    async def look() -> str:
+        async with CatalogView(
+            settings.kafka,
+            units_topic=settings.topics.care_units,
+            vaccines_topic=settings.topics.vaccines,
+        ) as view:
+            await view.wait_ready(120)
+            unit = view.unit(hsa_id)
+            stats = view.stats()
+            if unit is None:
+                return f"{hsa_id}: not in the catalog ({stats.units} units)"
+            giver = unit.care_giver
+            return "\n".join(
+                [
+                    f"{unit.hsa_id}  {unit.name}",
+                    f"  care giver  {giver.name} ({giver.hsa_id}, {giver.org_number})",
+                    f"  active      from {unit.start_date or '…'} until {unit.end_date or '…'}",
+                    *(
+                        f"  kombika     {code} from {since} until {until or '…'}"
+                        for code, since, until in unit.kombika_periods
+                    ),
+                    f"  catalog     {stats.units} units, {stats.vaccines} vaccines",
+                ]
+            )
+
+    typer.echo(asyncio.run(look()))

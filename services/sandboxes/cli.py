@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import typer
+
+from services.cli_support import wait_for_interrupt
 
 sandbox_app = typer.Typer(help="Local stand-ins for the registers and HSA.", no_args_is_help=True)
 
@@ -47,11 +47,4 @@ def sandbox_hsa(
             example = f"{sandbox.base_url}/units/{sandbox.directory.hsa_id_of(0)}"
             typer.echo(f"  API: {sandbox.base_url}/docs  ·  a unit: {example}")
         typer.echo("Press Ctrl-C to stop.")
-        _wait_for_interrupt()
-
-
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+        wait_for_interrupt()
