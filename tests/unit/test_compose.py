@@ -36,3 +36,40 @@ def test_one_kafka_version_everywhere() -> None:
 
     assert _compose()["services"]["kafka"]["image"] == f"apache/kafka:{jar_version.group(1)}"
     assert f'KafkaContainer("apache/kafka:{jar_version.group(1)}")' in source
+
+
+def test_regbridge_services_use_real_commands_and_settings() -> None:
+    from typer.main import get_command
+
+    from services.cli import app
+    from shared.settings import CatalogSettings, GvrSettings, NvrSettings, RegbridgeSettings
+
+    services = _compose()["services"]
+    cli = get_command(app)
+    prefixes = {
+        "REGBRIDGE_GVR_": GvrSettings,
+        "REGBRIDGE_NVR_": NvrSettings,
+        "REGBRIDGE_CATALOG_": CatalogSettings,
+    }
+    checked = 0
+    for name, service in services.items():
+        if service.get("image") != "regbridge:latest":
+            continue
+        group, *rest = service["command"]
+        assert group in cli.commands, f"{name}: no command `regbridge {group}`"  # type: ignore[attr-defined]
+        if rest and not rest[0].startswith("-"):
+            sub = cli.commands[group]  # type: ignore[attr-defined]
+            assert rest[0] in sub.commands, f"{name}: no command `regbridge {group} {rest[0]}`"
+        for variable in service.get("environment", {}):
+            if variable == "KAFKA_BOOTSTRAP_SERVERS":
+                continue
+            prefix = next(p for p in prefixes if variable.startswith(p))
+            field = variable.removeprefix(prefix).lower()
+            assert field in prefixes[prefix].model_fields, f"{name}: {variable} is no setting"
+            checked += 1
+    assert checked >= 5
+    catalog = services["catalog"]
+    port = catalog["environment"]["REGBRIDGE_CATALOG_HEALTH_PORT"]
+    assert f"{port}:{port}" in catalog["ports"]
+    assert f"127.0.0.1:{port}/health/ready" in catalog["healthcheck"]["test"][-1]
+    assert issubclass(CatalogSettings, RegbridgeSettings)
