@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import asdict
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -143,6 +144,10 @@ class CatalogView:
 
     def is_current_batch(self, npl_id: str, batch: str, day: date) -> bool:
         return self.index.is_current_batch(npl_id, batch, day)
+
+    def describe(self) -> dict[str, Any]:
+        """For a worker's /status: readiness and the stats (counts, lag, memory)."""
+        return {"ready": self.ready, **asdict(self.stats())}
 
     def stats(self) -> CatalogStats:
         """Counts, skips, lag in records (highwater or start-time end minus position), memory."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from shared.delivery.clock import Clock
-from shared.delivery.health import serve_health
+from shared.delivery.health import Component, serve_health
 from shared.delivery.ledger import Ledger
 from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
 from shared.delivery.worker import RegisterWorker
@@ -45,10 +45,12 @@ async def run_worker(
     clock: Clock | None = None,
     publish_results: bool = True,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    components: Mapping[str, Component] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then finish the chunk in hand, commit it and stop.
 
-    `background` jobs (schedules) run beside the runtime and are cancelled when it stops."""
+    `background` jobs (schedules) run beside the runtime and are cancelled when it stops;
+    `components` (a CatalogView …) must be ready too before the worker reports ready."""
     configure_logging(settings.log_level, settings.log_format)
     ledger = Ledger.from_url(settings.database_url.get_secret_value())
     await ledger.create_schema()
@@ -62,7 +64,9 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop)
-    tasks = [asyncio.create_task(serve_health(runtime, settings.health_port))]
+    tasks = [
+        asyncio.create_task(serve_health(runtime, settings.health_port, components=components))
+    ]
     tasks += [asyncio.create_task(job()) for job in background]
     try:
         await runtime.run()

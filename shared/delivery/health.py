@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,12 +16,25 @@ from starlette.routing import Route
 from shared.delivery.runtime import DeliveryRuntime
 
 
-def health_app(runtime: DeliveryRuntime) -> Starlette:
+class Component(Protocol):
+    """Something else a worker needs before it is ready (its CatalogView, say)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def health_app(
+    runtime: DeliveryRuntime, components: Mapping[str, Component] | None = None
+) -> Starlette:
+    parts = dict(components or {})
+
     async def live(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def ready(_request: Request) -> Response:
-        ok = runtime.status.ready
+        ok = runtime.status.ready and all(part.ready for part in parts.values())
         return PlainTextResponse("ready" if ok else "not ready", status_code=200 if ok else 503)
 
     async def status(_request: Request) -> Response:
@@ -31,6 +46,7 @@ def health_app(runtime: DeliveryRuntime) -> Starlette:
                 "paused_reason": runtime.status.paused_reason,
                 "circuit": runtime.circuit.state.value,
                 "alarms": runtime.status.alarms[-20:],
+                "components": {name: part.describe() for name, part in parts.items()},
             }
         )
 
@@ -47,10 +63,15 @@ def health_app(runtime: DeliveryRuntime) -> Starlette:
     )
 
 
-async def serve_health(runtime: DeliveryRuntime, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+async def serve_health(
+    runtime: DeliveryRuntime,
+    port: int,
+    host: str = "0.0.0.0",  # noqa: S104 - probes come from outside the pod
+    components: Mapping[str, Component] | None = None,
+) -> None:
     """Serve until cancelled (bind to all interfaces: Kubernetes probes come from outside)."""
     config = uvicorn.Config(
-        health_app(runtime),
+        health_app(runtime, components),
         host=host,
         port=port,
         log_level="warning",

@@ -269,3 +269,33 @@ async def test_the_vaccine_list_is_published_and_answers_batch_questions(
     assert not view.is_current_batch("20201214100018", "GH5678", today)  # expired
     assert not view.is_current_batch("20201214100018", "NOPE", today)
     assert view.vaccine("20090917100028") is not None
+
+
+async def test_a_worker_is_not_ready_until_its_catalog_view_has_caught_up(
+    settings: CatalogSettings, view: CatalogView, tmp_path: Path
+) -> None:
+    from shared.delivery.health import health_app
+    from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+    from tests.support.double_worker import DoubleWorker
+
+    await full_import(settings)
+    ledger = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    worker = DoubleWorker("http://127.0.0.1:9")
+    runtime = DeliveryRuntime(
+        worker, ledger, settings.kafka, RuntimeOptions(input_topic="t", consumer_group="g")
+    )
+    runtime.status.started = True  # as if consuming: only the view is missing
+    app = health_app(runtime, {"catalog": view})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+        before = (await client.get("/health/ready")).status_code
+        await view.start()
+        await view.wait_ready(30)
+        after = (await client.get("/health/ready")).status_code
+        status = (await client.get("/status")).json()
+    await worker.aclose()
+    await ledger.close()
+
+    assert (before, after) == (503, 200)
+    assert status["components"]["catalog"]["units"] == UNITS
+    assert status["components"]["catalog"]["ready"] is True
