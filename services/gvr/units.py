@@ -1,0 +1,79 @@
+"""Which units a care contact names, on which day — checked against the catalog before sending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from shared.contracts import Admission, Availability, CareContactEvent, Discharge, OutpatientVisit
+from shared.delivery.errors import PermanentError
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+class UnknownUnitError(PermanentError):
+    """A kombika that the catalog does not know on the event's date."""
+
+    error_class = "unknown_unit"
+
+
+class ClosedUnitError(PermanentError):
+    """A kombika whose unit is closed on the event's date (GVR rejects the whole call)."""
+
+    error_class = "closed_unit"
+
+
+class ActiveUnit(Protocol):
+    hsa_id: str
+
+    def active_on(self, day: date) -> bool: ...
+
+
+class UnitCatalog(Protocol):
+    """What the GVR worker asks of the catalog (a CatalogView answers it)."""
+
+    def unit_by_kombika(self, kombika: str, day: date) -> ActiveUnit | None: ...
+
+
+def event_day(event: CareContactEvent) -> date:
+    """The date GVR judges codes and units by: the contact's own date, in Swedish time."""
+    payload = event.payload
+    match payload:
+        case OutpatientVisit():
+            return payload.visited_at.astimezone(STOCKHOLM).date()
+        case Admission():
+            return payload.admitted_at.astimezone(STOCKHOLM).date()
+        case Discharge():
+            return payload.discharged_at.astimezone(STOCKHOLM).date()
+        case Availability():
+            return payload.booked_on
+    raise AssertionError(f"unknown care contact {type(payload).__name__}")
+
+
+def named_units(event: CareContactEvent) -> Iterator[tuple[str, str]]:
+    """(field path, kombika) of every unit the contact names, referrers included."""
+    payload = event.payload
+    fields = (
+        "kombika",
+        "referring_kombika",
+        "admitting_kombika",
+        "discharging_kombika",
+        "referred_to_kombika",
+    )
+    for field in fields:
+        value = getattr(payload, field, None)
+        if value:
+            yield f"payload.{field}", str(value)
+
+
+def check_units(event: CareContactEvent, catalog: UnitCatalog) -> None:
+    """Raise UnknownUnitError / ClosedUnitError for the first unit GVR would refuse."""
+    day = event_day(event)
+    for path, kombika in named_units(event):
+        unit = catalog.unit_by_kombika(kombika, day)
+        if unit is None:
+            raise UnknownUnitError(f"{path}: kombika {kombika} is not a known unit on {day}")
+        if not unit.active_on(day):
+            raise ClosedUnitError(f"{path}: kombika {kombika} ({unit.hsa_id}) is closed on {day}")
