@@ -109,6 +109,32 @@ class GvrSettings(RegbridgeSettings):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GVR_")
     worker: ClassVar[str] = "gvr"
     health_port: int = 8081
+    # the register (services/gvr/client.py): mutual TLS with a SITHS function certificate
+    base_url: str = Field(default="https://127.0.0.1:8091", description="GVR API (or its sandbox)")
+    client_cert: str | None = Field(
+        default=None, description="PEM client certificate (+ chain); its key in client_key"
+    )
+    client_key: str | None = Field(default=None, description="PEM private key of client_cert")
+    client_p12: str | None = Field(
+        default=None, description="PKCS#12 file with key + certificate; instead of cert/key"
+    )
+    client_p12_password: SecretStr | None = None
+    ca_bundle: str | None = Field(
+        default=None, description="PEM CA bundle for GVR's server certificate; None: the system's"
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    read_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    write_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a connection")
+    max_connections: int = Field(default=64, ge=1, description="connection pool size")
+    # resource paths (docs/gvr-api.md); configuration, to follow the official specification
+    path_outpatient_visit: str = "/vardhandelse/besok"
+    path_admission: str = "/vardhandelse/inskrivning"
+    path_discharge: str = "/vardhandelse/utskrivning"
+    path_availability: str = "/tillganglighet"
+    catalog_ready_timeout: float = Field(
+        default=600, gt=0, description="seconds to wait for the catalog at start"
+    )
 
 
 class NvrSettings(RegbridgeSettings):

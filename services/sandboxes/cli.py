@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -61,4 +62,84 @@ def sandbox_vaccines(
 
     with ServerThread(vaccines_app(), host=host, port=port, name="nvr-vaccines") as server:
         typer.echo(f"vaccine list stand-in at {server.base_url}/vaccines. Press Ctrl-C to stop.")
+        wait_for_interrupt()
+
+
+@sandbox_app.command("gvr")
+def sandbox_gvr(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8443,
+    units: Annotated[
+        int, typer.Option(help="Units of the HSA directory whose kombikas GVR knows.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed as the HSA sandbox: same kombikas.")] = 1,
+    certs_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where ca.pem, server.pem/.key, client.pem/.key and client.p12 (+ .password) "
+            "are kept; reused when complete."
+        ),
+    ] = Path("gvr-certs"),
+    new_certs: Annotated[
+        bool, typer.Option(help="Make a new CA and certificates even if some exist.")
+    ] = False,
+    cert_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Name in new server certificates (repeat; default 127.0.0.1, localhost)."
+        ),
+    ] = None,
+    tls13: Annotated[
+        bool,
+        typer.Option(
+            help="Allow TLS 1.3 (a refused client certificate then fails after the "
+            "handshake, not in it)."
+        ),
+    ] = False,
+    latency_ms: Annotated[float, typer.Option(help="Delay before every answer.")] = 0,
+    latency_jitter_ms: Annotated[float, typer.Option(help="Plus 0 … this many ms.")] = 0,
+    error_rate: Annotated[float, typer.Option(help="Share of calls answered 500.")] = 0,
+    throttle_rate: Annotated[float, typer.Option(help="Share of calls answered 429.")] = 0,
+    retry_after_s: Annotated[int, typer.Option(help="Retry-After of a 429, seconds.")] = 1,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0,
+    maintenance: Annotated[bool, typer.Option(help="Start in maintenance (503).")] = False,
+) -> None:
+    """Serve GVR over mutual TLS: /vardhandelse/…, /tillganglighet, /admin/…, /docs."""
+    import ssl
+
+    from services.sandboxes.gvr import Faults, GvrSandbox
+    from services.sandboxes.gvr.certs import SERVER_HOSTS
+
+    faults = Faults(
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        error_rate=error_rate,
+        throttle_rate=throttle_rate,
+        retry_after_s=retry_after_s,
+        drop_rate=drop_rate,
+        maintenance=maintenance,
+    )
+    sandbox = GvrSandbox(
+        units,
+        seed,
+        certs_dir=certs_dir,
+        new_certs=new_certs,
+        cert_hosts=tuple(cert_host or SERVER_HOSTS),
+        host=host,
+        port=port,
+        faults=faults,
+        tls_maximum_version=None if tls13 else ssl.TLSVersion.TLSv1_2,
+    )
+    with sandbox:
+        certs = sandbox.certs
+        typer.echo(
+            f"GVR sandbox at {sandbox.base_url} (mutual TLS; {len(sandbox.registry)} kombikas "
+            f"from {units} HSA units, seed {seed})"
+        )
+        typer.echo(f"  CA {certs.ca_cert}  ·  client {certs.client_cert} + {certs.client_key}")
+        typer.echo(f"  PKCS#12 {certs.client_p12} (password in {certs.client_p12_password})")
+        typer.echo(
+            f"  API: {sandbox.base_url}/docs  ·  OpenAPI 3.0: {sandbox.base_url}/openapi.json"
+        )
+        typer.echo("Press Ctrl-C to stop.")
         wait_for_interrupt()

@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """HTTPS for a `ServerThread`: uvicorn's ssl_* options, plus the highest TLS version.
+
+    `cert_reqs` ``ssl.CERT_REQUIRED`` with `ca_certs` asks every client for a certificate from
+    that CA (mutual TLS). With `maximum_version` TLS 1.2 a refused client certificate fails the
+    handshake itself; under TLS 1.3 the client finishes its handshake first and only sees the
+    server close the connection when it reads the answer.
+    """
+
+    certfile: Path | str
+    keyfile: Path | str | None = None
+    ca_certs: Path | str | None = None
+    cert_reqs: ssl.VerifyMode = ssl.CERT_NONE
+    maximum_version: ssl.TLSVersion | None = None
+
+    def context_factory(
+        self,
+    ) -> Callable[[uvicorn.Config, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+        def factory(
+            _config: uvicorn.Config, default: Callable[[], ssl.SSLContext]
+        ) -> ssl.SSLContext:
+            context = default()
+            if self.maximum_version is not None:
+                context.maximum_version = self.maximum_version
+            return context
+
+        return factory
 
 
 class ServerThread:
@@ -19,7 +53,7 @@ class ServerThread:
             httpx.get(f"{server.base_url}/docs")
 
     The app's lifespan runs in the server's loop (set ``lifespan="off"`` for apps without one);
-    a failing start-up makes `start` raise.
+    a failing start-up makes `start` raise. With `tls` it serves HTTPS (`base_url` says so).
     """
 
     def __init__(
@@ -31,6 +65,7 @@ class ServerThread:
         name: str = "sandbox",
         lifespan: Literal["on", "off"] = "on",
         shutdown_timeout: int = 2,
+        tls: ServerTls | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -38,12 +73,13 @@ class ServerThread:
         self.name = name
         self._lifespan = lifespan
         self._shutdown_timeout = shutdown_timeout
+        self.tls = tls
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ServerThread:
         if self._thread is not None:
@@ -58,6 +94,7 @@ class ServerThread:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        tls = self.tls
         config = uvicorn.Config(
             self.app,
             http="h11",  # a sandbox may cut a connection through h11's request cycle; keep it fixed
@@ -68,6 +105,11 @@ class ServerThread:
             log_config=None,  # leave the process's logging set-up alone
             log_level="warning",
             timeout_graceful_shutdown=self._shutdown_timeout,
+            ssl_certfile=None if tls is None else str(tls.certfile),
+            ssl_keyfile=None if tls is None or tls.keyfile is None else str(tls.keyfile),
+            ssl_ca_certs=None if tls is None or tls.ca_certs is None else str(tls.ca_certs),
+            ssl_cert_reqs=ssl.CERT_NONE if tls is None else tls.cert_reqs,
+            ssl_context_factory=None if tls is None else tls.context_factory(),
         )
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -1,0 +1,1 @@
+"""The GVR worker: care contacts → GVR (Gemensamt vårdregister, Region Stockholm)."""

@@ -1,0 +1,300 @@
+"""Real Kafka → GVR worker (runtime, catalog checks) → GVR sandbox over mutual TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.catalog.app import catalog_jobs
+from services.gvr.client import GvrClient, build_ssl_context
+from services.gvr.mapping import GvrPaths
+from services.gvr.worker import GvrWorker
+from services.sandboxes.gvr import GvrSandbox
+from services.sandboxes.hsa import HsaSandbox
+from shared.catalog.view import CatalogView
+from shared.contracts import CARE_CONTACT_EXAMPLES
+from shared.delivery import headers as h
+from shared.delivery.clock import ManualClock
+from shared.delivery.ledger import Ledger
+from shared.delivery.limits import CircuitBreaker
+from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
+from shared.topics import dlq_topic
+from tests.support.runtime_harness import (
+    create_topics,
+    publish,
+    read_topic,
+    running_runtime,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+UNITS, SEED = 300, 1
+VISIT_DAY = date(2025, 3, 14)
+
+
+def kombikas(hsa: HsaSandbox) -> tuple[str, str]:
+    """An open unit's kombika valid on the visit day, and a closed unit's kombika."""
+    open_code = closed_code = None
+    for unit in hsa.directory.iter_units():
+        codes = unit.get("kombika") or []
+        if not codes or codes[-1]["validFrom"] > "20250314":
+            continue
+        if unit.get("hsaEndDate") and unit["hsaEndDate"] <= "20250101":
+            closed_code = closed_code or codes[-1]["code"]
+        elif not unit.get("hsaEndDate"):
+            open_code = open_code or codes[-1]["code"]
+    assert open_code, "the generated directory has no open unit with a kombika"
+    assert closed_code, "the generated directory has no closed unit with a kombika"
+    return open_code, closed_code
+
+
+@pytest.fixture(scope="module")
+def hsa() -> Iterator[HsaSandbox]:
+    with HsaSandbox(UNITS, seed=SEED) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def gvr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GvrSandbox]:
+    certs = tmp_path_factory.mktemp("gvr-certs")
+    with GvrSandbox(UNITS, seed=SEED, certs_dir=certs) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+async def catalog(
+    kafka_bootstrap: str, unique_name: str, hsa: HsaSandbox, tmp_path: Path
+) -> AsyncIterator[CatalogView]:
+    topics = TopicSettings(
+        care_units=f"gvr-test.units.{unique_name}", vaccines=f"gvr-test.vaccines.{unique_name}"
+    )
+    settings = CatalogSettings(
+        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+        topics=topics,
+        hsa_url=hsa.base_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+    )
+    await create_topics(kafka_bootstrap, "unused", topics.care_units, [])
+    await create_topics(kafka_bootstrap, "unused", topics.vaccines, [])
+    async with catalog_jobs(settings) as jobs:
+        await jobs.import_units()
+    view = CatalogView(
+        settings.kafka, units_topic=topics.care_units, vaccines_topic=topics.vaccines
+    )
+    await view.start()
+    await view.wait_ready(60)
+    yield view
+    await view.stop()
+
+
+@pytest.fixture
+async def worker(
+    gvr: GvrSandbox, catalog: CatalogView, unique_name: str
+) -> AsyncIterator[GvrWorker]:
+    gvr.reset()
+    gvr.set_faults(maintenance=False)
+    context = build_ssl_context(
+        client_cert=str(gvr.certs.client_cert),
+        client_key=str(gvr.certs.client_key),
+        ca_bundle=str(gvr.certs.ca_cert),
+    )
+    client = GvrClient(gvr.base_url, ssl_context=context)
+    instance = GvrWorker(client, catalog, GvrPaths())
+    instance.name = f"gvr{unique_name}"
+    yield instance
+    await client.aclose()
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    instance = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    await instance.create_schema()
+    yield instance
+    await instance.close()
+
+
+def visit(
+    record_id: str, kombika: str, version: int = 1, op: str = "create", **changes: Any
+) -> dict[str, Any]:
+    event = copy.deepcopy(CARE_CONTACT_EXAMPLES["outpatient_visit"])
+    event.update(
+        event_id=str(uuid.uuid4()), record_id=record_id, record_version=version, operation=op
+    )
+    event["payload"].update(kombika=kombika, referring_kombika=kombika)
+    event["payload"].pop("care_period_code", None)
+    event["payload"].update(changes)
+    return event
+
+
+async def test_create_correct_cancel_arrive_in_order_even_when_the_create_is_retried(
+    kafka_bootstrap: str,
+    unique_name: str,
+    hsa: HsaSandbox,
+    gvr: GvrSandbox,
+    worker: GvrWorker,
+    ledger: Ledger,
+) -> None:
+    open_code, _ = kombikas(hsa)
+    topic = f"test.contacts.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    clock = ManualClock()
+    record = f"besok-{unique_name}"
+    events = [
+        visit(record, open_code),
+        visit(record, open_code, 2, "correct", diagnoses=["J069"]),
+        visit(record, open_code, 3, "cancel"),
+    ]
+    gvr.set_faults(maintenance=True)
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=clock):
+        await publish(kafka_bootstrap, topic, events[:1])
+        await asyncio.sleep(3)  # the create meets the maintenance window and goes to retry
+        await publish(kafka_bootstrap, topic, events[1:])
+        await asyncio.sleep(2)
+        gvr.set_faults(maintenance=False)
+        assert gvr.log() == []  # nothing overtook the failed create
+        clock.advance(31)
+        await wait_for(lambda: len(gvr.log()) >= 3, 30, "all three applied")
+
+    assert [entry["op"] for entry in gvr.log()] == ["create", "correct", "cancel"]
+
+
+async def test_bad_input_ends_as_dead_letters_with_precise_reasons(
+    kafka_bootstrap: str,
+    unique_name: str,
+    hsa: HsaSandbox,
+    gvr: GvrSandbox,
+    worker: GvrWorker,
+    ledger: Ledger,
+) -> None:
+    open_code, closed_code = kombikas(hsa)
+    topic = f"test.contacts.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    r = lambda n: f"bad-{unique_name}-{n}"  # noqa: E731
+    twin = visit(r("twin-a"), open_code)
+    cases: dict[str, tuple[dict[str, Any] | bytes, str, str]] = {
+        "check digit": (
+            visit(r(1), open_code, patient={"id_type": "PNR", "id": "191212121213"}),
+            "invalid_event",
+            "check digit",
+        ),
+        "separator": (
+            visit(r(2), open_code, patient={"id_type": "PNR", "id": "19121212-1212"}),
+            "invalid_event",
+            "payload.patient.id",
+        ),
+        "samordningsnummer day": (
+            visit(r(3), open_code, patient={"id_type": "SNR", "id": "197010032391"}),
+            "invalid_event",
+            "samordningsnummer",
+        ),
+        "reserve check digit": (
+            visit(r(4), open_code, patient={"id_type": "RESERVE_SLL", "id": "991981000011"}),
+            "invalid_event",
+            "payload.patient.id",
+        ),
+        "closed referrer": (
+            visit(r(5), open_code, referring_kombika=closed_code),
+            "closed_unit",
+            "payload.referring_kombika",
+        ),
+        "kombika pattern": (visit(r(6), "302163110022A"), "invalid_event", "kombika"),
+        "diagnosis with dot": (
+            visit(r(7), open_code, diagnoses=["j06.9"]),
+            "invalid_event",
+            "diagnoses",
+        ),
+        "unknown diagnosis": (
+            visit(r(71), open_code, diagnoses=["A000"]),
+            "register_rejected",
+            "A000",
+        ),
+        "kva structure": (
+            visit(
+                r(8),
+                open_code,
+                procedures=[{"code": "AQ14", "diagnosis_index": 0, "performed_on": "2025-03-14"}],
+            ),
+            "invalid_event",
+            "procedures",
+        ),
+        "akut Y": (visit(r(9), open_code, akut="Y"), "invalid_event", "akut"),
+        "expired tariff": (
+            visit(r(10), open_code, tariff="T2018", visited_at="2019-03-14T09:30:00+01:00"),
+            "register_rejected",
+            "T2018",
+        ),
+        "second create of the same key": (
+            dict(twin, record_id=r("twin-b"), event_id=str(uuid.uuid4())),
+            "register_duplicate",
+            "409",
+        ),
+        "not JSON": (b"{not json", "invalid_event", "JSON"),
+    }
+    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",)):
+        await publish(kafka_bootstrap, topic, [twin])
+        await wait_for(lambda: len(gvr.log()) == 1, 30, "the first twin")
+        await publish(kafka_bootstrap, topic, [case[0] for case in cases.values()])
+        dead = await read_topic(
+            kafka_bootstrap, dlq_topic(worker.name), at_least=len(cases), timeout=60
+        )
+
+    stories = {h.to_dict(d.headers).get(h.RECORD_ID, ""): h.to_dict(d.headers) for d in dead}
+    for label, (event, error_class, reason) in cases.items():
+        key = "raw" if isinstance(event, bytes) else event["record_id"]
+        story = stories.get(key)
+        assert story is not None, f"{label}: no dead letter"
+        assert story[h.ERROR_CLASS] == error_class, f"{label}: {story[h.ERROR_CLASS]}"
+        text = (
+            story[h.ERROR_MESSAGE]
+            + story.get(h.REGISTER_RESPONSE, "")
+            + story.get(h.REGISTER_STATUS, "")
+        )
+        assert reason in text, f"{label}: {text}"
+        assert "191212121213" not in story[h.ERROR_MESSAGE]
+
+
+async def test_a_maintenance_window_is_drained_without_dead_letters(
+    kafka_bootstrap: str,
+    unique_name: str,
+    hsa: HsaSandbox,
+    gvr: GvrSandbox,
+    worker: GvrWorker,
+    ledger: Ledger,
+) -> None:
+    open_code, _ = kombikas(hsa)
+    topic = f"test.contacts.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    clock = ManualClock()
+    events = [
+        visit(
+            f"mw-{unique_name}-{i}",
+            open_code,
+            visited_at=f"2025-03-14T{8 + i // 60:02d}:{i % 60:02d}:00+01:00",
+        )
+        for i in range(40)
+    ]
+    gvr.set_faults(maintenance=True)
+    circuit = CircuitBreaker(min_calls=5, consecutive_failures=3)
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=clock, circuit=circuit
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "circuit_open", 30, "circuit open")
+        gvr.set_faults(maintenance=False)
+        for _ in range(30):
+            clock.advance(31)
+            await asyncio.sleep(0.3)
+            if len(gvr.log()) >= len(events):
+                break
+        await wait_for(lambda: len(gvr.log()) >= len(events), 30, "drained")
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), timeout=2)
+
+    assert dead == []
+    assert sorted(e["kallId"] for e in gvr.log()) == sorted(e["record_id"] for e in events)
