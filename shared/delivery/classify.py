@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import anyio
 import httpx
 
 from shared.contracts.errors import ContractViolationError
@@ -172,6 +173,12 @@ def classify_exception(
             f"bundle is likely wrong ({_describe(tls_error)})",
             error_class="tls_handshake",
         )
+    if isinstance(exc, httpx.ConnectError) and _closed_during_handshake(exc):
+        return ConfigurationError(
+            f"{register} closed the connection during the TLS handshake: it most likely refused "
+            f"the client certificate (another CA, expired, or not registered for this service)",
+            error_class="tls_handshake",
+        )
     for error_type, error_class, why in _OUR_SIDE:
         if isinstance(exc, error_type) and not isinstance(exc, httpx.RemoteProtocolError):
             return ConfigurationError(
@@ -224,6 +231,18 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
         if isinstance(link, ssl.SSLError):
             return None if isinstance(link, _SSL_NETWORK_ERRORS) else link
     return None
+
+
+def _closed_during_handshake(exc: httpx.ConnectError) -> bool:
+    """An HTTPS connect that ended with the peer closing (anyio's EndOfStream, an SSL EOF):
+    the TCP connection stood, so the TLS handshake is what the server broke off. With TLS 1.2
+    that is how a server refuses a client certificate it does not trust."""
+    try:
+        https = exc.request.url.scheme == "https"
+    except RuntimeError:  # no request attached: not from an httpx client
+        return False
+    closed = (anyio.EndOfStream, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+    return https and any(isinstance(link, closed) for link in _chain(exc))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -298,3 +298,42 @@ async def test_a_maintenance_window_is_drained_without_dead_letters(
 
     assert dead == []
     assert sorted(e["kallId"] for e in gvr.log()) == sorted(e["record_id"] for e in events)
+
+
+async def test_a_client_certificate_from_another_ca_pauses_the_worker_with_an_alarm(
+    kafka_bootstrap: str,
+    unique_name: str,
+    hsa: HsaSandbox,
+    gvr: GvrSandbox,
+    catalog: CatalogView,
+    ledger: Ledger,
+    tmp_path: Path,
+) -> None:
+    # Given a worker presenting a test certificate from another CA (as against production)
+    open_code, _ = kombikas(hsa)
+    foreign = gvr.certs.foreign_client(tmp_path / "foreign")
+    context = build_ssl_context(
+        client_cert=str(foreign.cert), client_key=str(foreign.key), ca_bundle=str(gvr.certs.ca_cert)
+    )
+    client = GvrClient(gvr.base_url, ssl_context=context)
+    worker = GvrWorker(client, catalog, GvrPaths())
+    worker.name = f"gvr{unique_name}"
+    topic = f"test.contacts.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    events = [
+        visit(f"cert-{unique_name}-{i}", open_code, visited_at=f"2025-03-14T09:{i:02d}:00+01:00")
+        for i in range(10)
+    ]
+    # When events flow
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=ManualClock()
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "configuration", 30, "paused")
+        dead = await read_topic(kafka_bootstrap, dlq_topic(worker.name), timeout=2)
+    await client.aclose()
+
+    # Then the worker stops with an alarm naming the TLS handshake, and nothing is dead-lettered
+    assert dead == []
+    assert gvr.log() == []
+    assert "TLS" in runtime.status.alarms[-1] or "certificate" in runtime.status.alarms[-1]

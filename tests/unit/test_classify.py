@@ -603,3 +603,19 @@ def test_a_bare_delivery_error_has_no_fate() -> None:
     assert not is_transient(bare)
     assert not is_permanent(bare)
     assert not pauses_worker(bare)
+
+
+def test_an_https_connect_the_server_closes_mid_handshake_is_a_configuration_error() -> None:
+    # Given the server broke off the TLS handshake (how TLS 1.2 refuses a client certificate)
+    import anyio
+
+    def closed(url: str) -> httpx.ConnectError:
+        error = httpx.ConnectError("", request=httpx.Request("POST", url))
+        error.__cause__ = anyio.EndOfStream()
+        return error
+
+    # Then over HTTPS it pauses the worker, while a plain connection problem is retried
+    assert classify_exception(closed("https://gvr.example/vardhandelse/besok")).error_class == (
+        "tls_handshake"
+    )
+    assert classify_exception(closed("http://gvr.example/x")).error_class == "register_unreachable"
