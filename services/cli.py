@@ -35,6 +35,14 @@ run_app = typer.Typer(help="Run a worker until SIGTERM.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 
 
+@run_app.command("gvr")
+def run_gvr() -> None:
+    """The GVR worker: care contacts to GVR over mutual TLS (needs the catalog to be current)."""
+    from services.gvr.app import main as gvr_main
+
+    gvr_main()
+
+
 @run_app.command("catalog")
 def run_catalog() -> None:
     """The catalog sync: HSA notifications, scheduled full imports, the vaccine list."""
@@ -84,6 +92,33 @@ def dev_up() -> None:
     from services.devup import run_stack
 
     run_stack(typer.echo)
+
+
+@dev_app.command("demo")
+def dev_demo(
+    count: Annotated[int, typer.Option(help="How many events to publish.")] = 300,
+    rate: Annotated[float, typer.Option(help="Events per second (0: as fast as possible).")] = 20,
+    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 1,
+    units: Annotated[
+        int, typer.Option(help="Units of the HSA sandbox (seed 1) it draws from.")
+    ] = 2000,
+) -> None:
+    """Publish realistic care contacts (with corrections, cancellations and some invalid ones)."""
+    from services.demo import publish_demo
+
+    settings = RegbridgeSettings()
+    counts = asyncio.run(
+        publish_demo(
+            settings.kafka,
+            settings.topics.care_contacts,
+            count=count,
+            rate=rate,
+            seed=seed,
+            units=units,
+        )
+    )
+    for label, n in sorted(counts.items()):
+        typer.echo(f"{n:6d}  {label}")
 
 
 @dev_app.command("publish-examples")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from services.catalog.app import import_now
 from services.cli_support import wait_for_interrupt
 from services.devstack import provide_kafka
+from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from services.sandboxes.server import ServerThread
 from services.sandboxes.vaccines import vaccines_app
@@ -20,7 +21,8 @@ from shared.logging import configure_logging
 from shared.settings import CatalogSettings, LogFormat, RegbridgeSettings
 from shared.topics import ensure_architecture_topics
 
-HSA_PORT, VACCINES_PORT = 8090, 8092
+HSA_PORT, VACCINES_PORT, GVR_PORT = 8090, 8092, 8443
+GVR_CERTS = ".regbridge/gvr-certs"  # the sandbox's test CA and the worker's client certificate
 DEMO_UNITS = 2_000
 
 
@@ -71,7 +73,8 @@ def run_stack(echo: Callable[[str], None]) -> None:
         vaccines = ServerThread(
             vaccines_app(), port=preferred_port(VACCINES_PORT), name="nvr-vaccines"
         )
-        with hsa, vaccines:
+        gvr = GvrSandbox(DEMO_UNITS, seed=1, certs_dir=GVR_CERTS, port=preferred_port(GVR_PORT))
+        with hsa, vaccines, gvr:
             os.environ["REGBRIDGE_CATALOG_HSA_URL"] = hsa.base_url
             os.environ["REGBRIDGE_CATALOG_VACCINES_URL"] = vaccines.base_url
             echo(
@@ -80,25 +83,38 @@ def run_stack(echo: Callable[[str], None]) -> None:
             )
             first = asyncio.run(import_now(CatalogSettings(), lambda _line: None))
             echo(f"first catalog import: {first.summary()}")
-            catalog = [sys.executable, "-m", "services.cli", "run", "catalog"]
-            with worker_process(catalog, "regbridge-catalog.log"):
-                echo(
-                    NEXT_STEPS.format(
-                        bootstrap=kafka.address, hsa=hsa.base_url, unit=hsa.directory.hsa_id_of(0)
-                    )
-                )
+            os.environ.update(
+                REGBRIDGE_GVR_BASE_URL=gvr.base_url,
+                REGBRIDGE_GVR_CLIENT_CERT=str(gvr.certs.client_cert),
+                REGBRIDGE_GVR_CLIENT_KEY=str(gvr.certs.client_key),
+                REGBRIDGE_GVR_CA_BUNDLE=str(gvr.certs.ca_cert),
+            )
+            echo(f"GVR sandbox at {gvr.base_url} (mutual TLS; certificates in {GVR_CERTS})")
+            cli = [sys.executable, "-m", "services.cli"]
+            demo = [*cli, "dev", "demo", "--count", "600", "--rate", "20"]
+            with (
+                worker_process([*cli, "run", "catalog"], "regbridge-catalog.log"),
+                worker_process([*cli, "run", "gvr"], "regbridge-gvr.log"),
+                worker_process(demo, "regbridge-demo.log"),
+            ):
+                unit = hsa.directory.hsa_id_of(0)
+                echo(NEXT_STEPS.format(bootstrap=kafka.address, hsa=hsa.base_url, unit=unit))
                 wait_for_interrupt()
                 echo("regbridge: stopping what was started …")
 
 
 NEXT_STEPS = """
-Running: Kafka, the HSA sandbox, the vaccine-list stand-in, and the catalog sync
-(logs in regbridge-catalog.log; health at http://127.0.0.1:8083/status).
+Running: Kafka, the HSA and GVR sandboxes, the vaccine-list stand-in, the catalog sync and the
+GVR worker (logs in regbridge-*.log; health at :8083 and :8081 /status), and a demo publishing
+600 care contacts at 20/s — visits, corrections, cancellations and some invalid ones.
 
 What to do next (in another terminal):
   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}
   .venv/bin/regbridge topics list                  # the topics and what they are for
-  .venv/bin/regbridge status --worker catalog      # lag, retries, dead letters
+  .venv/bin/regbridge status --worker gvr --health-url http://127.0.0.1:8081
+                                                   # lag, retries, dead letters, circuit
+  .venv/bin/regbridge dlq list --worker gvr        # the invalid ones, and why
+  .venv/bin/regbridge dlq show --worker gvr 0:0    # one in full
   curl -X POST {hsa}/admin/units -H 'content-type: application/json' \\
        -d '{{"hsaIdentity": "{unit}", "name": "Vårdcentral Demo"}}'
                                                    # HSA notifies; the catalog updates the unit
@@ -106,6 +122,6 @@ What to do next (in another terminal):
   .venv/bin/regbridge dev publish-examples         # one example of each event on its topic
   .venv/bin/regbridge schema export --out schemas  # the contract as JSON Schema
 
-Not yet here: the GVR and NVR workers and their sandboxes (see README, "Status").
+Not yet here: the NVR worker and its sandbox (see README, "Status").
 Press Ctrl-C to stop everything this command started.
 """

@@ -110,7 +110,7 @@ class GvrSettings(RegbridgeSettings):
     worker: ClassVar[str] = "gvr"
     health_port: int = 8081
     # the register (services/gvr/client.py): mutual TLS with a SITHS function certificate
-    base_url: str = Field(default="https://127.0.0.1:8091", description="GVR API (or its sandbox)")
+    base_url: str = Field(default="https://127.0.0.1:8443", description="GVR API (or its sandbox)")
     client_cert: str | None = Field(
         default=None, description="PEM client certificate (+ chain); its key in client_key"
     )

@@ -1,0 +1,344 @@
+"""GVR drain: a backlog of outpatient visits into GVR, naive consumer vs the regbridge GVR worker.
+
+    .venv/bin/python -m benchmarks.gvr_drain [--visits 50000] [--latency-ms 20] [--partitions 12]
+        [--naive-sample 2000] [--naive-seconds 60]
+
+Publishes N valid outpatient-visit creates (distinct patients, so distinct GVR keys; kombikas
+open on the visit day in the HSA directory the catalog holds) keyed by record id to a fresh topic,
+then reads that topic three ways, each in a process of its own, against the GVR sandbox (its own
+process, mutual TLS, answering after --latency-ms):
+  raw consume  aiokafka getmany, no work: what the broker and client give
+  naive        one event at a time: parse, map, GvrClient.send, commit that message; over a sample
+               (the first --naive-sample events or --naive-seconds, whichever ends first)
+  worker       `regbridge run gvr` (catalog view, SQLite ledger) draining all N; SIGTERM at the end
+The sandbox is reset between naive and worker, so neither meets the other's records (no 409).
+Register rates come from the sandbox's own log (`at` of the first and last accepted create); peak
+RSS of each consumer process from os.wait4. The machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import random
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
+from services.devstack import provide_kafka
+from services.gvr.client import GvrClient, build_ssl_context
+from services.gvr.mapping import GvrPaths, to_gvr_request
+from services.sandboxes.gvr.kombika import periods_of_unit
+from services.sandboxes.hsa import HsaSandbox
+from services.sandboxes.hsa.directory import HsaDirectory
+from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
+from shared.delivery.worker import Accepted
+from shared.identifiers import luhn_check_digit
+from shared.settings import KafkaSettings
+from shared.topics import TopicSpec, ensure_topics
+from tests.support.runtime_harness import create_topics, publish
+
+CLI = [sys.executable, "-m", "services.cli"]
+UNITS, SEED = 2000, 1
+VISIT_DAY = date(2026, 11, 16)  # a Monday; the codes the visits use are valid on it
+
+
+def open_kombikas(directory: HsaDirectory, day: date) -> list[str]:
+    """Kombikas that both GVR's registry and the catalog hold open on `day`."""
+    found = []
+    for unit in directory.iter_units():
+        start = unit.get("hsaStartDate")
+        if unit.get("hsaEndDate") or not start or date.fromisoformat(start) > day:
+            continue
+        found += [p.code for p in periods_of_unit(unit) if p.open_on(day)]
+    return found
+
+
+def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
+    """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
+    rng = random.Random(SEED)  # noqa: S311 - benchmark data, not secrets
+    example = CARE_CONTACT_EXAMPLES["outpatient_visit"]
+    events = []
+    for i in range(n):
+        born = date(1930, 1, 1) + timedelta(days=i % 30000)
+        ten = born.strftime("%y%m%d") + f"{i // 30000 + 1:03d}"
+        visited = datetime(2026, 11, 16, 7, 0, tzinfo=UTC) + timedelta(minutes=i % 600)
+        event = copy.deepcopy(example) | {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "source_system": "bench-journal",
+            "record_id": f"bench-besok-{run}-{i:07d}",
+        }
+        payload = event["payload"]
+        for optional in ("referring_kombika", "care_period_code"):
+            del payload[optional]
+        payload |= {
+            "patient": {
+                "id_type": "PNR",
+                "id": born.strftime("%Y")[:2] + ten + str(luhn_check_digit(ten)),
+            },
+            "kombika": kombikas[i % len(kombikas)],
+            "visited_at": visited.isoformat(),
+            "professions": [rng.choice(PROFESSIONS)],
+            "akut": rng.choice("JN"),
+            "diagnoses": [rng.choice(DIAGNOSES)],
+            "procedures": [
+                {
+                    "code": rng.choice(PROCEDURES),
+                    "diagnosis_index": 0,
+                    "performed_on": str(VISIT_DAY),
+                }
+            ],
+        }
+        events.append(event)
+    return events
+
+
+# ---- children: each consumer in a process of its own (peak RSS by os.wait4) ----------------
+
+
+def consumer_of(args: argparse.Namespace, role: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        args.topic,
+        bootstrap_servers=args.bootstrap,
+        group_id=f"{role}-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+
+
+def client_tls(certs: Path) -> ssl.SSLContext:
+    return build_ssl_context(
+        ca_bundle=str(certs / "ca.pem"),
+        client_cert=str(certs / "client.pem"),
+        client_key=str(certs / "client.key"),
+    )
+
+
+async def raw_consume(args: argparse.Namespace) -> dict[str, Any]:
+    consumer, times = consumer_of(args, "raw"), []
+    await consumer.start()
+    try:
+        while len(times) < args.limit:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            now = time.perf_counter()
+            times += [now for records in batch.values() for _ in records]
+    finally:
+        await consumer.stop()
+    return {"events": len(times), "rate": (len(times) - 1) / (times[-1] - times[0])}
+
+
+async def naive(args: argparse.Namespace) -> dict[str, Any]:
+    """One event at a time: parse → map → send → commit this message, then the next."""
+    consumer, paths = consumer_of(args, "naive"), GvrPaths()
+    accepted, errors, started = 0, Counter[str](), 0.0
+    await consumer.start()
+    try:
+        async with GvrClient(args.url, ssl_context=client_tls(Path(args.certs))) as client:
+            while accepted + errors.total() < args.limit:
+                message = await consumer.getone()
+                event = parse_event(message.value or b"")
+                assert isinstance(event, CareContactEvent)
+                outcome = await client.send(to_gvr_request(event, None, paths))
+                tp = TopicPartition(message.topic, message.partition)
+                await consumer.commit({tp: message.offset + 1})
+                if isinstance(outcome, Accepted):
+                    accepted += 1
+                else:
+                    errors[outcome.error_class] += 1
+                started = started or time.perf_counter()
+                if time.perf_counter() - started > args.seconds:
+                    break
+    finally:
+        await consumer.stop()
+    return {"accepted": accepted, "errors": dict(errors)}
+
+
+def run_child(role: str, common: list[str]) -> tuple[dict[str, Any], float]:
+    """This module as `--child role` to completion: (its JSON answer, peak RSS in MB)."""
+    child = [sys.executable, "-m", "benchmarks.gvr_drain", "--child", role, *common]
+    process = subprocess.Popen(child, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"child {role} failed: {out}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+# ---- the parent -----------------------------------------------------------------------------
+
+
+def log_rate(entries: list[dict[str, str]]) -> float:
+    """Accepted creates per second between the sandbox's first and last acceptance."""
+    times = sorted(datetime.fromisoformat(e["at"]) for e in entries if e["op"] == "create")
+    return (len(times) - 1) / (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+
+
+def stop_measured(process: subprocess.Popen[bytes], timeout: float = 120) -> float:
+    """SIGTERM (graceful stop), then reap with os.wait4: peak RSS in MB (SIGKILL after timeout)."""
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, _, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            return usage.ru_maxrss / 1024
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(0.1)
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+async def drain(
+    env: dict[str, str], bootstrap: str, topic: str, n: int, log: Path
+) -> tuple[float, float]:
+    """Start `regbridge run gvr`, wait until its group committed all N (or stalls): (s, MB)."""
+    with log.open("wb") as out:
+        started = time.time()
+        worker = subprocess.Popen([*CLI, "run", "gvr"], env=env, stdout=out, stderr=out)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        done, last, since = 0, -1, time.monotonic()
+        while done < n and worker.poll() is None and time.monotonic() - since < 180:
+            await asyncio.sleep(1)
+            done = await committed(admin, "regbridge-gvr", topic)
+            if done != last:
+                last, since = done, time.monotonic()
+    finally:
+        await admin.close()
+    if worker.poll() is not None:
+        raise RuntimeError(f"the GVR worker exited early:\n{tail(log)}")
+    return started, stop_measured(worker)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visits", type=int, default=50_000)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--naive-sample", type=int, default=2000)
+    parser.add_argument("--naive-seconds", type=float, default=60)
+    for hidden in ("--child", "--bootstrap", "--topic", "--url", "--certs"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = await (raw_consume if args.child == "raw" else naive)(args)
+        print(json.dumps(result))
+        return
+    n, run = args.visits, uuid.uuid4().hex[:8]
+    topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines")}
+    directory = HsaDirectory(UNITS, SEED)
+    events = visits(n, open_kombikas(directory, VISIT_DAY), run)
+    with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
+        bootstrap, certs = broker.address, Path(tmp) / "certs"
+        await ensure_topics(
+            KafkaSettings(bootstrap_servers=bootstrap),
+            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines")],
+            partitions=6,
+            replication_factor=1,
+        )
+        await create_topics(bootstrap, "gvr", topics["input"], ["30s"], args.partitions)
+        await publish(bootstrap, topics["input"], events)
+        env = os.environ | {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
+            "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
+            "REGBRIDGE_TOPICS_CARE_CONTACTS": topics["input"],
+            "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
+            "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",
+            "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",
+            "REGBRIDGE_GVR_CLIENT_CERT": str(certs / "client.pem"),
+            "REGBRIDGE_GVR_CLIENT_KEY": str(certs / "client.key"),
+            "REGBRIDGE_GVR_CA_BUNDLE": str(certs / "ca.pem"),
+            "REGBRIDGE_GVR_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}",
+            "REGBRIDGE_GVR_HEALTH_PORT": "0",
+            "REGBRIDGE_GVR_LOG_FORMAT": "json",
+        }
+        with HsaSandbox(UNITS, SEED) as hsa:  # the catalog first: the worker checks units in it
+            env["REGBRIDGE_CATALOG_HSA_URL"] = hsa.base_url
+            imported = subprocess.run(
+                [*CLI, "catalog", "import-now"], env=env, capture_output=True, text=True, check=True
+            )
+        options = ["--latency-ms", str(args.latency_ms), "--units", str(UNITS), "--seed", "1"]
+        sandbox = subprocess.Popen(
+            [*CLI, "sandbox", "gvr", "--port", "0", "--certs-dir", str(certs), *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert sandbox.stdout is not None
+            announced = re.search(r"(https://[^\s,]+)", sandbox.stdout.readline())
+            assert announced is not None, "the GVR sandbox did not announce its address"
+            url = env["REGBRIDGE_GVR_BASE_URL"] = announced.group(1)
+            common = ["--bootstrap", bootstrap, "--topic", topics["input"], "--url", url]
+            common += ["--certs", str(certs), "--seconds", str(args.naive_seconds)]
+            raw, raw_rss = run_child("raw", [*common, "--limit", str(n)])
+            sample, naive_rss = run_child("naive", [*common, "--limit", str(args.naive_sample)])
+            async with httpx.AsyncClient(
+                base_url=url, verify=client_tls(certs), timeout=120
+            ) as gvr:
+                naive_log = (await gvr.get("/admin/log")).raise_for_status().json()
+                (await gvr.post("/admin/reset")).raise_for_status()  # the worker meets none of them
+                faults = {"latency_ms": args.latency_ms}  # a reset clears the faults too
+                (await gvr.post("/admin/faults", json=faults)).raise_for_status()
+                log = Path(tmp) / "worker.log"
+                started, worker_rss = await drain(env, bootstrap, topics["input"], n, log)
+                worker_log = (await gvr.get("/admin/log")).raise_for_status().json()
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=60)
+    naive_rate = log_rate(naive_log)
+    first = min(datetime.fromisoformat(e["at"]) for e in worker_log).timestamp() - started
+    rows = [
+        ("raw consume (aiokafka getmany, no work)", raw["events"], raw["rate"], raw_rss),
+        ("naive (1 at a time, commit each)", len(naive_log), naive_rate, naive_rss),
+        ("regbridge GVR worker (SQLite ledger)", len(worker_log), log_rate(worker_log), worker_rss),
+    ]
+    print(
+        f"{n} visits published, {args.partitions} partitions; GVR sandbox answers after "
+        f"{args.latency_ms:g} ms over mutual TLS\ncatalog: {imported.stdout.strip()}\n"
+        f"naive sample: {sample['accepted']} accepted, errors: {sample['errors'] or 'none'}\n"
+        f"worker: first acceptance {first:.1f} s after its start (catalog, group join)"
+    )
+    print(f"{'consumer':<42}{'events':>8}{'events/s':>10}{'vs naive':>10}{'peak RSS MB':>13}")
+    keys = ("consumer", "events", "events_per_s", "vs_naive", "peak_rss_mb")
+    table = []
+    for name, count, rate, rss in rows:
+        print(f"{name:<42}{count:>8}{rate:>10.1f}{rate / naive_rate:>10.2f}{rss:>13.0f}")
+        values = (name, count, round(rate, 1), round(rate / naive_rate, 2), round(rss))
+        table.append(dict(zip(keys, values, strict=True)))
+    summary = {"visits": n, "partitions": args.partitions, "latency_ms": args.latency_ms}
+    print(json.dumps(summary | {"worker_first_acceptance_s": round(first, 1), "rows": table}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
