@@ -68,8 +68,10 @@ def test_regbridge_services_use_real_commands_and_settings() -> None:
             assert field in prefixes[prefix].model_fields, f"{name}: {variable} is no setting"
             checked += 1
     assert checked >= 5
-    catalog = services["catalog"]
-    port = catalog["environment"]["REGBRIDGE_CATALOG_HEALTH_PORT"]
-    assert f"{port}:{port}" in catalog["ports"]
-    assert f"127.0.0.1:{port}/health/ready" in catalog["healthcheck"]["test"][-1]
+    workers = [s for s in services.values() if s.get("command", [None])[0] == "run"]
+    assert len(workers) >= 2
+    for worker in workers:
+        (port,) = [v for k, v in worker["environment"].items() if k.endswith("_HEALTH_PORT")]
+        assert f"{port}:{port}" in worker["ports"]
+        assert f"127.0.0.1:{port}/health/ready" in worker["healthcheck"]["test"][-1]
     assert issubclass(CatalogSettings, RegbridgeSettings)
