@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaConnectionError
 
 from services.catalog.cli import catalog_app
 from services.dlq_cli import dlq_app
@@ -132,7 +133,17 @@ def dev_publish_examples() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KafkaConnectionError as exc:
+        bootstrap = RegbridgeSettings().kafka.bootstrap_servers
+        typer.secho(
+            f"regbridge: cannot reach Kafka at {bootstrap} ({exc}). Set "
+            "KAFKA_BOOTSTRAP_SERVERS (make run prints it).",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
