@@ -69,8 +69,8 @@ async def vaccines_loop(jobs: CatalogJobs, every: float, clock: Clock) -> None:
         try:
             report = await jobs.import_vaccines()
             log.info("vaccines_synced", summary=report.summary())
-        except Exception as exc:
-            log.error("vaccines_failed", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the loop outlives one failed read: logged; next round tries
+            log.exception("vaccines_failed", error=f"{type(exc).__name__}: {exc}")
         await clock.sleep(every)
 
 

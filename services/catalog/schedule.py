@@ -98,7 +98,7 @@ async def run_schedule(
         log.info("slot_started", slot=slot, owner=owner)
         try:
             outcome = await job()
-        except Exception as exc:
+        except Exception as exc:  # a scheduler outlives a failed import: noted; next slot comes
             outcome = f"failed: {type(exc).__name__}: {exc}"
-            log.error("slot_failed", slot=slot, error=outcome)
+            log.exception("slot_failed", slot=slot, error=outcome)
         await claims.finish(slot, outcome, clock.now())
