@@ -74,44 +74,29 @@ def open_kombikas(directory: HsaDirectory, day: date) -> list[str]:
 def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
     rng = random.Random(SEED)  # noqa: S311 - benchmark data, not secrets
-    example = CARE_CONTACT_EXAMPLES["outpatient_visit"]
     events = []
     for i in range(n):
         born = date(1930, 1, 1) + timedelta(days=i % 30000)
         ten = born.strftime("%y%m%d") + f"{i // 30000 + 1:03d}"
-        visited = datetime(2026, 11, 16, 7, 0, tzinfo=UTC) + timedelta(minutes=i % 600)
-        event = copy.deepcopy(example) | {
-            "event_id": str(uuid.uuid4()),
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "source_system": "bench-journal",
-            "record_id": f"bench-besok-{run}-{i:07d}",
-        }
+        patient = born.strftime("%Y")[:2] + ten + str(luhn_check_digit(ten))
+        visited = datetime(2026, 11, 16, 7, tzinfo=UTC) + timedelta(minutes=i % 600)
+        event = copy.deepcopy(CARE_CONTACT_EXAMPLES["outpatient_visit"])
+        event |= {"event_id": str(uuid.uuid4()), "occurred_at": datetime.now(UTC).isoformat()}
+        event |= {"source_system": "bench-journal", "record_id": f"besok-{run}-{i:07d}"}
         payload = event["payload"]
-        for optional in ("referring_kombika", "care_period_code"):
-            del payload[optional]
+        del payload["referring_kombika"], payload["care_period_code"]
         payload |= {
-            "patient": {
-                "id_type": "PNR",
-                "id": born.strftime("%Y")[:2] + ten + str(luhn_check_digit(ten)),
-            },
+            "patient": {"id_type": "PNR", "id": patient},
             "kombika": kombikas[i % len(kombikas)],
             "visited_at": visited.isoformat(),
             "professions": [rng.choice(PROFESSIONS)],
             "akut": rng.choice("JN"),
             "diagnoses": [rng.choice(DIAGNOSES)],
-            "procedures": [
-                {
-                    "code": rng.choice(PROCEDURES),
-                    "diagnosis_index": 0,
-                    "performed_on": str(VISIT_DAY),
-                }
-            ],
+            "procedures": [{"code": rng.choice(PROCEDURES), "diagnosis_index": 0}],
         }
+        payload["procedures"][0]["performed_on"] = str(VISIT_DAY)
         events.append(event)
     return events
-
-
-# ---- children: each consumer in a process of its own (peak RSS by os.wait4) ----------------
 
 
 def consumer_of(args: argparse.Namespace, role: str) -> AIOKafkaConsumer:
@@ -133,7 +118,7 @@ def client_tls(certs: Path) -> ssl.SSLContext:
 
 
 async def raw_consume(args: argparse.Namespace) -> dict[str, Any]:
-    consumer, times = consumer_of(args, "raw"), []
+    consumer, times = consumer_of(args, "raw"), list[float]()
     await consumer.start()
     try:
         while len(times) < args.limit:
@@ -171,30 +156,22 @@ async def naive(args: argparse.Namespace) -> dict[str, Any]:
     return {"accepted": accepted, "errors": dict(errors)}
 
 
-def run_child(role: str, common: list[str]) -> tuple[dict[str, Any], float]:
-    """This module as `--child role` to completion: (its JSON answer, peak RSS in MB)."""
-    child = [sys.executable, "-m", "benchmarks.gvr_drain", "--child", role, *common]
+def run_child(**spec: Any) -> tuple[dict[str, Any], float]:
+    """This module as `--child spec` to completion: (its JSON answer, peak RSS in MB)."""
+    child = [sys.executable, "-m", "benchmarks.gvr_drain", "--child", json.dumps(spec)]
     process = subprocess.Popen(child, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"child {role} failed: {out}")
+        raise RuntimeError(f"child {spec} failed: {out}")
     return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
-
-
-# ---- the parent -----------------------------------------------------------------------------
 
 
 def log_rate(entries: list[dict[str, str]]) -> float:
     """Accepted creates per second between the sandbox's first and last acceptance."""
     times = sorted(datetime.fromisoformat(e["at"]) for e in entries if e["op"] == "create")
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
-
-
-async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
-    offsets = await admin.list_consumer_group_offsets(group)
-    return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
 
 
 def stop_measured(process: subprocess.Popen[bytes], timeout: float = 120) -> float:
@@ -210,30 +187,25 @@ def stop_measured(process: subprocess.Popen[bytes], timeout: float = 120) -> flo
         time.sleep(0.1)
 
 
-def tail(log: Path) -> str:
-    return log.read_text()[-3000:]
-
-
-async def drain(
-    env: dict[str, str], bootstrap: str, topic: str, n: int, log: Path
-) -> tuple[float, float]:
-    """Start `regbridge run gvr`, wait until its group committed all N (or stalls): (s, MB)."""
-    with log.open("wb") as out:
-        started = time.time()
-        worker = subprocess.Popen([*CLI, "run", "gvr"], env=env, stdout=out, stderr=out)
+async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+    """Run `regbridge run gvr` until its group committed all N (or stalls): (start, peak MB).
+    Its logs go to this process's stderr."""
+    started = time.time()
+    worker = subprocess.Popen([*CLI, "run", "gvr"], env=env, stdout=sys.stderr, stderr=sys.stderr)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         done, last, since = 0, -1, time.monotonic()
         while done < n and worker.poll() is None and time.monotonic() - since < 180:
             await asyncio.sleep(1)
-            done = await committed(admin, "regbridge-gvr", topic)
+            offsets = await admin.list_consumer_group_offsets("regbridge-gvr")
+            done = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
             if done != last:
                 last, since = done, time.monotonic()
     finally:
         await admin.close()
     if worker.poll() is not None:
-        raise RuntimeError(f"the GVR worker exited early:\n{tail(log)}")
+        raise RuntimeError(f"the GVR worker exited early ({worker.returncode}); see its log")
     return started, stop_measured(worker)
 
 
@@ -244,14 +216,11 @@ async def main() -> None:
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--naive-sample", type=int, default=2000)
     parser.add_argument("--naive-seconds", type=float, default=60)
-    for hidden in ("--child", "--bootstrap", "--topic", "--url", "--certs"):
-        parser.add_argument(hidden, help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # JSON: a consumer's own process
     args = parser.parse_args()
     if args.child:
-        result = await (raw_consume if args.child == "raw" else naive)(args)
-        print(json.dumps(result))
+        child = argparse.Namespace(**json.loads(args.child))
+        print(json.dumps(await (raw_consume if child.role == "raw" else naive)(child)))
         return
     n, run = args.visits, uuid.uuid4().hex[:8]
     topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines")}
@@ -299,10 +268,10 @@ async def main() -> None:
             announced = re.search(r"(https://[^\s,]+)", sandbox.stdout.readline())
             assert announced is not None, "the GVR sandbox did not announce its address"
             url = env["REGBRIDGE_GVR_BASE_URL"] = announced.group(1)
-            common = ["--bootstrap", bootstrap, "--topic", topics["input"], "--url", url]
-            common += ["--certs", str(certs), "--seconds", str(args.naive_seconds)]
-            raw, raw_rss = run_child("raw", [*common, "--limit", str(n)])
-            sample, naive_rss = run_child("naive", [*common, "--limit", str(args.naive_sample)])
+            common = {"bootstrap": bootstrap, "topic": topics["input"], "url": url}
+            common |= {"certs": str(certs), "seconds": args.naive_seconds}
+            raw, raw_rss = run_child(role="raw", limit=n, **common)
+            sample, naive_rss = run_child(role="naive", limit=args.naive_sample, **common)
             async with httpx.AsyncClient(
                 base_url=url, verify=client_tls(certs), timeout=120
             ) as gvr:
@@ -310,8 +279,7 @@ async def main() -> None:
                 (await gvr.post("/admin/reset")).raise_for_status()  # the worker meets none of them
                 faults = {"latency_ms": args.latency_ms}  # a reset clears the faults too
                 (await gvr.post("/admin/faults", json=faults)).raise_for_status()
-                log = Path(tmp) / "worker.log"
-                started, worker_rss = await drain(env, bootstrap, topics["input"], n, log)
+                started, worker_rss = await drain(env, bootstrap, topics["input"], n)
                 worker_log = (await gvr.get("/admin/log")).raise_for_status().json()
         finally:
             sandbox.terminate()

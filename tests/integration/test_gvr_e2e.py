@@ -310,6 +310,7 @@ async def test_a_client_certificate_from_another_ca_pauses_the_worker_with_an_al
     tmp_path: Path,
 ) -> None:
     # Given a worker presenting a test certificate from another CA (as against production)
+    gvr.reset()
     open_code, _ = kombikas(hsa)
     foreign = gvr.certs.foreign_client(tmp_path / "foreign")
     context = build_ssl_context(
