@@ -3,17 +3,16 @@
     .venv/bin/python -m benchmarks.gvr_drain [--visits 50000] [--latency-ms 20] [--partitions 12]
         [--naive-sample 2000] [--naive-seconds 60]
 
-Publishes N valid outpatient-visit creates (distinct patients, so distinct GVR keys; kombikas
-open on the visit day in the HSA directory the catalog holds) keyed by record id to a fresh topic,
-then reads that topic three ways, each in a process of its own, against the GVR sandbox (its own
-process, mutual TLS, answering after --latency-ms):
-  raw consume  aiokafka getmany, no work: what the broker and client give
-  naive        one event at a time: parse, map, GvrClient.send, commit that message; over a sample
-               (the first --naive-sample events or --naive-seconds, whichever ends first)
-  worker       `regbridge run gvr` (catalog view, SQLite ledger) draining all N; SIGTERM at the end
-The sandbox is reset between naive and worker, so neither meets the other's records (no 409).
-Register rates come from the sandbox's own log (`at` of the first and last accepted create); peak
-RSS of each consumer process from os.wait4. The machine is shared and noisy.
+Publishes N valid outpatient-visit creates (distinct patients, so distinct GVR keys; kombikas open
+on the visit day in the HSA directory the catalog holds), keyed by record id, to a fresh topic and
+reads it three ways, each in a process of its own, against the GVR sandbox (a process of its own;
+mutual TLS; answers after --latency-ms):
+  raw     aiokafka getmany, no group, no work: every record, from the first poll to the last
+  naive   one event at a time: parse, map, GvrClient.send, commit that message; over a sample (the
+          first --naive-sample events or --naive-seconds); the sandbox is reset after it (no 409s)
+  worker  `regbridge run gvr` (catalog view, SQLite ledger) draining all N, then SIGTERM
+Register rates come from the sandbox's log (first to last accepted create). Peak RSS is os.wait4's,
+taken by a small launcher: a child forked from this large process would inherit its high-water mark.
 """
 
 from __future__ import annotations
@@ -41,29 +40,31 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
-from services.devstack import provide_kafka
+# Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths, to_gvr_request
-from services.sandboxes.gvr.kombika import periods_of_unit
-from services.sandboxes.hsa import HsaSandbox
-from services.sandboxes.hsa.directory import HsaDirectory
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.worker import Accepted
-from shared.identifiers import luhn_check_digit
-from shared.settings import KafkaSettings
-from shared.topics import TopicSpec, ensure_topics
-from tests.support.runtime_harness import create_topics, publish
 
 CLI = [sys.executable, "-m", "services.cli"]
+LAUNCHER = """
+import json, os, signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:], stdout=sys.stderr if sys.argv[1] == "err" else None)
+signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024}))
+"""
 UNITS, SEED = 2000, 1
 VISIT_DAY = date(2026, 11, 16)  # a Monday; the codes the visits use are valid on it
 
 
-def open_kombikas(directory: HsaDirectory, day: date) -> list[str]:
+def open_kombikas(day: date) -> list[str]:
     """Kombikas that both GVR's registry and the catalog hold open on `day`."""
+    from services.sandboxes.gvr.kombika import periods_of_unit
+    from services.sandboxes.hsa.directory import HsaDirectory
+
     found = []
-    for unit in directory.iter_units():
+    for unit in HsaDirectory(UNITS, SEED).iter_units():
         start = unit.get("hsaStartDate")
         if unit.get("hsaEndDate") or not start or date.fromisoformat(start) > day:
             continue
@@ -73,13 +74,16 @@ def open_kombikas(directory: HsaDirectory, day: date) -> list[str]:
 
 def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
+    from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
+    from shared.identifiers import luhn_check_digit
+
     rng = random.Random(SEED)  # noqa: S311 - benchmark data, not secrets
     events = []
     for i in range(n):
         born = date(1930, 1, 1) + timedelta(days=i % 30000)
         ten = born.strftime("%y%m%d") + f"{i // 30000 + 1:03d}"
         patient = born.strftime("%Y")[:2] + ten + str(luhn_check_digit(ten))
-        visited = datetime(2026, 11, 16, 7, tzinfo=UTC) + timedelta(minutes=i % 600)
+        visited = datetime.fromisoformat(f"{VISIT_DAY}T07:00Z") + timedelta(minutes=i % 600)
         event = copy.deepcopy(CARE_CONTACT_EXAMPLES["outpatient_visit"])
         event |= {"event_id": str(uuid.uuid4()), "occurred_at": datetime.now(UTC).isoformat()}
         event |= {"source_system": "bench-journal", "record_id": f"besok-{run}-{i:07d}"}
@@ -99,11 +103,11 @@ def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     return events
 
 
-def consumer_of(args: argparse.Namespace, role: str) -> AIOKafkaConsumer:
+def consumer_of(args: argparse.Namespace, group: str | None) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         args.topic,
         bootstrap_servers=args.bootstrap,
-        group_id=f"{role}-{uuid.uuid4()}",
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -118,21 +122,23 @@ def client_tls(certs: Path) -> ssl.SSLContext:
 
 
 async def raw_consume(args: argparse.Namespace) -> dict[str, Any]:
-    consumer, times = consumer_of(args, "raw"), list[float]()
+    """Every record, no group (no join to wait for): from the first poll to the last record."""
+    consumer = consumer_of(args, None)
     await consumer.start()
+    seen, started = 0, time.perf_counter()
     try:
-        while len(times) < args.limit:
+        while seen < args.limit:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            now = time.perf_counter()
-            times += [now for records in batch.values() for _ in records]
+            seen += sum(len(records) for records in batch.values())
+        seconds = time.perf_counter() - started
     finally:
         await consumer.stop()
-    return {"events": len(times), "rate": (len(times) - 1) / (times[-1] - times[0])}
+    return {"events": seen, "rate": seen / seconds}
 
 
 async def naive(args: argparse.Namespace) -> dict[str, Any]:
     """One event at a time: parse → map → send → commit this message, then the next."""
-    consumer, paths = consumer_of(args, "naive"), GvrPaths()
+    consumer, paths = consumer_of(args, f"naive-{uuid.uuid4()}"), GvrPaths()
     accepted, errors, started = 0, Counter[str](), 0.0
     await consumer.start()
     try:
@@ -156,16 +162,27 @@ async def naive(args: argparse.Namespace) -> dict[str, Any]:
     return {"accepted": accepted, "errors": dict(errors)}
 
 
+def launch(command: list[str], out: str = "out", env: Any = None) -> subprocess.Popen[str]:
+    """`command` under LAUNCHER (its stdout to ours, or to stderr with `out` "err"); SIGTERM to the
+    launcher reaches the command; the launcher's last line is {"exit", "rss_mb"}."""
+    launcher = [sys.executable, "-c", LAUNCHER, out, *command]
+    return subprocess.Popen(launcher, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def report(process: subprocess.Popen[str], timeout: float | None = None) -> tuple[list[str], float]:
+    """The command's output lines and its peak RSS in MB; raises if it failed."""
+    lines = process.communicate(timeout=timeout)[0].strip().splitlines()
+    ended = json.loads(lines[-1])
+    if ended["exit"] not in (0, -signal.SIGTERM):
+        raise RuntimeError(f"a child failed ({ended['exit']}): {lines[:-1]}")
+    return lines[:-1], ended["rss_mb"]
+
+
 def run_child(**spec: Any) -> tuple[dict[str, Any], float]:
     """This module as `--child spec` to completion: (its JSON answer, peak RSS in MB)."""
     child = [sys.executable, "-m", "benchmarks.gvr_drain", "--child", json.dumps(spec)]
-    process = subprocess.Popen(child, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"child {spec} failed: {out}")
-    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    lines, rss = report(launch(child))
+    return json.loads(lines[-1]), rss
 
 
 def log_rate(entries: list[dict[str, str]]) -> float:
@@ -174,24 +191,10 @@ def log_rate(entries: list[dict[str, str]]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
 
 
-def stop_measured(process: subprocess.Popen[bytes], timeout: float = 120) -> float:
-    """SIGTERM (graceful stop), then reap with os.wait4: peak RSS in MB (SIGKILL after timeout)."""
-    process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, _, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            return usage.ru_maxrss / 1024
-        if time.monotonic() > deadline:
-            process.kill()
-        time.sleep(0.1)
-
-
 async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     """Run `regbridge run gvr` until its group committed all N (or stalls): (start, peak MB).
     Its logs go to this process's stderr."""
-    started = time.time()
-    worker = subprocess.Popen([*CLI, "run", "gvr"], env=env, stdout=sys.stderr, stderr=sys.stderr)
+    started, worker = time.time(), launch([*CLI, "run", "gvr"], "err", env)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -204,9 +207,9 @@ async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tupl
                 last, since = done, time.monotonic()
     finally:
         await admin.close()
-    if worker.poll() is not None:
-        raise RuntimeError(f"the GVR worker exited early ({worker.returncode}); see its log")
-    return started, stop_measured(worker)
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
+    return started, report(worker, timeout=120)[1]
 
 
 async def main() -> None:
@@ -222,10 +225,15 @@ async def main() -> None:
         child = argparse.Namespace(**json.loads(args.child))
         print(json.dumps(await (raw_consume if child.role == "raw" else naive)(child)))
         return
+    from services.devstack import provide_kafka
+    from services.sandboxes.hsa import HsaSandbox
+    from shared.settings import KafkaSettings
+    from shared.topics import TopicSpec, ensure_topics
+    from tests.support.runtime_harness import create_topics, publish
+
     n, run = args.visits, uuid.uuid4().hex[:8]
     topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines")}
-    directory = HsaDirectory(UNITS, SEED)
-    events = visits(n, open_kombikas(directory, VISIT_DAY), run)
+    events = visits(n, open_kombikas(VISIT_DAY), run)
     with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
         bootstrap, certs = broker.address, Path(tmp) / "certs"
         await ensure_topics(
@@ -249,7 +257,6 @@ async def main() -> None:
             "REGBRIDGE_GVR_CA_BUNDLE": str(certs / "ca.pem"),
             "REGBRIDGE_GVR_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}",
             "REGBRIDGE_GVR_HEALTH_PORT": "0",
-            "REGBRIDGE_GVR_LOG_FORMAT": "json",
         }
         with HsaSandbox(UNITS, SEED) as hsa:  # the catalog first: the worker checks units in it
             env["REGBRIDGE_CATALOG_HSA_URL"] = hsa.base_url
@@ -257,11 +264,8 @@ async def main() -> None:
                 [*CLI, "catalog", "import-now"], env=env, capture_output=True, text=True, check=True
             )
         options = ["--latency-ms", str(args.latency_ms), "--units", str(UNITS), "--seed", "1"]
-        sandbox = subprocess.Popen(
-            [*CLI, "sandbox", "gvr", "--port", "0", "--certs-dir", str(certs), *options],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        sandbox = launch(
+            [*CLI, "sandbox", "gvr", "--port", "0", "--certs-dir", str(certs), *options]
         )
         try:
             assert sandbox.stdout is not None
@@ -287,7 +291,7 @@ async def main() -> None:
     naive_rate = log_rate(naive_log)
     first = min(datetime.fromisoformat(e["at"]) for e in worker_log).timestamp() - started
     rows = [
-        ("raw consume (aiokafka getmany, no work)", raw["events"], raw["rate"], raw_rss),
+        ("raw consume (aiokafka, no work)", raw["events"], raw["rate"], raw_rss),
         ("naive (1 at a time, commit each)", len(naive_log), naive_rate, naive_rss),
         ("regbridge GVR worker (SQLite ledger)", len(worker_log), log_rate(worker_log), worker_rss),
     ]
