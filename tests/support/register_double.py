@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.sandboxes.server import ServerThread
 
 OPERATIONS = ("create", "correct", "cancel")
 MAX_BATCH = 100
@@ -370,61 +370,31 @@ class RegisterDouble:
         clock: Callable[[], datetime] = _utc_now,
         shutdown_timeout: float = 2.0,
     ) -> None:
-        self.host = host
-        self.port = port
-        self._shutdown_timeout = shutdown_timeout
         self._state = _State(seed=seed, clock=clock)
         self.app = _build_app(self._state, self)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.server = ServerThread(
+            self.app,
+            host=host,
+            port=port,
+            name="register-double",
+            lifespan="off",
+            shutdown_timeout=math.ceil(shutdown_timeout),
+        )
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.server.base_url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def start(self, timeout: float = 10.0) -> RegisterDouble:
-        if self._thread is not None:
-            raise RuntimeError("register double already started")
-        # proto=IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets (proto 0) and every
-        # keep-alive answer waits ~40 ms on Nagle + delayed ACK (headers and body are two writes).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            http="h11",  # _drop_connection relies on its protocol object; keep it fixed
-            loop="asyncio",
-            lifespan="off",
-            proxy_headers=False,
-            access_log=False,
-            log_config=None,  # leave the process's logging set-up alone
-            log_level="warning",
-            timeout_graceful_shutdown=self._shutdown_timeout,
-        )
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="register-double", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"register double did not start on {self.base_url}")
-            time.sleep(0.01)
+        self.server.start(timeout)
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(self._shutdown_timeout + 5)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(5)
+        self.server.stop()
 
     def __enter__(self) -> RegisterDouble:
         return self.start()
