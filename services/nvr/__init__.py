@@ -1,0 +1,1 @@
+"""The NVR worker: vaccinations to Folkhälsomyndigheten's register as FHIR R4 bundles."""
