@@ -24,6 +24,7 @@ from services.gvr.mapping import CANCELLED, GvrRequest
 from shared.delivery.classify import RESPONSE_LIMIT, classify_exception, classify_response
 from shared.delivery.errors import ConfigurationError, DeliveryError
 from shared.delivery.worker import Accepted
+from shared.http import RegisterTransport
 from shared.identifiers import mask_personal_ids
 from shared.settings import GvrSettings
 
@@ -83,7 +84,8 @@ class GvrClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            transport=transport,
+            transport=transport
+            or RegisterTransport(ssl_context=ssl_context, max_connections=max_connections),
             headers={"accept": "application/json"},
             follow_redirects=False,
         )
@@ -170,6 +172,20 @@ class GvrClient:
                 record_id = hit.get("id")
                 return str(record_id) if record_id is not None else None
         return None
+
+    async def probe(self, path: str) -> DeliveryError | None:
+        """Are we let in? A GET of `path` without parameters: any answer but 401/403 means the
+        TLS handshake took our client certificate (the register may well call the GET itself
+        a 400). A refused handshake or a 401/403 → ConfigurationError; unreachable → transient."""
+        try:
+            response = await self._client.get(path)
+        except _REQUEST_ERRORS as exc:
+            return classify_exception(exc, operation="lookup", register=REGISTER)
+        if response.status_code not in (401, 403):
+            return None
+        return classify_response(
+            response.status_code, response.text, operation="lookup", register=REGISTER
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()

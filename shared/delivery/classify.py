@@ -236,12 +236,13 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
 def _closed_during_handshake(exc: httpx.ConnectError) -> bool:
     """An HTTPS connect that ended with the peer closing (anyio's EndOfStream, an SSL EOF):
     the TCP connection stood, so the TLS handshake is what the server broke off. With TLS 1.2
-    that is how a server refuses a client certificate it does not trust."""
+    that is how a server refuses a client certificate it does not trust. Through aiohttp
+    (shared/http.py) the same close arrives as a ConnectionResetError under the connect error."""
     try:
         https = exc.request.url.scheme == "https"
     except RuntimeError:  # no request attached: not from an httpx client
         return False
-    closed = (anyio.EndOfStream, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+    closed = (anyio.EndOfStream, ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError)
     return https and any(isinstance(link, closed) for link in _chain(exc))
 
 

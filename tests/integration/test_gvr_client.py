@@ -449,9 +449,10 @@ async def test_a_cancellation_sends_dot_notation_query_parameters(
     assert outcome == Accepted("GVR-0000042")
     (seen,) = gvr.seen
     assert (seen.method, seen.path, seen.body) == ("DELETE", "/vardhandelse/besok", None)
-    assert seen.query == (
+    # the names go out in dot notation, unescaped, in order; ':' may travel as itself or %3A
+    assert seen.query.replace("%3A", ":") == (
         "id=GVR-0000042&patientId=191212121212&enhet.inr=11010&enhet.klin=046&enhet.avd=M30"
-        "&besoksdatum=2025-03-14&besokstid=09%3A30"
+        "&besoksdatum=2025-03-14&besokstid=09:30"
     )
 
 
@@ -473,9 +474,9 @@ async def test_find_returns_the_id_of_our_live_record_only(
     assert await client.find(lookup) == "GVR-0000777"
     (seen,) = gvr.seen
     assert (seen.method, seen.path) == ("GET", "/vardhandelse/besok")
-    assert seen.query == (
+    assert seen.query.replace("%3A", ":") == (
         "patientId=191212121212&enhet.inr=11010&enhet.klin=046&enhet.avd=M30"
-        "&besoksdatum=2025-03-14&besokstid=09%3A30"
+        "&besoksdatum=2025-03-14&besokstid=09:30"
     )
     # And a cancellation counts as applied only by the makulerad one
     gvr.answers.append(Answer(200, {"traffar": hits}))

@@ -22,8 +22,10 @@ from shared.catalog.view import CatalogView
 from shared.contracts import CARE_CONTACT_EXAMPLES
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
+from shared.delivery.errors import ConfigurationError
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker
+from shared.delivery.probe import RegisterProbe
 from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
 from shared.topics import dlq_topic
 from tests.support.runtime_harness import (
@@ -338,3 +340,33 @@ async def test_a_client_certificate_from_another_ca_pauses_the_worker_with_an_al
     assert dead == []
     assert gvr.log() == []
     assert "TLS" in runtime.status.alarms[-1] or "certificate" in runtime.status.alarms[-1]
+
+
+async def test_the_start_up_probe_tells_a_refused_certificate_before_any_event(
+    gvr: GvrSandbox, tmp_path: Path
+) -> None:
+    # Given the worker's probe against GVR, once with the right certificate, once with a foreign one
+    right = GvrClient(gvr.base_url, ssl_context=gvr.certs.client_ssl_context())
+    foreign = gvr.certs.foreign_client(tmp_path / "foreign")
+    wrong = GvrClient(
+        gvr.base_url,
+        ssl_context=build_ssl_context(
+            client_cert=str(foreign.cert),
+            client_key=str(foreign.key),
+            ca_bundle=str(gvr.certs.ca_cert),
+        ),
+    )
+    accepted = RegisterProbe("GVR", lambda: right.probe(GvrPaths().outpatient_visit))
+    refused = RegisterProbe("GVR", lambda: wrong.probe(GvrPaths().outpatient_visit))
+    try:
+        # When each asks once
+        assert await accepted.check_once() is None
+        error = await refused.check_once()
+    finally:
+        await right.aclose()
+        await wrong.aclose()
+    # Then only the foreign certificate makes the worker not ready, naming the handshake
+    assert accepted.ready
+    assert isinstance(error, ConfigurationError)
+    assert not refused.ready
+    assert refused.describe()["error_class"] == "tls_handshake"
