@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -12,6 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.topics import parse_delay
 
 ENV_PREFIX = "REGBRIDGE_"
+
+
+def secret_from(value: SecretStr, file: str | None) -> SecretStr:
+    """A secret from `file` when set (a mounted Kubernetes Secret), else `value`."""
+    if file:
+        return SecretStr(Path(file).read_text(encoding="utf-8").strip())
+    return value
 
 
 class LogFormat(StrEnum):
@@ -96,6 +105,7 @@ class RegbridgeSettings(BaseSettings):
     chunk_size: int = Field(default=500, ge=1, description="records fetched and settled at once")
     max_in_flight: int = Field(default=64, ge=1, description="concurrent register calls")
     batch_size: int = Field(default=1, ge=1, description="events per register call (NVR: 100)")
+    batch_linger: float = Field(default=0.02, ge=0, description="seconds a batch waits to fill")
     dlq_max_share: float = Field(default=0.5, gt=0, le=1)
     dlq_window: int = Field(default=200, ge=1)
     dlq_min_events: int = Field(default=50, ge=1)
@@ -143,6 +153,50 @@ class NvrSettings(RegbridgeSettings):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}NVR_")
     worker: ClassVar[str] = "nvr"
     health_port: int = 8082
+    # bundles of up to 100 (NVR's limit), gathered for at most batch_linger seconds
+    batch_size: int = Field(default=100, ge=1, le=100, description="vaccinations per bundle")
+    batch_linger: float = Field(default=0.2, ge=0, description="seconds a bundle waits to fill")
+    max_in_flight: int = Field(default=400, ge=1, description="vaccinations in flight")
+    # the register (services/nvr/client.py): OAuth2 client credentials
+    base_url: str = Field(default="http://127.0.0.1:8092", description="NVR API (or its sandbox)")
+    client_id: str = Field(default="regbridge", description="OAuth2 client id")
+    client_secret: SecretStr = Field(
+        default=SecretStr(""), description="OAuth2 client secret (a Secret, never logged)"
+    )
+    client_secret_file: str | None = Field(
+        default=None, description="file holding the client secret, instead of client_secret"
+    )
+    client_secret_expires_on: date | None = Field(
+        default=None, description="when Folkhälsomyndigheten's access key expires (1 year)"
+    )
+    credential_warn_days: int = Field(
+        default=30, ge=0, description="warn (and alert) this many days before it expires"
+    )
+    ca_bundle: str | None = Field(default=None, description="PEM CA bundle for https; None: system")
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    read_timeout: float = Field(default=60.0, gt=0, description="seconds (a bundle of 100)")
+    write_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a connection")
+    max_connections: int = Field(default=16, ge=1, description="connection pool size")
+    # the unpublished details (docs/nvr-api.md, services/nvr/profile.py)
+    token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
+    fhir_path: str = "/fhir"
+    vaccines_path: str = "/vaccines"
+    bundle_type: Literal["batch", "transaction"] = "batch"
+    personnummer_system: str = "urn:oid:1.2.752.129.2.1.3.1"
+    samordningsnummer_system: str = "urn:oid:1.2.752.129.2.1.3.3"
+    hsa_id_system: str = "urn:oid:1.2.752.129.2.1.4.1"
+    organisation_number_system: str = "urn:oid:2.5.4.97"
+    npl_id_system: str = "urn:oid:1.2.752.129.2.1.5.1"
+    programme_system: str = "urn:regbridge:nvr:programme"
+    report_identifier_base: str = "urn:regbridge:nvr:source"
+    catalog_ready_timeout: float = Field(
+        default=600, gt=0, description="seconds to wait for the catalog at start"
+    )
+
+    def secret(self) -> SecretStr:
+        """The client secret: from `client_secret_file` when set (a mounted Secret), else env."""
+        return secret_from(self.client_secret, self.client_secret_file)
 
 
 class CatalogSettings(RegbridgeSettings):
@@ -155,6 +209,19 @@ class CatalogSettings(RegbridgeSettings):
     vaccines_url: str = Field(
         default="http://127.0.0.1:8092", description="NVR API base for the vaccine list"
     )
+    vaccines_path: str = "/vaccines"
+    nvr_token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
+    nvr_client_id: str | None = Field(
+        default=None, description="OAuth2 client id for NVR's vaccine list; None: no token"
+    )
+    nvr_client_secret: SecretStr = SecretStr("")
+    nvr_client_secret_file: str | None = Field(
+        default=None, description="file holding the client secret, instead of nvr_client_secret"
+    )
+
+    def nvr_secret(self) -> SecretStr:
+        return secret_from(self.nvr_client_secret, self.nvr_client_secret_file)
+
     import_times: list[str] = Field(
         default_factory=lambda: ["11:30", "15:30", "22:30"],
         description="local times of the full HSA import, every day",

@@ -17,6 +17,7 @@ from shared.delivery.app import run_worker
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.ledger import Ledger
 from shared.logging import get_logger
+from shared.oauth2 import ClientCredentialsAuth
 from shared.settings import CatalogSettings
 from shared.topics import parse_delay
 
@@ -44,7 +45,13 @@ class CatalogJobs:
 
     async def import_vaccines(self) -> SnapshotReport:
         s = self.settings
-        return await import_vaccines(s.kafka, self.writer, s.vaccines_url, s.topics.vaccines)
+        auth = None
+        if s.nvr_client_id:  # NVR's list needs a token; the sandbox's too
+            token_url = s.vaccines_url.rstrip("/") + s.nvr_token_path
+            auth = ClientCredentialsAuth(token_url, s.nvr_client_id, s.nvr_secret())
+        return await import_vaccines(
+            s.kafka, self.writer, s.vaccines_url, s.topics.vaccines, path=s.vaccines_path, auth=auth
+        )
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from services.catalog.normalise import InvalidUnitError, normalise_hsa_unit
 from services.catalog.snapshot import CatalogWriter, Entry, SnapshotReport, publish_snapshot
 from shared.catalog.models import CareUnit, Vaccine
 from shared.delivery.classify import classify_exception, classify_response
+from shared.oauth2 import TokenRequestError
 from shared.settings import KafkaSettings
 
 
@@ -69,11 +70,13 @@ def normalise_vaccine(raw: dict[str, Any]) -> Vaccine:
     )
 
 
-async def vaccine_entries(base_url: str) -> AsyncIterator[Entry]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+async def vaccine_entries(
+    base_url: str, *, path: str = "/vaccines", auth: httpx.Auth | None = None
+) -> AsyncIterator[Entry]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, auth=auth) as client:
         try:
-            response = await client.get("/vaccines")
-        except httpx.HTTPError as exc:
+            response = await client.get(path)
+        except (httpx.HTTPError, TokenRequestError) as exc:
             raise classify_exception(exc, register="NVR") from exc
         error = classify_response(response.status_code, response.text, register="NVR")
         if error is not None:
@@ -90,9 +93,14 @@ async def vaccine_entries(base_url: str) -> AsyncIterator[Entry]:
 
 
 async def import_vaccines(
-    kafka: KafkaSettings, writer: CatalogWriter, base_url: str, topic: str
+    kafka: KafkaSettings,
+    writer: CatalogWriter,
+    base_url: str,
+    topic: str,
+    *,
+    path: str = "/vaccines",
+    auth: httpx.Auth | None = None,
 ) -> SnapshotReport:
-    """NVR's current vaccines and batches into catalog.vaccines.v1."""
-    return await publish_snapshot(
-        kafka, writer, topic, vaccine_entries(base_url), max_removal_share=0.5
-    )
+    """NVR's current vaccines and batches into catalog.vaccines.v1 (`auth`: NVR's OAuth2)."""
+    entries = vaccine_entries(base_url, path=path, auth=auth)
+    return await publish_snapshot(kafka, writer, topic, entries, max_removal_share=0.5)

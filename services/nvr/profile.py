@@ -6,11 +6,12 @@ them from one `NvrProfile`, so following the official specification is a setting
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Literal
 
 from shared.contracts.vaccination import VaccinationProgramme
+from shared.settings import NvrSettings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class NvrProfile:
     token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
     fhir_path: str = "/fhir"
     vaccines_path: str = "/vaccines"
+
+    @classmethod
+    def from_settings(cls, settings: NvrSettings) -> NvrProfile:
+        names = [f.name for f in fields(cls) if f.name != "max_bundle_entries"]
+        return cls(**{name: getattr(settings, name) for name in names})
 
     def report_system(self, source_system: str) -> str:
         return f"{self.report_identifier_base}/{source_system}"

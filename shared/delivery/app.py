@@ -11,6 +11,7 @@ from typing import Any
 from shared.delivery.clock import Clock
 from shared.delivery.health import Component, serve_health
 from shared.delivery.ledger import Ledger
+from shared.delivery.metrics import Metrics
 from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
 from shared.delivery.worker import RegisterWorker
 from shared.logging import configure_logging, get_logger
@@ -30,6 +31,7 @@ def runtime_options(
         retry_horizon=settings.retry_horizon,
         chunk_size=settings.chunk_size,
         batch_size=settings.batch_size,
+        batch_linger=settings.batch_linger,
         max_in_flight=settings.max_in_flight,
         dlq_max_share=settings.dlq_max_share,
         dlq_window=settings.dlq_window,
@@ -46,6 +48,7 @@ async def run_worker(
     publish_results: bool = True,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     components: Mapping[str, Component] | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then finish the chunk in hand, commit it and stop.
 
@@ -60,6 +63,7 @@ async def run_worker(
         settings.kafka,
         runtime_options(settings, worker.name, input_topic, publish_results=publish_results),
         clock=clock,
+        metrics=metrics,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

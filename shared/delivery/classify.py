@@ -24,6 +24,7 @@ from shared.delivery.errors import (
     TransientError,
 )
 from shared.identifiers import mask_personal_ids
+from shared.oauth2 import TokenRequestError
 
 RESPONSE_LIMIT = 4000
 """Characters of the register's answer kept on the error (and so on a dead letter)."""
@@ -162,6 +163,8 @@ def classify_exception(
         if error is None:  # an HTTPStatusError for a 2xx is made by our code, never by httpx
             raise exc
         return error
+    if isinstance(exc, TokenRequestError):
+        return _token_error(exc, register)
     if isinstance(exc, httpx.TimeoutException):
         return RegisterUnavailableError(
             f"{register} timed out ({_describe(exc)})", error_class="register_timeout"
@@ -191,6 +194,29 @@ def classify_exception(
             f"{register} unreachable ({_describe(exc)})", error_class="register_unreachable"
         )
     raise exc
+
+
+def _token_error(exc: TokenRequestError, register: str) -> DeliveryError:
+    """The OAuth2 token endpoint gave no token: busy (retry), credentials refused (pause and
+    alarm: someone must renew them), or another answer (pause: is the token URL right?)."""
+    text = mask_personal_ids(exc.message)
+    if exc.status == 429:
+        return ThrottledError(
+            f"{register}: {text}", error_class="token_throttled", register_status=exc.status
+        )
+    if exc.transient:
+        return RegisterUnavailableError(
+            f"{register}: {text}", error_class="token_unavailable", register_status=exc.status
+        )
+    if exc.credentials_refused:
+        return ConfigurationError(
+            f"{register} credentials refused: {text}; renew or correct the client id/secret",
+            error_class="credentials_refused",
+            register_status=exc.status,
+        )
+    return ConfigurationError(
+        f"{register}: {text}", error_class="token_bad_answer", register_status=exc.status
+    )
 
 
 def is_transient(err: DeliveryError) -> bool:

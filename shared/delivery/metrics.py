@@ -36,6 +36,12 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        self.credential_expiry = Gauge(
+            "regbridge_credential_expiry_timestamp_seconds",
+            "When the register credential (NVR's client secret) expires, Unix time",
+            ["worker"],
+            registry=r,
+        )
         self.circuit_open = Gauge(
             "regbridge_circuit_open",
             "1 while the register's circuit is open or half-open",

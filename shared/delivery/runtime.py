@@ -40,6 +40,7 @@ class RuntimeOptions:
     retry_horizon: str = "1d"
     chunk_size: int = 500
     batch_size: int = 1
+    batch_linger: float = 0.02
     max_in_flight: int = 64
     dlq_max_share: float = 0.5
     dlq_window: int = 200
@@ -112,6 +113,7 @@ class DeliveryRuntime:
             metrics=self.metrics,
             consumer_group=options.consumer_group,
             batch_size=options.batch_size,
+            batch_linger=options.batch_linger,
             max_in_flight=options.max_in_flight,
             publish_results=options.publish_results,
         )
