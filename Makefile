@@ -6,12 +6,12 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr
+	bench bench-runtime bench-catalog bench-gvr fhir-validator-jars
 
 run: install tools kafka-jars  ## start Kafka (and, as they land, sandboxes and workers) until Ctrl-C
 	$(BIN)/regbridge dev up
 
-test: install tools kafka-jars lint typecheck  ## lint, type-check, then every test against a real broker
+test: install tools kafka-jars fhir-validator-jars lint typecheck  ## lint, type-check, then every test against a real broker
 	$(BIN)/pytest
 
 install: $(STAMP)
@@ -30,6 +30,9 @@ tools:  ## OS packages the tests need (Java, Maven, PostgreSQL): installed in CI
 kafka-jars:  ## Apache Kafka's jars from Maven Central, cached outside the repository
 	@$(BIN)/python deploy/kafka/localkafka.py fetch >/dev/null || [ -z "$$CI" ]
 
+fhir-validator-jars:  ## HAPI FHIR's R4 validator from Maven Central (checks NVR bundles), cached likewise
+	@$(BIN)/python deploy/fhir-validator/fhirvalidator.py fetch >/dev/null || [ -z "$$CI" ]
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,7 +43,7 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: install kafka-jars
+integration: install kafka-jars fhir-validator-jars
 	$(BIN)/pytest tests/integration
 
 schemas: install

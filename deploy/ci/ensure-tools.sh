@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from the operating system's packages when it is missing:
-# Java 17 and Maven (the local Kafka broker), PostgreSQL (the submission ledger's database).
+# a Java 17 JDK and Maven (the local Kafka broker; javac compiles the FHIR validator's runner),
+# PostgreSQL (the submission ledger's database).
 # Runs in CI (as root, Debian); on a developer's machine it only reports what is missing.
 set -euo pipefail
 
 missing=()
-command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 
