@@ -44,6 +44,14 @@ def run_gvr() -> None:
     gvr_main()
 
 
+@run_app.command("nvr")
+def run_nvr() -> None:
+    """The NVR worker: vaccinations to NVR as FHIR bundles over OAuth2 (needs the catalog)."""
+    from services.nvr.app import main as nvr_main
+
+    nvr_main()
+
+
 @run_app.command("catalog")
 def run_catalog() -> None:
     """The catalog sync: HSA notifications, scheduled full imports, the vaccine list."""

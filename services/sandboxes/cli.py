@@ -143,3 +143,87 @@ def sandbox_gvr(
         )
         typer.echo("Press Ctrl-C to stop.")
         wait_for_interrupt()
+
+
+@sandbox_app.command("nvr")
+def sandbox_nvr(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8092,
+    units: Annotated[
+        int, typer.Option(help="Units of the HSA directory whose care units NVR knows.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed as the HSA sandbox: same care units.")] = 1,
+    client_id: Annotated[
+        str | None, typer.Option(help="OAuth2 client id the register knows [default: regbridge].")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGBRIDGE_NVR_SANDBOX_CLIENT_SECRET",
+            help="Its secret (default: the sandbox's well-known test secret); never printed.",
+            show_default=False,
+        ),
+    ] = None,
+    key_expires_on: Annotated[
+        str | None, typer.Option(help="Last day the client's key works, YYYY-MM-DD.")
+    ] = None,
+    allowed_caregiver: Annotated[
+        list[str] | None,
+        typer.Option(help="Organisation number the client may report for (repeat; default any)."),
+    ] = None,
+    token_lifetime_s: Annotated[float, typer.Option(help="Lifetime of a bearer token.")] = 300,
+    latency_ms: Annotated[float, typer.Option(help="Delay before every answer.")] = 0,
+    latency_jitter_ms: Annotated[float, typer.Option(help="Plus 0 … this many ms.")] = 0,
+    error_rate: Annotated[float, typer.Option(help="Share of calls answered 500.")] = 0,
+    throttle_rate: Annotated[float, typer.Option(help="Share of calls answered 429.")] = 0,
+    retry_after_s: Annotated[int, typer.Option(help="Retry-After of a 429, seconds.")] = 1,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0,
+    maintenance: Annotated[bool, typer.Option(help="Start in maintenance (503).")] = False,
+) -> None:
+    """Serve NVR over HTTP: /oauth2/token, /fhir, /vaccines, /admin/…, /docs."""
+    from datetime import date
+
+    from services.sandboxes.nvr import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        Faults,
+        NvrSandbox,
+        OAuthClient,
+    )
+
+    client_id = client_id or DEFAULT_CLIENT_ID
+    client = OAuthClient(
+        client_id,
+        client_secret or DEFAULT_CLIENT_SECRET,
+        key_expires_on=date.fromisoformat(key_expires_on) if key_expires_on else None,
+        allowed_caregivers=frozenset(allowed_caregiver) if allowed_caregiver else None,
+    )
+    faults = Faults(
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        error_rate=error_rate,
+        throttle_rate=throttle_rate,
+        retry_after_s=retry_after_s,
+        drop_rate=drop_rate,
+        maintenance=maintenance,
+    )
+    sandbox = NvrSandbox(
+        units,
+        seed,
+        clients=[client],
+        token_lifetime_s=token_lifetime_s,
+        host=host,
+        port=port,
+        faults=faults,
+    )
+    with sandbox:
+        typer.echo(
+            f"NVR sandbox at {sandbox.base_url} (care units of {units} HSA units, seed {seed}; "
+            f"client {client_id}, tokens live {token_lifetime_s:g} s)"
+        )
+        typer.echo(
+            f"  token: {sandbox.token_url}  ·  FHIR: {sandbox.fhir_url}  ·  API: "
+            f"{sandbox.base_url}/docs"
+        )
+        typer.echo("Press Ctrl-C to stop.")
+        wait_for_interrupt()

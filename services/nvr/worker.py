@@ -1,0 +1,255 @@
+"""The NVR worker: vaccinations → FHIR bundles of up to 100, checked locally before anything goes.
+
+    parse   the event contract (VaccinationEvent), else a dead letter naming the field
+    map     the register's rules (services/nvr/rules.py) against the catalog's vaccine list and
+            HSA units, then the Immunization (services/nvr/mapping.py), validated by
+            fhir.resources; a broken rule is a dead letter naming the field and the rule
+    submit  creates and changes as entries of one bundle per batch (the runtime gathers up to
+            `batch_size` within `batch_linger`); every entry has its own outcome, so a bad entry
+            is dead-lettered alone. A bundle refused whole (400/413/422) is split in halves until
+            the culprit stands alone. Deletions go one by one (NVR deletes singly).
+    lookup  after a crash: the record found by its report identifier (creates, deletions);
+            a change is sent again (a PUT of the whole record is idempotent)
+
+A change or deletion needs NVR's id: the ledger keeps it from the create; when it has none (the
+create was reported before regbridge, or by hand) the id is found by report identifier, and when
+NVR holds no such record yet the event waits in the retry tiers (`not_yet_applied`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from services.nvr.client import NvrClient
+from services.nvr.mapping import change_entry, create_entry, search_params, to_immunization
+from services.nvr.profile import NvrProfile
+from services.nvr.rules import (
+    ReportedVaccination,
+    RuleContext,
+    RuleViolation,
+    UnitOwner,
+    VaccineFacts,
+    check,
+)
+from shared.catalog.records import UnitView, VaccineView
+from shared.contracts import ContractViolationError, VaccinationEvent, parse_event
+from shared.delivery.errors import (
+    DeliveryError,
+    InvalidEventError,
+    NotYetAppliedError,
+    RegisterRejectedError,
+)
+from shared.delivery.worker import Accepted, EventIdentity, Outcome, Submission
+
+VERSION = "0.1.0"
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+class NvrCatalog(Protocol):
+    """What the worker reads in the catalog (a CatalogView)."""
+
+    def unit(self, hsa_id: str) -> UnitView | None: ...
+
+    def vaccine(self, npl_id: str) -> VaccineView | None: ...
+
+
+class RuleBrokenError(InvalidEventError):
+    """The vaccination breaks one of NVR's rules: the register would refuse it."""
+
+    error_class = "nvr_rule"
+
+
+@dataclass(frozen=True)
+class NvrCall:
+    """What a vaccination event becomes."""
+
+    operation: str  # create | correct | cancel
+    event_id: str
+    resource: dict[str, Any] | None  # the Immunization (None for a deletion)
+    nvr_id: str | None  # NVR's id (from the ledger) for a change or deletion
+    identifier: tuple[str, str]  # the report identifier (system, value), to find the record
+
+    def entry(self) -> dict[str, Any]:
+        assert self.resource is not None  # creates and changes carry one
+        if self.operation == "create":
+            return create_entry(self.event_id, self.resource)
+        return change_entry(self.event_id, {**self.resource, "id": self.nvr_id})
+
+
+def stockholm_today() -> date:
+    return datetime.now(STOCKHOLM).date()
+
+
+class NvrWorker:
+    name = "nvr"
+    version = VERSION
+
+    def __init__(
+        self,
+        client: NvrClient,
+        catalog: NvrCatalog | None,
+        profile: NvrProfile,
+        *,
+        today: Callable[[], date] = stockholm_today,
+    ) -> None:
+        self._client = client
+        self._catalog = catalog
+        self._profile = profile
+        self._today = today
+
+    def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
+        try:
+            event = parse_event(raw)
+        except ContractViolationError as exc:
+            raise InvalidEventError(str(exc)) from None
+        if not isinstance(event, VaccinationEvent):
+            raise InvalidEventError(f"event_type: expected vaccination, got {event.event_type}")
+        identity = EventIdentity(
+            str(event.event_id), event.record_id, event.record_version, str(event.operation)
+        )
+        return identity, event
+
+    def map(self, event: object, reference: str | None) -> NvrCall:
+        """Pure (the catalog is in memory): the rules, then the validated Immunization."""
+        assert isinstance(event, VaccinationEvent)  # parse() returned it
+        operation = str(event.operation)
+        identifier = search_params(event, self._profile)
+        if operation == "cancel":
+            return NvrCall(operation, str(event.event_id), None, reference, identifier)
+        unit_name = care_giver_name = vaccine_name = None
+        if self._catalog is not None:
+            self._check_rules(event)
+            unit = self._catalog.unit(event.payload.performing_unit_hsa_id)
+            vaccine = self._catalog.vaccine(event.payload.vaccine_npl_id)
+            unit_name = unit.name if unit else None
+            care_giver_name = unit.care_giver.name if unit else None
+            vaccine_name = vaccine.name if vaccine else None
+        resource = to_immunization(
+            event,
+            self._profile,
+            unit_name=unit_name,
+            care_giver_name=care_giver_name,
+            vaccine_name=vaccine_name,
+        )
+        return NvrCall(operation, str(event.event_id), resource, reference, identifier)
+
+    def _check_rules(self, event: VaccinationEvent) -> None:
+        assert self._catalog is not None
+        catalog = self._catalog
+
+        def vaccine_facts(npl_id: str) -> VaccineFacts | None:
+            vaccine = catalog.vaccine(npl_id)
+            return VaccineFacts(vaccine.covid19, frozenset(vaccine.batches)) if vaccine else None
+
+        def unit_owner(hsa_id: str) -> UnitOwner | None:
+            unit = catalog.unit(hsa_id)
+            return UnitOwner(unit.care_giver.hsa_id, unit.care_giver.org_number) if unit else None
+
+        reported = ReportedVaccination.from_event(
+            event.payload, event.source_system, event.record_id, self._profile
+        )
+        context = RuleContext(vaccine_facts, unit_owner, self._today(), self._profile)
+        broken = check(reported, context)
+        if broken:
+            raise rule_error(broken)
+
+    async def submit(self, batch: Sequence[Submission[NvrCall]]) -> list[Outcome]:
+        """Creates and changes in one bundle, deletions one by one; one outcome each, in order."""
+        calls = [s.request for s in batch]
+        resolved = await asyncio.gather(*(self._resolve(call) for call in calls))
+        outcomes: list[Outcome | None] = [
+            r if isinstance(r, DeliveryError) else None for r in resolved
+        ]
+        bundled = [(i, r) for i, r in enumerate(resolved) if isinstance(r, NvrCall) and r.resource]
+        deletions = [
+            (i, r) for i, r in enumerate(resolved) if isinstance(r, NvrCall) and not r.resource
+        ]
+        bundle_outcomes, deletion_outcomes = await asyncio.gather(
+            self._bundle([call for _, call in bundled]) if bundled else _nothing(),
+            asyncio.gather(*(self._delete(call) for _, call in deletions)),
+        )
+        for (i, _), outcome in zip(bundled, bundle_outcomes, strict=True):
+            outcomes[i] = outcome
+        for (i, _), outcome in zip(deletions, deletion_outcomes, strict=True):
+            outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def _resolve(self, call: NvrCall) -> NvrCall | DeliveryError:
+        """A change or deletion without NVR's id: find it by report identifier first."""
+        if call.operation == "create" or call.nvr_id is not None:
+            return call
+        try:
+            found = await self._client.find(*call.identifier)
+        except DeliveryError as exc:
+            return exc
+        if found is None:
+            return NotYetAppliedError(
+                f"NVR holds no record with report identifier {call.identifier[1]} to "
+                f"{'change' if call.operation == 'correct' else 'delete'} (yet)",
+                error_class="not_yet_applied",
+            )
+        return replace(call, nvr_id=found)
+
+    async def _bundle(self, calls: list[NvrCall]) -> list[Outcome]:
+        result = await self._client.send_bundle([call.entry() for call in calls])
+        if isinstance(result, RegisterRejectedError) and len(calls) > 1:
+            # refused whole (one entry's structure, the size …): halve until the culprit is alone
+            middle = len(calls) // 2
+            left, right = await asyncio.gather(
+                self._bundle(calls[:middle]), self._bundle(calls[middle:])
+            )
+            return left + right
+        if isinstance(result, DeliveryError):
+            return [result] * len(calls)
+        return list(
+            await asyncio.gather(
+                *(self._settle_conflict(c, o) for c, o in zip(calls, result, strict=True))
+            )
+        )
+
+    async def _settle_conflict(self, call: NvrCall, outcome: Outcome) -> Outcome:
+        """A create NVR already holds under our report identifier is ours: an earlier attempt
+        reached NVR but its answer did not reach us (the identifier is the journal's record)."""
+        if not (
+            isinstance(outcome, RegisterRejectedError)
+            and outcome.register_status == 409
+            and call.operation == "create"
+        ):
+            return outcome
+        try:
+            found = await self._client.find(*call.identifier)
+        except DeliveryError:
+            return outcome
+        return Accepted(found) if found is not None else outcome
+
+    async def _delete(self, call: NvrCall) -> Outcome:
+        assert call.nvr_id is not None  # resolved
+        return await self._client.delete(call.nvr_id)
+
+    async def lookup(self, submission: Submission[NvrCall]) -> Accepted | None:
+        call = submission.request
+        if call.operation == "correct":
+            return None  # sent again: a PUT of the whole record is idempotent
+        found = await self._client.find(*call.identifier)
+        if call.operation == "create":
+            return Accepted(found) if found is not None else None
+        # a deletion is done when no live record carries the identifier any more
+        return Accepted(call.nvr_id) if found is None and call.nvr_id else None
+
+
+def rule_error(broken: Sequence[RuleViolation]) -> RuleBrokenError:
+    """One dead-letter reason for every broken rule; the class names the first rule."""
+    first = broken[0]
+    reasons = "; ".join(f"{v.field}: {v.text}" for v in broken)
+    return RuleBrokenError(
+        f"NVR would refuse it: {reasons}", error_class=f"nvr_{first.rule.replace('-', '_')}"
+    )
+
+
+async def _nothing() -> list[Outcome]:
+    return []

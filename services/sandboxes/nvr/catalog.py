@@ -1,0 +1,90 @@
+"""What the NVR sandbox looks entries up in: the vaccine and batch list, the HSA care units."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.nvr.rules import UnitOwner, VaccineFacts
+from services.sandboxes.hsa.directory import HsaDirectory
+from services.sandboxes.vaccines import DEFAULT_VACCINES
+
+_MAX_REMEMBERED = 1_000_000
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(max_length=80)
+    expiresOn: date | None = None
+
+
+class Vaccine(BaseModel):
+    """One product of the vaccine list, as ``GET /vaccines`` shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nplId: str = Field(pattern=r"^[0-9]{1,14}$")
+    name: str
+    atcCode: str | None = None
+    covid19: bool = False
+    batches: list[Batch] = Field(default_factory=list)
+
+
+class VaccineList:
+    """The current vaccine list and its index by NPL-id; replaced whole, read lock-free."""
+
+    def __init__(self, vaccines: list[dict[str, Any]] | None = None) -> None:
+        self._initial = DEFAULT_VACCINES if vaccines is None else vaccines
+        self.replace([Vaccine.model_validate(v) for v in self._initial])
+
+    def replace(self, vaccines: list[Vaccine]) -> None:
+        index = {
+            v.nplId: VaccineFacts(v.covid19, frozenset(b.number for b in v.batches))
+            for v in vaccines
+        }
+        self._vaccines, self._index = list(vaccines), index  # one assignment: readers see either
+
+    def reset(self) -> None:
+        self.replace([Vaccine.model_validate(v) for v in self._initial])
+
+    def facts(self, npl_id: str) -> VaccineFacts | None:
+        return self._index.get(npl_id)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [v.model_dump(mode="json") for v in self._vaccines]
+
+
+class CareUnits:
+    """Care unit → care provider from the sandbox's `HsaDirectory`, remembered once looked up.
+
+    The directory builds a unit in ~0.2 ms; at 100,000 vaccinations that matters, so answers are
+    cached. After editing `directory`, call `forget` (a reset does).
+    """
+
+    def __init__(self, directory: HsaDirectory) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._owners: dict[str, UnitOwner | None] = {}
+
+    def owner(self, hsa_id: str) -> UnitOwner | None:
+        try:
+            return self._owners[hsa_id]
+        except KeyError:
+            pass
+        unit = self.directory.get(hsa_id)
+        owner = None
+        if unit is not None and unit.get("careGiver") and unit.get("careGiverOrgNo"):
+            owner = UnitOwner(str(unit["careGiver"]), str(unit["careGiverOrgNo"]))
+        with self._lock:
+            if len(self._owners) >= _MAX_REMEMBERED:  # made-up ids must not grow it forever
+                self._owners.clear()
+            self._owners[hsa_id] = owner
+        return owner
+
+    def forget(self) -> None:
+        with self._lock:
+            self._owners.clear()
