@@ -112,14 +112,15 @@ def dev_demo(
         int, typer.Option(help="Units of the HSA sandbox (seed 1) it draws from.")
     ] = 2000,
 ) -> None:
-    """Publish realistic care contacts (with corrections, cancellations and some invalid ones)."""
+    """Publish realistic care contacts and vaccinations (with corrections, cancellations and
+    some invalid ones)."""
     from services.demo import publish_demo
 
     settings = RegbridgeSettings()
     counts = asyncio.run(
         publish_demo(
             settings.kafka,
-            settings.topics.care_contacts,
+            settings.topics,
             count=count,
             rate=rate,
             seed=seed,

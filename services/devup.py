@@ -9,19 +9,19 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 
-from services.catalog.app import import_now
+from services.catalog.app import import_now, import_vaccines_now
 from services.cli_support import wait_for_interrupt
 from services.devstack import provide_kafka
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
-from services.sandboxes.server import ServerThread
-from services.sandboxes.vaccines import vaccines_app
+from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 from shared.logging import configure_logging
 from shared.settings import CatalogSettings, LogFormat, RegbridgeSettings
 from shared.topics import ensure_architecture_topics
 
-HSA_PORT, VACCINES_PORT, GVR_PORT = 8090, 8092, 8443
+HSA_PORT, NVR_PORT, GVR_PORT = 8090, 8092, 8443
 GVR_CERTS = ".regbridge/gvr-certs"  # the sandbox's test CA and the worker's client certificate
 DEMO_UNITS = 2_000
 
@@ -70,19 +70,26 @@ def run_stack(echo: Callable[[str], None]) -> None:
             topic=RegbridgeSettings().topics.hsa_notifications,
             port=preferred_port(HSA_PORT),
         )
-        vaccines = ServerThread(
-            vaccines_app(), port=preferred_port(VACCINES_PORT), name="nvr-vaccines"
-        )
+        nvr = NvrSandbox(DEMO_UNITS, seed=1, port=preferred_port(NVR_PORT))
         gvr = GvrSandbox(DEMO_UNITS, seed=1, certs_dir=GVR_CERTS, port=preferred_port(GVR_PORT))
-        with hsa, vaccines, gvr:
-            os.environ["REGBRIDGE_CATALOG_HSA_URL"] = hsa.base_url
-            os.environ["REGBRIDGE_CATALOG_VACCINES_URL"] = vaccines.base_url
+        with hsa, nvr, gvr:
+            os.environ.update(
+                REGBRIDGE_CATALOG_HSA_URL=hsa.base_url,
+                REGBRIDGE_CATALOG_VACCINES_URL=nvr.base_url,
+                REGBRIDGE_CATALOG_NVR_CLIENT_ID=DEFAULT_CLIENT_ID,
+                REGBRIDGE_CATALOG_NVR_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+                REGBRIDGE_NVR_BASE_URL=nvr.base_url,
+                REGBRIDGE_NVR_CLIENT_ID=DEFAULT_CLIENT_ID,
+                REGBRIDGE_NVR_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+                REGBRIDGE_NVR_CLIENT_SECRET_EXPIRES_ON=str(date.today() + timedelta(days=365)),
+            )
             echo(
-                f"HSA sandbox ({DEMO_UNITS} units) at {hsa.base_url}; vaccine list at "
-                f"{vaccines.base_url}"
+                f"HSA sandbox ({DEMO_UNITS} units) at {hsa.base_url}; NVR sandbox (OAuth2 client "
+                f"{DEFAULT_CLIENT_ID}; the vaccine list too) at {nvr.base_url}"
             )
             first = asyncio.run(import_now(CatalogSettings(), lambda _line: None))
-            echo(f"first catalog import: {first.summary()}")
+            listed = asyncio.run(import_vaccines_now(CatalogSettings()))
+            echo(f"first catalog import: {first.summary()}; {listed.summary()}")
             os.environ.update(
                 REGBRIDGE_GVR_BASE_URL=gvr.base_url,
                 REGBRIDGE_GVR_CLIENT_CERT=str(gvr.certs.client_cert),
@@ -91,22 +98,28 @@ def run_stack(echo: Callable[[str], None]) -> None:
             )
             echo(f"GVR sandbox at {gvr.base_url} (mutual TLS; certificates in {GVR_CERTS})")
             cli = [sys.executable, "-m", "services.cli"]
-            demo = [*cli, "dev", "demo", "--count", "600", "--rate", "20"]
+            demo = [*cli, "dev", "demo", "--count", "900", "--rate", "20"]
             with (
                 worker_process([*cli, "run", "catalog"], "regbridge-catalog.log"),
                 worker_process([*cli, "run", "gvr"], "regbridge-gvr.log"),
+                worker_process([*cli, "run", "nvr"], "regbridge-nvr.log"),
                 worker_process(demo, "regbridge-demo.log"),
             ):
                 unit = hsa.directory.hsa_id_of(0)
-                echo(NEXT_STEPS.format(bootstrap=kafka.address, hsa=hsa.base_url, unit=unit))
+                echo(
+                    NEXT_STEPS.format(
+                        bootstrap=kafka.address, hsa=hsa.base_url, nvr=nvr.base_url, unit=unit
+                    )
+                )
                 wait_for_interrupt()
                 echo("regbridge: stopping what was started …")
 
 
 NEXT_STEPS = """
-Running: Kafka, the HSA and GVR sandboxes, the vaccine-list stand-in, the catalog sync and the
-GVR worker (logs in regbridge-*.log; health at :8083 and :8081 /status), and a demo publishing
-600 care contacts at 20/s — visits, corrections, cancellations and some invalid ones.
+Running: Kafka, the HSA, GVR and NVR sandboxes, the catalog sync, the GVR and NVR workers (logs
+in regbridge-*.log; health and /status at :8083 catalog, :8081 GVR, :8082 NVR), and a demo
+publishing 900 events at 20/s: care contacts and vaccinations, with corrections, cancellations
+and some invalid ones.
 
 What to do next (in another terminal):
   export KAFKA_BOOTSTRAP_SERVERS={bootstrap}
@@ -114,7 +127,10 @@ What to do next (in another terminal):
   .venv/bin/regbridge status --worker gvr --health-url http://127.0.0.1:8081
                                                    # lag, retries, dead letters, circuit
   .venv/bin/regbridge dlq list --worker gvr        # the invalid ones, and why
+  .venv/bin/regbridge dlq list --worker nvr        # vaccinations NVR's rules refuse
   .venv/bin/regbridge dlq show --worker gvr 0:0    # one in full
+  curl {nvr}/admin/records
+                                                   # what NVR holds now
   curl -X POST {hsa}/admin/units -H 'content-type: application/json' \\
        -d '{{"hsaIdentity": "{unit}", "name": "Vårdcentral Demo"}}'
                                                    # HSA notifies; the catalog updates the unit
@@ -122,6 +138,5 @@ What to do next (in another terminal):
   .venv/bin/regbridge dev publish-examples         # one example of each event on its topic
   .venv/bin/regbridge schema export --out schemas  # the contract as JSON Schema
 
-Not yet here: the NVR worker and its sandbox (see README, "Status").
 Press Ctrl-C to stop everything this command started.
 """

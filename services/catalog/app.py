@@ -71,6 +71,12 @@ async def import_now(settings: CatalogSettings, progress: Callable[[str], None])
         return await jobs.import_units(progress)
 
 
+async def import_vaccines_now(settings: CatalogSettings) -> SnapshotReport:
+    """`regbridge catalog vaccines-now`: NVR's vaccine list into the catalog, at once."""
+    async with catalog_jobs(settings) as jobs:
+        return await jobs.import_vaccines()
+
+
 async def vaccines_loop(jobs: CatalogJobs, every: float, clock: Clock) -> None:
     while True:
         try:

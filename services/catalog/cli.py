@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from services.catalog.app import catalog_jobs, import_now
+from services.catalog.app import import_now, import_vaccines_now
 from shared.logging import configure_logging
 from shared.settings import CatalogSettings
 
@@ -32,11 +32,7 @@ def catalog_vaccines_now() -> None:
     settings = CatalogSettings()
     configure_logging("WARNING", settings.log_format)
 
-    async def run() -> str:
-        async with catalog_jobs(settings) as jobs:
-            return (await jobs.import_vaccines()).summary()
-
-    typer.echo(asyncio.run(run()))
+    typer.echo(asyncio.run(import_vaccines_now(settings)).summary())
 
 
 @catalog_app.command("show")

@@ -57,7 +57,7 @@ async def import_units(
 
 
 def normalise_vaccine(raw: dict[str, Any]) -> Vaccine:
-    """NVR's list entry → Vaccine (the stand-in's shape; the NVR issue aligns it)."""
+    """NVR's list entry → Vaccine (docs/nvr-api.md, "vaccine list")."""
     return Vaccine(
         npl_id=str(raw.get("nplId", "")),
         name=raw.get("name") or "",

@@ -51,20 +51,6 @@ def sandbox_hsa(
         wait_for_interrupt()
 
 
-@sandbox_app.command("vaccines")
-def sandbox_vaccines(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8092,
-) -> None:
-    """Serve the stand-in for NVR's vaccine and batch list (until the NVR sandbox exists)."""
-    from services.sandboxes.server import ServerThread
-    from services.sandboxes.vaccines import vaccines_app
-
-    with ServerThread(vaccines_app(), host=host, port=port, name="nvr-vaccines") as server:
-        typer.echo(f"vaccine list stand-in at {server.base_url}/vaccines. Press Ctrl-C to stop.")
-        wait_for_interrupt()
-
-
 @sandbox_app.command("gvr")
 def sandbox_gvr(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -11,16 +11,17 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from services.catalog.app import catalog_jobs, run_catalog
 from services.catalog.hsa_client import TruncatedExportError
 from services.catalog.schedule import SlotClaims, parse_times, run_schedule
 from services.sandboxes.hsa import HsaSandbox
-from services.sandboxes.server import ServerThread
-from services.sandboxes.vaccines import vaccines_app
+from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 from shared.catalog.view import CatalogView
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
+from shared.delivery.errors import ConfigurationError
 from shared.delivery.ledger import Ledger
 from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
 from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
@@ -254,12 +255,25 @@ async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_
 async def test_the_vaccine_list_is_published_and_answers_batch_questions(
     base_settings: CatalogSettings, view: CatalogView
 ) -> None:
-    app = vaccines_app()
-    with ServerThread(app, name="nvr-vaccines") as server:
-        settings = base_settings.model_copy(update={"vaccines_url": server.base_url})
+    # Given NVR (its sandbox) giving the vaccine list to OAuth2 clients only
+    with NvrSandbox(units=10) as nvr:
+        settings = base_settings.model_copy(
+            update={
+                "vaccines_url": nvr.base_url,
+                "nvr_client_id": DEFAULT_CLIENT_ID,
+                "nvr_client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
+            }
+        )
+        without_token = base_settings.model_copy(update={"vaccines_url": nvr.base_url})
+        # When the catalog reads it twice with a token, and once without
         async with catalog_jobs(settings) as jobs:
             first = await jobs.import_vaccines()
             again = await jobs.import_vaccines()
+        async with catalog_jobs(without_token) as jobs:
+            with pytest.raises(ConfigurationError) as refused:
+                await jobs.import_vaccines()
+    # Then the first read publishes the list, the second nothing, the tokenless one is refused
+    assert refused.value.register_status == 401
     await view.start()
     await view.wait_ready(30)
     today = date(2026, 11, 22)

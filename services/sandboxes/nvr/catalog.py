@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.nvr.rules import UnitOwner, VaccineFacts
 from services.sandboxes.hsa.directory import HsaDirectory
-from services.sandboxes.vaccines import DEFAULT_VACCINES
+from services.sandboxes.nvr.vaccines import DEFAULT_VACCINES
 
 _MAX_REMEMBERED = 1_000_000
 

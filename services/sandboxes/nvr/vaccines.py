@@ -1,10 +1,8 @@
-"""A stand-in for NVR's vaccine and batch list until the NVR sandbox exists: `GET /vaccines`."""
+"""The NVR sandbox's starting vaccine list: `GET /vaccines` answers it (changed via /admin)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from fastapi import FastAPI
 
 # NPL-ids here are made up (14 digits, as NPL-ids are); names are the products' own.
 DEFAULT_VACCINES: list[dict[str, Any]] = [
@@ -40,15 +38,3 @@ DEFAULT_VACCINES: list[dict[str, Any]] = [
         "batches": [{"number": "119039B", "expiresOn": "2027-09-30"}],
     },
 ]
-
-
-def vaccines_app(vaccines: list[dict[str, Any]] | None = None) -> FastAPI:
-    """The list can be changed at run time through `app.state.vaccines` (tests, demos)."""
-    app = FastAPI(title="NVR vaccine list (stand-in)", version="0.1.0")
-    app.state.vaccines = list(DEFAULT_VACCINES if vaccines is None else vaccines)
-
-    @app.get("/vaccines")
-    async def list_vaccines() -> dict[str, Any]:
-        return {"vaccines": app.state.vaccines}
-
-    return app
