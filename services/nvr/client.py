@@ -141,16 +141,17 @@ class NvrClient:
         response = await self._call("PUT", self._record(nvr_id), "correct", content=body.encode())
         if isinstance(response, DeliveryError):
             return response
-        return _error(response, "correct") or Accepted(nvr_id)
+        return _not_held(response, nvr_id) or _error(response, "correct") or Accepted(nvr_id)
 
     async def delete(self, nvr_id: str) -> Outcome:
-        """Delete record `nvr_id`: 204/200 (and 410, already gone) → Accepted(nvr_id)."""
+        """Delete record `nvr_id`: 204/200 (and 410, already gone) → Accepted(nvr_id); 404 → a
+        RegisterRejectedError (`register_not_found`), as for a PUT entry of a bundle."""
         response = await self._call("DELETE", self._record(nvr_id), "cancel")
         if isinstance(response, DeliveryError):
             return response
         if response.status_code == 410:
             return Accepted(nvr_id)
-        return _error(response, "cancel") or Accepted(nvr_id)
+        return _not_held(response, nvr_id) or _error(response, "cancel") or Accepted(nvr_id)
 
     async def find(self, system: str, value: str) -> str | None:
         """NVR's id of the live record whose identifier is `system|value`, or None. Raises the
@@ -262,6 +263,23 @@ def _entry_outcome(position: int, entry: dict[str, Any], result: EntryResponse) 
             register_response=reason[:RESPONSE_LIMIT],
         )
     return error
+
+
+def _not_held(response: httpx.Response, nvr_id: str) -> RegisterRejectedError | None:
+    """A 404 to a change or deletion by id: NVR does not hold `nvr_id`. The id is one NVR gave
+    (the ledger kept it from the create, or a search found it), so no retry can bring the record
+    back (unlike GVR's 404 before a create has arrived): a dead letter naming field and rule."""
+    if response.status_code != 404:
+        return None
+    issues = parse_outcome(response.content)
+    raw = mask_personal_ids(response.text[:RESPONSE_LIMIT])
+    return RegisterRejectedError(
+        f"{REGISTER} does not hold Immunization/{nvr_id} (404): "
+        f"{describe(issues) if issues else raw or '(no body)'}",
+        error_class=_ENTRY_CLASSES[404],
+        register_status=404,
+        register_response=raw,
+    )
 
 
 def _error(response: httpx.Response, operation: str) -> DeliveryError | None:

@@ -7,7 +7,8 @@
     submit  creates and changes as entries of one bundle per batch (the runtime gathers up to
             `batch_size` within `batch_linger`); every entry has its own outcome, so a bad entry
             is dead-lettered alone. A bundle refused whole (400/413/422) is split in halves until
-            the culprit stands alone. Deletions go one by one (NVR deletes singly).
+            the culprit stands alone. A report NVR already holds under our identifier (409) is
+            ours: it is changed to this event's content (PUT). Deletions go one by one.
     lookup  after a crash: the record found by its report identifier (creates, deletions);
             a change is sent again (a PUT of the whole record is idempotent)
 
@@ -213,19 +214,25 @@ class NvrWorker:
         )
 
     async def _settle_conflict(self, call: NvrCall, outcome: Outcome) -> Outcome:
-        """A create NVR already holds under our report identifier is ours: an earlier attempt
-        reached NVR but its answer did not reach us (the identifier is the journal's record)."""
+        """A create NVR already holds under our report identifier is ours (the identifier is the
+        journal's record): an earlier attempt reached NVR but its answer did not reach us, or the
+        journal sent the record again as new. Either way this event's content replaces it (PUT
+        to the id found), so what the journal is told was accepted is what NVR holds. When NVR
+        cannot be asked, the lookup's error decides (a retry meets the 409 and asks again)."""
         if not (
             isinstance(outcome, RegisterRejectedError)
             and outcome.register_status == 409
             and call.operation == "create"
+            and call.resource is not None
         ):
             return outcome
         try:
             found = await self._client.find(*call.identifier)
-        except DeliveryError:
+        except DeliveryError as exc:
+            return exc
+        if found is None:
             return outcome
-        return Accepted(found) if found is not None else outcome
+        return await self._client.put(found, {**call.resource, "id": found})
 
     async def _delete(self, call: NvrCall) -> Outcome:
         assert call.nvr_id is not None  # resolved

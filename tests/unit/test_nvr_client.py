@@ -19,7 +19,6 @@ from shared.delivery.classify import is_permanent, is_transient, pauses_worker
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
-    NotYetAppliedError,
     RegisterRejectedError,
     RegisterUnavailableError,
     ThrottledError,
@@ -307,7 +306,7 @@ async def test_put_sends_the_resource_with_its_id() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(404, NotYetAppliedError), (422, RegisterRejectedError), (503, RegisterUnavailableError)],
+    [(404, RegisterRejectedError), (422, RegisterRejectedError), (503, RegisterUnavailableError)],
 )
 async def test_put_failures(status: int, kind: type[DeliveryError]) -> None:
     body = outcome(
@@ -337,9 +336,17 @@ async def test_delete(status: int, expected: Accepted) -> None:
     assert (sent[0].method, sent[0].url.path) == ("DELETE", "/fhir/Immunization/imm-7")
 
 
-async def test_delete_of_an_unknown_id_waits_for_its_create() -> None:
-    async with nvr(lambda _: httpx.Response(404)) as client:
-        assert isinstance(await client.delete("imm-7"), NotYetAppliedError)
+async def test_delete_of_an_id_nvr_does_not_hold_is_refused_not_retried() -> None:
+    # the id is NVR's own (from the create or a search): no retry brings the record back
+    body = outcome(
+        "unknown-id", "Immunization/imm-7 is not held by the register", "Immunization.id"
+    )
+    async with nvr(lambda _: httpx.Response(404, json=body)) as client:
+        result = await client.delete("imm-7")
+
+    assert isinstance(result, RegisterRejectedError)
+    assert (result.error_class, result.register_status) == ("register_not_found", 404)
+    assert "Immunization.id [unknown-id]" in str(result)
 
 
 async def test_find_by_identifier() -> None:
