@@ -220,7 +220,7 @@ def _indent(text: str) -> str:
 
 
 async def _replays_text(settings: RegbridgeSettings, dl: DeadLetter) -> list[str]:
-    ledger = Ledger.from_url(settings.database_url.get_secret_value())
+    ledger = Ledger.from_url(settings.ledger_url())
     try:
         entries = await earlier_replays(ledger, dl)
     except (SQLAlchemyError, OSError) as exc:  # the dead letter still shows without its replays
@@ -258,7 +258,7 @@ def dlq_show(
 async def _replay(
     settings: RegbridgeSettings, letters: list[DeadLetter], **kw: Any
 ) -> ReplayReport:
-    ledger = Ledger.from_url(settings.database_url.get_secret_value())
+    ledger = Ledger.from_url(settings.ledger_url())
     try:
         return await replay(settings.kafka, ledger, letters, **kw)
     finally:

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from faststream.security import (
@@ -16,6 +18,8 @@ from faststream.security import (
     SASLScram256,
     SASLScram512,
 )
+
+from shared.oauth2 import ClientCredentialsAuth
 
 if TYPE_CHECKING:
     from shared.settings import KafkaSettings
@@ -29,11 +33,15 @@ def kafka_client_options(kafka: KafkaSettings) -> dict[str, Any]:
         "security_protocol": kafka.security_protocol,
         "request_timeout_ms": kafka.request_timeout_ms,
     }
-    if kafka.sasl_mechanism:
+    if kafka.sasl_mechanism == "OAUTHBEARER":
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        options["sasl_oauth_token_provider"] = oauth_token_provider(kafka)
+    elif kafka.sasl_mechanism:
         options["sasl_mechanism"] = kafka.sasl_mechanism
         options["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+        password = kafka.password()
+        if password is not None:
+            options["sasl_plain_password"] = password.get_secret_value()
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
         from aiokafka.helpers import create_ssl_context
 
@@ -43,11 +51,47 @@ def kafka_client_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+class OAuthTokenProvider(AbstractTokenProvider):  # type: ignore[misc]  # aiokafka is untyped
+    """SASL/OAUTHBEARER tokens from an OAuth2 client-credentials endpoint (cached, refreshed
+    early, one fetch at a time: `shared.oauth2.ClientCredentialsAuth`)."""
+
+    def __init__(
+        self, auth: ClientCredentialsAuth, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.auth = auth
+        self._transport = transport
+
+    async def token(self) -> str:
+        async with httpx.AsyncClient(timeout=30, transport=self._transport) as client:
+            return await self.auth.access_token(client)
+
+
+_PROVIDERS: dict[tuple[str, str], OAuthTokenProvider] = {}
+
+
+def oauth_token_provider(kafka: KafkaSettings) -> OAuthTokenProvider:
+    """One provider (one cached token) per token endpoint and client id in this process."""
+    if not (kafka.sasl_oauth_token_url and kafka.sasl_oauth_client_id):
+        raise ValueError(
+            "SASL mechanism OAUTHBEARER needs REGBRIDGE_KAFKA_SASL_OAUTH_TOKEN_URL and "
+            "REGBRIDGE_KAFKA_SASL_OAUTH_CLIENT_ID (and the client secret or its file)"
+        )
+    from shared.settings import secret_from  # shared.settings imports this module's users
+
+    key = (kafka.sasl_oauth_token_url, kafka.sasl_oauth_client_id)
+    if key not in _PROVIDERS:
+        secret = secret_from(kafka.sasl_oauth_client_secret, kafka.sasl_oauth_client_secret_file)
+        auth = ClientCredentialsAuth(key[0], key[1], secret, scope=kafka.sasl_oauth_scope)
+        _PROVIDERS[key] = OAuthTokenProvider(auth)
+    return _PROVIDERS[key]
+
+
 def faststream_security(kafka: KafkaSettings) -> BaseSecurity | None:
     """The same TLS/SASL choice as `kafka_client_options`, in FastStream's terms."""
     ssl_context = kafka_client_options(kafka).get("ssl_context")
     use_ssl = kafka.security_protocol in ("SSL", "SASL_SSL")
-    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    secret = kafka.password()
+    password = secret.get_secret_value() if secret else ""
     username = kafka.sasl_username or ""
     match kafka.sasl_mechanism:
         case None:

@@ -121,6 +121,15 @@ class ClientCredentialsAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
+    async def access_token(self, client: httpx.AsyncClient) -> str:
+        """The cached token, fetched through `client` when missing or due (for callers that are
+        not httpx requests, e.g. Kafka's SASL/OAUTHBEARER). Raises TokenRequestError."""
+        async with self._lock:
+            if self._token is None or self._clock() >= self._refresh_at:
+                self._store(await client.send(self._token_request()))
+            assert self._token is not None  # _store raised otherwise
+            return self._token
+
     def invalidate(self) -> None:
         """Forget the cached token: the next request fetches a new one."""
         self._token = None

@@ -48,10 +48,25 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_password_file: str | None = Field(
+        default=None, description="file holding the SASL password (a mounted Secret)"
+    )
+    # SASL/OAUTHBEARER: a token from an OAuth2 client-credentials endpoint
+    sasl_oauth_token_url: str | None = None
+    sasl_oauth_client_id: str | None = None
+    sasl_oauth_client_secret: SecretStr = SecretStr("")
+    sasl_oauth_client_secret_file: str | None = None
+    sasl_oauth_scope: str | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     request_timeout_ms: int = 40_000
+
+    def password(self) -> SecretStr | None:
+        """The SASL password: from `sasl_password_file` when set, else `sasl_password`."""
+        if self.sasl_password_file:
+            return secret_from(SecretStr(""), self.sasl_password_file)
+        return self.sasl_password
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -99,6 +114,9 @@ class RegbridgeSettings(BaseSettings):
         default=SecretStr("sqlite+aiosqlite:///./regbridge.db"),
         description="SQLAlchemy async URL of the submission ledger (PostgreSQL in production).",
     )
+    database_url_file: str | None = Field(
+        default=None, description="file holding the database URL (a mounted Secret)"
+    )
     health_port: int = Field(default=8080, description="0 picks a free port")
     # the delivery runtime (see README "Delivery semantics")
     retry_horizon: str = Field(default="1d", description="no retry after this long: dead letter")
@@ -111,6 +129,10 @@ class RegbridgeSettings(BaseSettings):
     dlq_min_events: int = Field(default=50, ge=1)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    def ledger_url(self) -> str:
+        """The ledger's database URL: from `database_url_file` when set, else `database_url`."""
+        return secret_from(self.database_url, self.database_url_file).get_secret_value()
 
 
 class GvrSettings(RegbridgeSettings):

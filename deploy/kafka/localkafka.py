@@ -148,10 +148,31 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
+# A second listener for clients that authenticate with SASL/OAUTHBEARER. Kafka's default
+# validator for it accepts unsecured JWTs (alg "none", claims "sub" and "exp"): for tests only.
+OAUTHBEARER_LISTENER = """\
+listeners={listeners},SASL://127.0.0.1:{sasl_port}
+advertised.listeners={advertised},SASL://127.0.0.1:{sasl_port}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT
+sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.sasl.oauthbearer.sasl.jaas.config=\
+org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+unsecuredLoginStringClaim_sub="broker";
+"""
+
+
 def start(
-    state_dir: Path, *, port: int = 0, timeout: float = 90.0, heap: str = "512m"
+    state_dir: Path,
+    *,
+    port: int = 0,
+    timeout: float = 90.0,
+    heap: str = "512m",
+    oauthbearer: bool = False,
 ) -> dict[str, object]:
-    """Format storage, start the broker in the background, wait until ready, write state.json."""
+    """Format storage, start the broker in the background, wait until ready, write state.json.
+
+    `oauthbearer`: also listen for SASL/OAUTHBEARER clients (unsecured JWTs; state.json then
+    has `sasl_bootstrap_servers`)."""
     java = shutil.which("java")
     if java is None:
         raise BrokerError("java not found: install OpenJDK 17 to run the local broker")
@@ -161,9 +182,21 @@ def start(
     log_dir = state_dir / "data"
     shutil.rmtree(log_dir, ignore_errors=True)
     props = state_dir / "server.properties"
-    props.write_text(
-        SERVER_PROPERTIES.format(port=port, controller_port=controller_port, log_dir=log_dir)
+    properties = SERVER_PROPERTIES.format(
+        port=port, controller_port=controller_port, log_dir=log_dir
     )
+    sasl_port = free_port() if oauthbearer else None
+    if sasl_port is not None:
+        values = dict(line.split("=", 1) for line in properties.splitlines())
+        drop = ("listeners=", "advertised.listeners=", "listener.security.protocol.map=")
+        kept = [line for line in properties.splitlines() if not line.startswith(drop)]
+        properties = "\n".join(kept)
+        properties += "\n" + OAUTHBEARER_LISTENER.format(
+            listeners=values["listeners"],
+            advertised=values["advertised.listeners"],
+            sasl_port=sasl_port,
+        )
+    props.write_text(properties)
     log4j = state_dir / "log4j2.properties"
     log_file = state_dir / "broker.log"
     log4j.write_text(LOG4J2.format(log_file=log_file))
@@ -230,6 +263,8 @@ def start(
         "pid": proc.pid,
         "state_dir": str(state_dir),
     }
+    if sasl_port is not None:
+        state["sasl_bootstrap_servers"] = f"127.0.0.1:{sasl_port}"
     (state_dir / "state.json").write_text(json.dumps(state))
     return state
 
@@ -271,13 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--state-dir", type=Path, required=True)
         if name == "start":
             cmd.add_argument("--port", type=int, default=0, help="preferred port (if free)")
+            cmd.add_argument(
+                "--oauthbearer", action="store_true", help="also a SASL/OAUTHBEARER listener"
+            )
     sub.add_parser("fetch")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(fetch_jars())
         elif args.command == "start":
-            print(json.dumps(start(args.state_dir, port=args.port)))
+            print(json.dumps(start(args.state_dir, port=args.port, oauthbearer=args.oauthbearer)))
         else:
             print("stopped" if stop(args.state_dir) else "not running")
     except (BrokerError, subprocess.CalledProcessError) as exc:

@@ -92,7 +92,7 @@ async def run_catalog(settings: CatalogSettings, clock: Clock | None = None) -> 
     clock = clock or SystemClock()
     zone = ZoneInfo(settings.timezone)
     async with catalog_jobs(settings) as jobs:
-        ledger = Ledger.from_url(settings.database_url.get_secret_value())
+        ledger = Ledger.from_url(settings.ledger_url())
         claims = SlotClaims(ledger.engine)
         await claims.create_schema()
 
