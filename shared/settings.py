@@ -178,7 +178,9 @@ class NvrSettings(RegbridgeSettings):
     # bundles of up to 100 (NVR's limit), gathered for at most batch_linger seconds
     batch_size: int = Field(default=100, ge=1, le=100, description="vaccinations per bundle")
     batch_linger: float = Field(default=0.2, ge=0, description="seconds a bundle waits to fill")
-    max_in_flight: int = Field(default=400, ge=1, description="vaccinations in flight")
+    max_in_flight: int = Field(
+        default=500, ge=1, description="vaccinations in flight (at least chunk_size: no wait)"
+    )
     # the register (services/nvr/client.py): OAuth2 client credentials
     base_url: str = Field(default="http://127.0.0.1:8092", description="NVR API (or its sandbox)")
     client_id: str = Field(default="regbridge", description="OAuth2 client id")
