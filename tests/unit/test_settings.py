@@ -17,12 +17,12 @@ from shared.settings import (
 def test_each_worker_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGBRIDGE_GVR_HEALTH_PORT", "9101")
     monkeypatch.setenv("REGBRIDGE_NVR_HEALTH_PORT", "9102")
-    monkeypatch.setenv("REGBRIDGE_GVR_DATABASE_URL", "postgresql+asyncpg://u:secret@db/gvr")
+    monkeypatch.setenv("REGBRIDGE_GVR_DATABASE_URL", "postgresql+asyncpg://u:pw-4711@db/gvr")
 
     gvr, nvr, catalog = GvrSettings(), NvrSettings(), CatalogSettings()
 
     assert (gvr.health_port, nvr.health_port, catalog.health_port) == (9101, 9102, 8083)
-    assert "secret" not in repr(gvr)
+    assert "pw-4711" not in repr(gvr)
     assert gvr.database_url.get_secret_value().endswith("/gvr")
     assert nvr.database_url.get_secret_value().startswith("sqlite+aiosqlite")
 
