@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from the operating system's packages when it is missing:
 # a Java 17 JDK and Maven (the local Kafka broker; javac compiles the FHIR validator's runner),
-# PostgreSQL (the submission ledger's database).
+# PostgreSQL (the submission ledger's database), promtool (checks and tests the alert rules; Debian
+# ships it in `prometheus`).
 # Runs in CI (as root, Debian); on a developer's machine it only reports what is missing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ missing=()
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -28,4 +30,8 @@ if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev
     version=$(basename "$(dirname "$conf")")
     pg_ctlcluster "$version" main stop >/dev/null 2>&1 || true
   done
+fi
+# Likewise the Prometheus server the package may start: only promtool is wanted.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -x /etc/init.d/prometheus ]; then
+  /etc/init.d/prometheus stop >/dev/null 2>&1 || true
 fi

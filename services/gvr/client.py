@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     pkcs12,
 )
+from opentelemetry.trace import TracerProvider
 
 from services.gvr.mapping import CANCELLED, GvrRequest
 from shared.delivery.classify import RESPONSE_LIMIT, classify_exception, classify_response
@@ -27,6 +28,7 @@ from shared.delivery.worker import Accepted
 from shared.http import RegisterTransport
 from shared.identifiers import mask_personal_ids
 from shared.settings import GvrSettings
+from shared.tracing import instrument_http_client
 
 REGISTER = "GVR"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=30.0)
@@ -76,6 +78,7 @@ class GvrClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_connections: int = 64,
         transport: httpx.AsyncBaseTransport | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url,
@@ -89,6 +92,7 @@ class GvrClient:
             headers={"accept": "application/json"},
             follow_redirects=False,
         )
+        instrument_http_client(self._client, tracer_provider)  # CLIENT spans, when tracing is on
 
     @classmethod
     def from_settings(cls, settings: GvrSettings) -> GvrClient:

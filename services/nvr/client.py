@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.trace import TracerProvider
 
 from services.nvr.mapping import RESOURCE_TYPE, build_bundle
 from services.nvr.outcomes import (
@@ -27,6 +28,7 @@ from shared.http import RegisterTransport
 from shared.identifiers import mask_personal_ids
 from shared.oauth2 import ClientCredentialsAuth, TokenRequestError
 from shared.settings import NvrSettings
+from shared.tracing import instrument_http_client
 
 REGISTER = "NVR"
 FHIR_JSON = "application/fhir+json"
@@ -59,6 +61,7 @@ class NvrClient:
         max_connections: int = 64,
         ssl_context: ssl.SSLContext | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.profile = profile or NvrProfile()
         self._fhir = self.profile.fhir_path.rstrip("/")
@@ -75,6 +78,7 @@ class NvrClient:
             headers={"accept": FHIR_JSON},
             follow_redirects=False,
         )
+        instrument_http_client(self._client, tracer_provider)  # CLIENT spans, when tracing is on
 
     @classmethod
     def from_settings(cls, settings: NvrSettings) -> NvrClient:

@@ -16,6 +16,7 @@ from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
 from shared.delivery.worker import RegisterWorker
 from shared.logging import configure_logging, get_logger
 from shared.settings import RegbridgeSettings
+from shared.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -55,7 +56,8 @@ async def run_worker(
     `background` jobs (schedules) run beside the runtime and are cancelled when it stops;
     `components` (a CatalogView …) must be ready too before the worker reports ready."""
     configure_logging(settings.log_level, settings.log_format)
-    ledger = Ledger.from_url(settings.database_url.get_secret_value())
+    tracer_provider = configure_tracing(f"regbridge-{worker.name}")  # OTEL_* variables
+    ledger = Ledger.from_url(settings.ledger_url())
     await ledger.create_schema()
     runtime = DeliveryRuntime(
         worker,
@@ -81,4 +83,5 @@ async def run_worker(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await ledger.close()
+        shutdown_tracing(tracer_provider)  # flush what is still queued
         log.info("worker_exited", worker=worker.name)

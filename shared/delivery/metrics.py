@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -66,6 +67,30 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        self.retry_depth = Gauge(
+            "regbridge_retry_depth",
+            "Records waiting in a retry tier (end offset - position of the retry consumer)",
+            ["worker", "tier"],
+            registry=r,
+        )
+        self.dlq_limit_tripped = Gauge(
+            "regbridge_dlq_limit_tripped",
+            "1 once the dead-letter limit tripped (consumption stopped until restart)",
+            ["worker"],
+            registry=r,
+        )
+
+    def announce(self, worker: str, tiers: Iterable[str]) -> None:
+        """Export a starting worker's series at zero: panels show 0, not 'no data', and
+        `increase()` counts the first accepted or dead-lettered event too."""
+        for outcome in ("accepted", "dead_lettered"):
+            self.events.labels(worker, outcome)
+        for tier in tiers:
+            self.retries.labels(worker, tier)
+            self.retry_depth.labels(worker, tier).set(0)
+        self.handed_back.labels(worker)
+        self.circuit_open.labels(worker).set(0)
+        self.dlq_limit_tripped.labels(worker).set(0)
 
     def observe_latency(self, worker: str, elapsed: timedelta) -> None:
         self.latency.labels(worker).observe(elapsed.total_seconds())

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from opentelemetry.trace import Span
+
 from shared.delivery import headers as h
-from shared.delivery.batcher import Batcher
+from shared.delivery.batcher import Batcher, SubmitFn
 from shared.delivery.clock import Clock
 from shared.delivery.errors import (
     ConfigurationError,
@@ -25,6 +27,7 @@ from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
 from shared.delivery.metrics import Metrics
 from shared.delivery.outgoing import Inbound, Outgoing, result_message, story_headers
 from shared.delivery.retry import RetryPolicy
+from shared.delivery.tracing import EventTracing, activate, pass_on_trace
 from shared.delivery.worker import Accepted, EventIdentity, RegisterWorker, Submission
 from shared.topics import dlq_topic, results_topic, retry_topic
 
@@ -47,6 +50,7 @@ class Disposition:
     reference: str | None = None
     tier: str | None = None  # for retry
     follows: bool = False  # sent along behind an earlier event of the same record
+    span: Span | None = None  # the event's consumer span, when tracing is on
 
 
 @dataclass
@@ -74,12 +78,25 @@ class Pipeline:
     max_in_flight: int = 64
     batch_linger: float = 0.02
     publish_results: bool = True
+    tracing: EventTracing | None = None  # None: tracing off, no spans at all
 
     async def process(self, chunk: Sequence[Inbound]) -> ChunkResult:
         """Decide every record's fate; the caller publishes, then `settle`s, then commits."""
+        dispositions = [Disposition(inbound) for inbound in chunk]
+        if self.tracing is None:
+            return await self._process(dispositions)
+        self.tracing.start(dispositions)
+        try:
+            result = await self._process(dispositions)
+        except BaseException as exc:  # spans end even when the chunk fails
+            self.tracing.abort(dispositions, exc)
+            raise
+        self.tracing.finish(dispositions)
+        return result
+
+    async def _process(self, dispositions: list[Disposition]) -> ChunkResult:
         now = self.clock.now()
         register = self.worker.name
-        dispositions = [Disposition(inbound) for inbound in chunk]
         parsed: dict[str, list[tuple[Disposition, object]]] = defaultdict(list)
         for d in dispositions:
             try:
@@ -100,7 +117,10 @@ class Pipeline:
             last_of_record = {i.record_id: i for i in identities}
             await self.ledger.begin_many(register, list(last_of_record.values()), now)
             result.settlement.settled_records.extend(last_of_record)
-            batcher = Batcher(self.worker.submit, self.batch_size, self.batch_linger)
+            submit: SubmitFn = self.worker.submit
+            if self.tracing is not None:
+                submit = self.tracing.traced_submit(submit, dispositions)
+            batcher = Batcher(submit, self.batch_size, self.batch_linger)
             limit = asyncio.Semaphore(self.max_in_flight)
             await asyncio.gather(
                 *(
@@ -159,7 +179,8 @@ class Pipeline:
                     queue.append(identity.event_id)
                     location[identity.event_id] = location[queue[0]]
                 continue
-            outcome = await self._submit(decision, event, identity, reference, batcher, limit)
+            with activate(d.span):  # the register call's spans are children of the event's
+                outcome = await self._submit(decision, event, identity, reference, batcher, limit)
             if isinstance(outcome, Accepted):
                 if queue and queue[0] == identity.event_id:
                     queue.pop(0)
@@ -294,6 +315,7 @@ class Pipeline:
         worker = self.worker.name
         messages: list[Outgoing] = []
         for d in result.dispositions:
+            first = len(messages)
             if d.fate == "accepted":
                 self.metrics.events.labels(worker, "accepted").inc()
                 messages.extend(self._result(d, "accepted", now, reference=d.reference))
@@ -321,7 +343,16 @@ class Pipeline:
                         d, "dead_lettered", now, reason=d.reason, error_class=d.error_class
                     )
                 )
+            self._trace(d, messages[first:])
         return messages
+
+    def _trace(self, d: Disposition, messages: list[Outgoing]) -> None:
+        """The event span's traceparent on what it sent; without tracing, the journal's own."""
+        if self.tracing is not None:
+            self.tracing.trace_messages(d, messages)
+            return
+        for message in messages:  # retries and dead letters carry the journal's headers anyway
+            pass_on_trace(d.inbound.headers, message)
 
     def _story(self, d: Disposition, now: datetime) -> list[tuple[str, bytes]]:
         return story_headers(

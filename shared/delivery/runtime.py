@@ -14,15 +14,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry.trace import TracerProvider
 
 from shared.delivery import headers as h
 from shared.delivery.clock import Clock, SystemClock
+from shared.delivery.lag import REFRESH_SECONDS, LagGauges
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
 from shared.delivery.metrics import Metrics
 from shared.delivery.outgoing import Inbound, Outgoing
 from shared.delivery.pipeline import ChunkResult, Pipeline
 from shared.delivery.retry import RetryPolicy
+from shared.delivery.tracing import EventTracing
 from shared.delivery.worker import RegisterWorker
 from shared.kafka import kafka_client_options
 from shared.logging import get_logger
@@ -93,6 +96,7 @@ class DeliveryRuntime:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         circuit: CircuitBreaker | None = None,
+        tracer_provider: TracerProvider | None = None,  # default: the global one, if configured
     ) -> None:
         self.worker = worker
         self.ledger = ledger
@@ -116,6 +120,7 @@ class DeliveryRuntime:
             batch_linger=options.batch_linger,
             max_in_flight=options.max_in_flight,
             publish_results=options.publish_results,
+            tracing=EventTracing.create(tracer_provider, worker.name, options.consumer_group),
         )
         self.status = Status()
         self.consumers: dict[str, AIOKafkaConsumer] = {}
@@ -123,6 +128,8 @@ class DeliveryRuntime:
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
         self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
+        tier_topics = {retry_topic(worker.name, t.name): t.name for t in self.retry.tiers}
+        self.lag_gauges = LagGauges(self.metrics, worker.name, tier_topics)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -145,13 +152,16 @@ class DeliveryRuntime:
             )
             self.consumers["retry"].subscribe(retry_topics, listener=_Repause(self, "retry"))
             self.status.started = True
+            self.metrics.announce(self.worker.name, [t.name for t in self.retry.tiers])
             log.info(
                 "runtime_started",
                 worker=self.worker.name,
                 input=self.options.input_topic,
                 retry_topics=retry_topics,
             )
-            await asyncio.gather(self._input_loop(), self._retry_loop(), self._probe_loop())
+            await asyncio.gather(
+                self._input_loop(), self._retry_loop(), self._probe_loop(), self._lag_loop()
+            )
         finally:
             for task in self._resume_tasks.values():
                 task.cancel()
@@ -229,6 +239,12 @@ class DeliveryRuntime:
                 log.info("circuit_probe", worker=self.worker.name)
                 self._resume("input")
 
+    async def _lag_loop(self) -> None:
+        """Input lag and retry-tier depth from the brokers, paused or not (metrics only)."""
+        while not self._stopping.is_set():
+            await self.lag_gauges.refresh(self.consumers["input"], self.consumers["retry"])
+            await self._sleep_or_stop(REFRESH_SECONDS)
+
     async def _sleep_or_stop(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         stopper = asyncio.ensure_future(self._stopping.wait())
@@ -289,6 +305,7 @@ class DeliveryRuntime:
             self.circuit.trip(self.clock.now())  # one is enough: the event is not at fault
         self.metrics.circuit_open.labels(name).set(self.circuit.state is not CircuitState.CLOSED)
         if self.dlq_limit.tripped:
+            self.metrics.dlq_limit_tripped.labels(name).set(1)
             self._pause_all(
                 "dlq_limit",
                 "dead-letter limit tripped: more than "
@@ -317,6 +334,8 @@ class DeliveryRuntime:
     def _pause_all(self, reason: str, message: str) -> None:
         """Pause both consumers (idempotent); alarm when the reason is new."""
         if self.status.paused_reason != reason:
+            if self.status.paused_reason is not None:  # one reason at a time in the metric too
+                self.metrics.paused.labels(self.worker.name, self.status.paused_reason).set(0)
             self.status.paused_reason = reason
             self.status.alarms.append(message)
             self.metrics.paused.labels(self.worker.name, reason).set(1)
