@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 import aiohttp
 import httpx
@@ -56,3 +57,12 @@ def _remapped(exc: httpx.TransportError, request: httpx.Request) -> httpx.Transp
     else:
         return exc
     return mapped
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's body as a JSON object; ``{}`` when it is not JSON or not an object."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -23,12 +23,13 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import date
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import structlog
 from pydantic import SecretStr
+
+from shared.http import json_object
 
 log = structlog.get_logger(__name__)
 
@@ -150,7 +151,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def _store(self, response: httpx.Response) -> None:
         """Keep the token of a token-endpoint answer, or raise TokenRequestError."""
-        body = _json_object(response)
+        body = json_object(response)
         if response.status_code != 200:
             error = body.get("error")
             error = error if isinstance(error, str) else None
@@ -189,14 +190,6 @@ def days_left(expires_on: date, *, today: date | None = None) -> int:
 async def _read(response: httpx.Response) -> httpx.Response:
     await response.aread()
     return response
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _lifetime(value: object) -> float:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.serialization import (
@@ -22,11 +21,14 @@ from cryptography.hazmat.primitives.serialization import (
 from opentelemetry.trace import TracerProvider
 
 from services.gvr.mapping import CANCELLED, GvrRequest
-from shared.delivery.classify import RESPONSE_LIMIT, classify_exception, classify_response
+from shared.delivery.classify import (
+    bad_answer,
+    classify_exception,
+    classify_response,
+)
 from shared.delivery.errors import ConfigurationError, DeliveryError
 from shared.delivery.worker import Accepted
-from shared.http import RegisterTransport
-from shared.identifiers import mask_personal_ids
+from shared.http import RegisterTransport, json_object
 from shared.settings import GvrSettings
 from shared.tracing import instrument_http_client
 
@@ -142,9 +144,9 @@ class GvrClient:
             return error
         if request.reference is not None:
             return Accepted(request.reference)
-        record_id = _json_object(response).get("id")
+        record_id = json_object(response).get("id")
         if not isinstance(record_id, str) or not record_id:
-            return _bad_answer(response, 'no "id"')
+            return bad_answer(REGISTER, response, 'no "id"')
         return Accepted(record_id)
 
     async def find(self, request: GvrRequest) -> str | None:
@@ -165,9 +167,9 @@ class GvrClient:
         )
         if error is not None:
             raise error
-        hits = _json_object(response).get("traffar")
+        hits = json_object(response).get("traffar")
         if not isinstance(hits, list):
-            raise _bad_answer(response, 'no "traffar" list')
+            raise bad_answer(REGISTER, response, 'no "traffar" list')
         wants_cancelled = request.expect.get("status") == CANCELLED
         for hit in hits:
             if not isinstance(hit, dict) or (hit.get("status") == CANCELLED) != wants_cancelled:
@@ -204,25 +206,6 @@ class GvrClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _bad_answer(response: httpx.Response, what: str) -> ConfigurationError:
-    text = mask_personal_ids(response.text[:RESPONSE_LIMIT])
-    summary = " ".join(text[:200].split()) or "(no body)"
-    return ConfigurationError(
-        f"{REGISTER} answered {response.status_code} with {what}: {summary}; is base_url GVR?",
-        error_class="register_bad_answer",
-        register_status=response.status_code,
-        register_response=text,
-    )
 
 
 def _tls_config(why: str) -> ConfigurationError:

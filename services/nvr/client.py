@@ -21,10 +21,15 @@ from services.nvr.outcomes import (
     parse_outcome,
 )
 from services.nvr.profile import NvrProfile
-from shared.delivery.classify import RESPONSE_LIMIT, classify_exception, classify_response
+from shared.delivery.classify import (
+    RESPONSE_LIMIT,
+    bad_answer,
+    classify_exception,
+    classify_response,
+)
 from shared.delivery.errors import ConfigurationError, DeliveryError, RegisterRejectedError
 from shared.delivery.worker import Accepted, Outcome
-from shared.http import RegisterTransport
+from shared.http import RegisterTransport, json_object
 from shared.identifiers import mask_personal_ids
 from shared.oauth2 import ClientCredentialsAuth, TokenRequestError
 from shared.settings import NvrSettings
@@ -122,16 +127,18 @@ class NvrClient:
         if isinstance(response, DeliveryError):
             return response
         if response.status_code in _NOT_NVR:
-            return _bad_answer(response, _NOT_NVR[response.status_code])
+            return bad_answer(REGISTER, response, _NOT_NVR[response.status_code])
         error = _error(response, operation)
         if error is not None:
             return error
         try:
             results = parse_batch_response(response.content)
         except MalformedResponseError as exc:
-            return _bad_answer(response, str(exc))
+            return bad_answer(REGISTER, response, str(exc))
         if len(results) != len(entries):
-            return _bad_answer(response, f"{len(results)} entries for a bundle of {len(entries)}")
+            return bad_answer(
+                REGISTER, response, f"{len(results)} entries for a bundle of {len(entries)}"
+            )
         return [
             _entry_outcome(position, entry, result)
             for position, (entry, result) in enumerate(zip(entries, results, strict=True))
@@ -167,10 +174,10 @@ class NvrClient:
         error = _error(response, "lookup")
         if error is not None:
             raise error
-        bundle = _json_object(response)
+        bundle = json_object(response)
         entries = bundle.get("entry", [])
         if bundle.get("resourceType") != "Bundle" or not isinstance(entries, list):
-            raise _bad_answer(response, "no searchset Bundle")
+            raise bad_answer(REGISTER, response, "no searchset Bundle")
         for entry in entries:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and resource.get("resourceType") == RESOURCE_TYPE:
@@ -190,9 +197,9 @@ class NvrClient:
         error = _error(response, "lookup")
         if error is not None:
             raise error
-        listed = _json_object(response).get("vaccines")
+        listed = json_object(response).get("vaccines")
         if not isinstance(listed, list):
-            raise _bad_answer(response, 'no "vaccines" list')
+            raise bad_answer(REGISTER, response, 'no "vaccines" list')
         return [vaccine for vaccine in listed if isinstance(vaccine, dict)]
 
     async def probe(self) -> DeliveryError | None:
@@ -302,22 +309,3 @@ def _error(response: httpx.Response, operation: str) -> DeliveryError | None:
     if error is not None:
         error.register_response = raw
     return error
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _bad_answer(response: httpx.Response, what: str) -> ConfigurationError:
-    text = mask_personal_ids(response.text[:RESPONSE_LIMIT])
-    summary = " ".join(text[:200].split()) or "(no body)"
-    return ConfigurationError(
-        f"{REGISTER} answered {response.status_code} with {what}: {summary}; is base_url NVR?",
-        error_class="register_bad_answer",
-        register_status=response.status_code,
-        register_response=text,
-    )

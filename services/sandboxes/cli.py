@@ -11,6 +11,15 @@ from services.cli_support import wait_for_interrupt
 
 sandbox_app = typer.Typer(help="Local stand-ins for the registers and HSA.", no_args_is_help=True)
 
+# The faults a register sandbox (GVR, NVR) starts with; /admin/faults changes them later.
+_LatencyMs = Annotated[float, typer.Option(help="Delay before every answer.")]
+_LatencyJitterMs = Annotated[float, typer.Option(help="Plus 0 … this many ms.")]
+_ErrorRate = Annotated[float, typer.Option(help="Share of calls answered 500.")]
+_ThrottleRate = Annotated[float, typer.Option(help="Share of calls answered 429.")]
+_RetryAfterS = Annotated[int, typer.Option(help="Retry-After of a 429, seconds.")]
+_DropRate = Annotated[float, typer.Option(help="Share of connections dropped.")]
+_Maintenance = Annotated[bool, typer.Option(help="Start in maintenance (503).")]
+
 
 @sandbox_app.command("hsa")
 def sandbox_hsa(
@@ -82,13 +91,13 @@ def sandbox_gvr(
             "handshake, not in it)."
         ),
     ] = False,
-    latency_ms: Annotated[float, typer.Option(help="Delay before every answer.")] = 0,
-    latency_jitter_ms: Annotated[float, typer.Option(help="Plus 0 … this many ms.")] = 0,
-    error_rate: Annotated[float, typer.Option(help="Share of calls answered 500.")] = 0,
-    throttle_rate: Annotated[float, typer.Option(help="Share of calls answered 429.")] = 0,
-    retry_after_s: Annotated[int, typer.Option(help="Retry-After of a 429, seconds.")] = 1,
-    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0,
-    maintenance: Annotated[bool, typer.Option(help="Start in maintenance (503).")] = False,
+    latency_ms: _LatencyMs = 0,
+    latency_jitter_ms: _LatencyJitterMs = 0,
+    error_rate: _ErrorRate = 0,
+    throttle_rate: _ThrottleRate = 0,
+    retry_after_s: _RetryAfterS = 1,
+    drop_rate: _DropRate = 0,
+    maintenance: _Maintenance = False,
 ) -> None:
     """Serve GVR over mutual TLS: /vardhandelse/…, /tillganglighet, /admin/…, /docs."""
     import ssl
@@ -158,13 +167,13 @@ def sandbox_nvr(
         typer.Option(help="Organisation number the client may report for (repeat; default any)."),
     ] = None,
     token_lifetime_s: Annotated[float, typer.Option(help="Lifetime of a bearer token.")] = 300,
-    latency_ms: Annotated[float, typer.Option(help="Delay before every answer.")] = 0,
-    latency_jitter_ms: Annotated[float, typer.Option(help="Plus 0 … this many ms.")] = 0,
-    error_rate: Annotated[float, typer.Option(help="Share of calls answered 500.")] = 0,
-    throttle_rate: Annotated[float, typer.Option(help="Share of calls answered 429.")] = 0,
-    retry_after_s: Annotated[int, typer.Option(help="Retry-After of a 429, seconds.")] = 1,
-    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0,
-    maintenance: Annotated[bool, typer.Option(help="Start in maintenance (503).")] = False,
+    latency_ms: _LatencyMs = 0,
+    latency_jitter_ms: _LatencyJitterMs = 0,
+    error_rate: _ErrorRate = 0,
+    throttle_rate: _ThrottleRate = 0,
+    retry_after_s: _RetryAfterS = 1,
+    drop_rate: _DropRate = 0,
+    maintenance: _Maintenance = False,
 ) -> None:
     """Serve NVR over HTTP: /oauth2/token, /fhir, /vaccines, /admin/…, /docs."""
     from datetime import date

@@ -10,10 +10,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 import uvicorn
 from starlette.types import ASGIApp
+
+_ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - compared with, never bound here
+
+
+class StartStop:
+    """``with`` for what starts and stops: entering starts it (and gives it), leaving stops it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)
@@ -46,7 +69,7 @@ class ServerTls:
         return factory
 
 
-class ServerThread:
+class ServerThread(StartStop):
     """uvicorn on `host`:`port` (0 picks a free port) in a daemon thread; start, stop, base_url.
 
         with ServerThread(app) as server:
@@ -81,7 +104,13 @@ class ServerThread:
     def base_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> ServerThread:
+    @property
+    def local_url(self) -> str:
+        """`base_url`, but ``127.0.0.1`` where it listens on every address (``0.0.0.0``, ``::``)."""
+        host = "127.0.0.1" if self.host in _ANY_ADDRESS else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> Self:
         if self._thread is not None:
             raise RuntimeError(f"{self.name} already started")
         # proto=IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets (proto 0) and every
@@ -136,13 +165,15 @@ class ServerThread:
             server.force_exit = True
             thread.join(5)
 
-    def __enter__(self) -> ServerThread:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+class ServedSandbox(StartStop):
+    """Start, stop and ``with`` for a sandbox whose `server` is a `ServerThread`."""
+
+    server: ServerThread
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()

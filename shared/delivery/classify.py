@@ -219,6 +219,19 @@ def _token_error(exc: TokenRequestError, register: str) -> DeliveryError:
     )
 
 
+def bad_answer(register: str, response: httpx.Response, what: str) -> ConfigurationError:
+    """An answer that is not the register's (`what` it lacked or had): the URL is wrong, pause."""
+    text = mask_personal_ids(response.text[:RESPONSE_LIMIT])
+    summary = " ".join(text[:_SUMMARY_LIMIT].split()) or "(no body)"
+    return ConfigurationError(
+        f"{register} answered {response.status_code} with {what}: {summary}; "
+        f"is base_url {register}?",
+        error_class="register_bad_answer",
+        register_status=response.status_code,
+        register_response=text,
+    )
+
+
 def is_transient(err: DeliveryError) -> bool:
     """Retry later (next retry tier)."""
     return isinstance(err, TransientError)

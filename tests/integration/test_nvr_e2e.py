@@ -8,6 +8,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +32,7 @@ from shared.delivery.clock import ManualClock
 from shared.delivery.errors import DeliveryError
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker
+from shared.delivery.runtime import DeliveryRuntime
 from shared.delivery.worker import Outcome
 from shared.oauth2 import ClientCredentialsAuth
 from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
@@ -228,23 +231,54 @@ def live(nvr: NvrSandbox) -> dict[str, StoredImmunization]:
     return {r.key[1]: r for r in nvr.records() if r.key is not None and not r.deleted}
 
 
-async def dead_letters(
-    bootstrap: str,
-    worker: NvrWorker,
-    at_least: int = 0,
-    timeout: float = 2,  # noqa: ASYNC109
-) -> dict[str, dict[str, str]]:
-    """The worker's dead letters by record id (their headers as text)."""
-    records = await read_topic(
-        bootstrap, dlq_topic(worker.name), at_least=at_least, timeout=timeout
-    )
-    stories = [h.to_dict(r.headers) for r in records]
-    return {story.get(h.RECORD_ID, ""): story for story in stories}
+@dataclass(frozen=True)
+class Journal:
+    """This test's journal topic on the real broker, and the ledger: what a worker reads and runs
+    on (a 30 s retry tier, NVR's bundle options), and where its results and dead letters go."""
+
+    bootstrap: str
+    ledger: Ledger
+    topic: str
+
+    async def create_topics(self, worker: NvrWorker, partitions: int = 3) -> None:
+        await create_topics(self.bootstrap, worker.name, self.topic, ["30s"], partitions)
+
+    async def publish(self, events: Sequence[dict[str, Any] | bytes], **options: Any) -> None:
+        await publish(self.bootstrap, self.topic, events, **options)
+
+    def running(
+        self, worker: NvrWorker, **options: Any
+    ) -> AbstractAsyncContextManager[DeliveryRuntime]:
+        """The delivery runtime of `worker` on the journal (`options`: clock, circuit)."""
+        return running_runtime(
+            self.bootstrap, worker, self.ledger, self.topic, tiers=("30s",), **BUNDLES, **options
+        )
+
+    async def retried(self, worker: NvrWorker, at_least: int) -> None:
+        """Wait until the worker's 30 s retry tier holds at least `at_least` events."""
+        await read_topic(self.bootstrap, retry_topic(worker.name, "30s"), at_least=at_least)
+
+    async def dead_letters(
+        self,
+        worker: NvrWorker,
+        at_least: int = 0,
+        timeout: float = 2,  # noqa: ASYNC109
+    ) -> dict[str, dict[str, str]]:
+        """The worker's dead letters by record id (their headers as text)."""
+        records = await read_topic(
+            self.bootstrap, dlq_topic(worker.name), at_least=at_least, timeout=timeout
+        )
+        stories = [h.to_dict(r.headers) for r in records]
+        return {story.get(h.RECORD_ID, ""): story for story in stories}
+
+    async def results(self, worker: NvrWorker, at_least: int) -> list[dict[str, Any]]:
+        records = await read_topic(self.bootstrap, results_topic(worker.name), at_least=at_least)
+        return [json.loads(r.value) for r in records if r.value]
 
 
-async def results(bootstrap: str, worker: NvrWorker, at_least: int) -> list[dict[str, Any]]:
-    records = await read_topic(bootstrap, results_topic(worker.name), at_least=at_least)
-    return [json.loads(r.value) for r in records if r.value]
+@pytest.fixture
+def journal(kafka_bootstrap: str, unique_name: str, ledger: Ledger) -> Journal:
+    return Journal(kafka_bootstrap, ledger, f"test.vaccinations.{unique_name}")
 
 
 def reason(story: dict[str, str]) -> str:
@@ -302,19 +336,17 @@ async def drain(
 
 
 async def test_report_change_delete_of_one_record_arrive_in_order(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a report, a change (another batch) and a deletion of one vaccination
     worker, _ = make_worker()
     bundles = spy_bundles(worker, monkeypatch)
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     record = f"vacc-{unique_name}"
     events = [
         vaccination(record, units.main),
@@ -322,10 +354,10 @@ async def test_report_change_delete_of_one_record_arrive_in_order(
         vaccination(record, units.main, 3, "cancel"),
     ]
     # When they flow in one go
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        await publish(kafka_bootstrap, topic, events)
+    async with journal.running(worker):
+        await journal.publish(events)
         await wait_for(lambda: any(r.deleted for r in nvr.records()), 30, "the deletion")
-        answers = await results(kafka_bootstrap, worker, at_least=3)
+        answers = await journal.results(worker, at_least=3)
 
     # Then NVR created one record, changed that record (a PUT entry to its id) and deleted it
     (held,) = nvr.records()
@@ -335,21 +367,19 @@ async def test_report_change_delete_of_one_record_arrive_in_order(
     assert bundles == [(["POST Immunization"], None), ([f"PUT Immunization/{held.id}"], None)]
     assert [a["status"] for a in answers] == ["accepted"] * 3
     assert {a["reference"] for a in answers} == {held.id}
-    assert await ledger.reference_of(worker.name, record) == held.id
+    assert await journal.ledger.reference_of(worker.name, record) == held.id
 
 
 async def test_report_change_delete_stay_in_order_when_the_report_is_retried(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
 ) -> None:
     # Given NVR in maintenance (503) when the report comes
     worker, _ = make_worker()
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     clock = ManualClock()
     record = f"vacc-{unique_name}"
     events = [
@@ -358,24 +388,22 @@ async def test_report_change_delete_stay_in_order_when_the_report_is_retried(
         vaccination(record, units.main, 3, "cancel"),
     ]
     nvr.set_faults(maintenance=True)
-    async with running_runtime(
-        kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=clock, **BUNDLES
-    ):
+    async with journal.running(worker, clock=clock):
         # When the report meets the 503 and goes to retry, and the change and deletion follow
-        await publish(kafka_bootstrap, topic, events[:1])
-        await read_topic(kafka_bootstrap, retry_topic(worker.name, "30s"), at_least=1)
-        await publish(kafka_bootstrap, topic, events[1:])
-        await read_topic(kafka_bootstrap, retry_topic(worker.name, "30s"), at_least=3)
+        await journal.publish(events[:1])
+        await journal.retried(worker, at_least=1)
+        await journal.publish(events[1:])
+        await journal.retried(worker, at_least=3)
         assert nvr.records() == []  # nothing overtook the failed report
         nvr.set_faults(maintenance=False)
         await drain(clock, lambda: any(r.deleted for r in nvr.records()), what="the deletion")
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then the report, the change (dose 5, PUT to NVR's id) and the deletion arrived in order
     (held,) = nvr.records()
     assert (held.version, held.deleted) == (2, True)
     assert held.resource["protocolApplied"] == [{"doseNumberPositiveInt": 5}]
-    assert await ledger.reference_of(worker.name, record) == held.id
+    assert await journal.ledger.reference_of(worker.name, record) == held.id
     assert dead == {}
 
 
@@ -383,12 +411,11 @@ async def test_report_change_delete_stay_in_order_when_the_report_is_retried(
 
 
 async def test_a_bundle_with_entries_only_nvr_refuses_dead_letters_just_those(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given NVR's vaccine list changed since the catalog read it: batch GH5678 and Prevenar 13
@@ -398,8 +425,7 @@ async def test_a_bundle_with_entries_only_nvr_refuses_dead_letters_just_those(
     nvr.set_vaccines(changed)
     worker, _ = make_worker()
     bundles = spy_bundles(worker, monkeypatch)
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"], partitions=1)
+    await journal.create_topics(worker, partitions=1)
     r = lambda n: f"mix-{unique_name}-{n}"  # noqa: E731
     events = [vaccination(r(i), units.main) for i in range(20)]
     events[4] = vaccination(r(4), units.main, batch_number="GH5678")
@@ -414,9 +440,9 @@ async def test_a_bundle_with_entries_only_nvr_refuses_dead_letters_just_those(
         dose_number=None,
     )
     # When the 20 go as one stream
-    await publish(kafka_bootstrap, topic, events)
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        dead = await dead_letters(kafka_bootstrap, worker, at_least=3, timeout=30)
+    await journal.publish(events)
+    async with journal.running(worker):
+        dead = await journal.dead_letters(worker, at_least=3, timeout=30)
         await wait_for(lambda: len(live(nvr)) >= 17, 30, "17 accepted")
 
     # Then 17 are in NVR and the 3 are dead letters naming the field and NVR's rule
@@ -431,17 +457,15 @@ async def test_a_bundle_with_entries_only_nvr_refuses_dead_letters_just_those(
 
 
 async def test_what_the_pre_check_catches_never_leaves_the_worker(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
 ) -> None:
     # Given three vaccinations that break NVR's rules the catalog knows of
     worker, auth = make_worker()
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     r = lambda n: f"pre-{unique_name}-{n}"  # noqa: E731
     cases = {
         r(1): (
@@ -461,9 +485,9 @@ async def test_what_the_pre_check_catches_never_leaves_the_worker(
         ),
     }
     # When they flow
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        await publish(kafka_bootstrap, topic, [case[0] for case in cases.values()])
-        dead = await dead_letters(kafka_bootstrap, worker, at_least=3, timeout=30)
+    async with journal.running(worker):
+        await journal.publish([case[0] for case in cases.values()])
+        dead = await journal.dead_letters(worker, at_least=3, timeout=30)
 
     # Then each is a dead letter naming field and rule, and no request (not even a token) was made
     assert sorted(dead) == sorted(cases)
@@ -480,12 +504,11 @@ async def test_what_the_pre_check_catches_never_leaves_the_worker(
 
 @pytest.mark.parametrize("pre_check", [True, False], ids=["pre-checked", "nvr-checked"])
 async def test_every_likely_rejection_ends_as_a_dead_letter_naming_field_and_rule(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     pre_check: bool,
 ) -> None:
     # Given a worker whose credentials cover Region Stockholm only, with or without the catalog
@@ -495,8 +518,7 @@ async def test_every_likely_rejection_ends_as_a_dead_letter_naming_field_and_rul
     worker, _ = make_worker(
         client_id=RESTRICTED_ID, secret=RESTRICTED_SECRET, with_catalog=pre_check
     )
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     r = lambda n: f"bad-{unique_name}-{n}"  # noqa: E731
     future = (date.today() + timedelta(days=30)).isoformat()
     contract = "invalid_event"
@@ -640,16 +662,16 @@ async def test_every_likely_rejection_ends_as_a_dead_letter_naming_field_and_rul
             "(event): not UTF-8 text",
         ),
     }
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        await publish(kafka_bootstrap, topic, [vaccination(r(41), main), vaccination(r(42), main)])
+    async with journal.running(worker):
+        await journal.publish([vaccination(r(41), main), vaccination(r(42), main)])
         await wait_for(lambda: len(live(nvr)) == 2, 30, "the two reports")
         nvr.reset()
         # When every case flows
-        await publish(kafka_bootstrap, topic, [case[0] for case in cases.values()])
+        await journal.publish([case[0] for case in cases.values()])
         for key, (raw, _) in raw_cases.items():
-            await publish(kafka_bootstrap, topic, [raw], key=lambda _, k=key: k.encode())
+            await journal.publish([raw], key=lambda _, k=key: k.encode())
         expected = len(cases) + len(raw_cases)
-        dead = await dead_letters(kafka_bootstrap, worker, at_least=expected, timeout=30)
+        dead = await journal.dead_letters(worker, at_least=expected, timeout=30)
 
     # Then each is a dead letter whose reason names the field and the rule
     for label, (event, error_class, parts) in cases.items():
@@ -672,12 +694,11 @@ async def test_every_likely_rejection_ends_as_a_dead_letter_naming_field_and_rul
 
 @pytest.mark.parametrize("foreseen", [True, False], ids=["refreshed-early", "told-by-401"])
 async def test_events_keep_flowing_while_short_lived_tokens_expire(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
     foreseen: bool,
 ) -> None:
@@ -686,18 +707,17 @@ async def test_events_keep_flowing_while_short_lived_tokens_expire(
     nvr.state.tokens.lifetime_s = 1
     worker, auth = make_worker(auth_clock=time.monotonic if foreseen else lambda: 0.0)
     refused = count_refusals(nvr, monkeypatch)
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     waves = [
         [vaccination(f"tok-{unique_name}-{w}-{i}", units.main) for i in range(5)] for w in range(5)
     ]
     # When events flow for longer than two token lifetimes
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
+    async with journal.running(worker):
         for number, wave in enumerate(waves):
-            await publish(kafka_bootstrap, topic, wave)
+            await journal.publish(wave)
             await wait_for(lambda n=number: len(live(nvr)) == 5 * (n + 1), 30, f"wave {number}")
             await asyncio.sleep(0.5)
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then every event is in NVR, sent with fresh tokens as they expired; none dead-lettered
     assert len(live(nvr)) == 25
@@ -710,31 +730,29 @@ async def test_events_keep_flowing_while_short_lived_tokens_expire(
 
 
 async def test_a_revoked_token_is_replaced_and_nothing_is_lost(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a worker with a token
     worker, auth = make_worker()
     refused = count_refusals(nvr, monkeypatch)
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     events = [vaccination(f"rev-{unique_name}-{i}", units.main) for i in range(30)]
     nvr.set_faults(latency_ms=20)
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        await publish(kafka_bootstrap, topic, events[:10])
+    async with journal.running(worker):
+        await journal.publish(events[:10])
         await wait_for(lambda: len(live(nvr)) == 10, 30, "the first ten")
         # When NVR revokes every token mid-stream
-        publishing = asyncio.create_task(publish(kafka_bootstrap, topic, events[10:]))
+        publishing = asyncio.create_task(journal.publish(events[10:]))
         async with httpx.AsyncClient(base_url=nvr.base_url) as admin:
             revoked = (await admin.post("/admin/tokens/revoke")).json()
         await publishing
         await wait_for(lambda: len(live(nvr)) == 30, 30, "all thirty")
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then the worker fetched a new token and every event arrived, none dead-lettered
     assert revoked == {"revoked": 1}
@@ -748,25 +766,21 @@ async def test_a_revoked_token_is_replaced_and_nothing_is_lost(
 
 
 async def test_a_refused_client_secret_pauses_the_worker_with_an_alarm_and_loses_nothing(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
 ) -> None:
     # Given a worker with a wrong client secret
     worker, _ = make_worker(secret="not-the-secret")
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     events = [vaccination(f"cred-{unique_name}-{i}", units.main) for i in range(5)]
     # When events flow
-    async with running_runtime(
-        kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=ManualClock(), **BUNDLES
-    ) as runtime:
-        await publish(kafka_bootstrap, topic, events)
+    async with journal.running(worker, clock=ManualClock()) as runtime:
+        await journal.publish(events)
         await wait_for(lambda: runtime.status.paused_reason == "configuration", 30, "paused")
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then the worker pauses with an alarm naming the credentials; nothing is dead-lettered
     assert dead == {}
@@ -776,7 +790,7 @@ async def test_a_refused_client_secret_pauses_the_worker_with_an_alarm_and_loses
 
     # And once the secret is corrected, every event is delivered (none was committed as done)
     fixed, _ = make_worker()
-    async with running_runtime(kafka_bootstrap, fixed, ledger, topic, tiers=("30s",), **BUNDLES):
+    async with journal.running(fixed):
         await wait_for(lambda: len(live(nvr)) == len(events), 30, "all delivered")
 
 
@@ -784,37 +798,26 @@ async def test_a_refused_client_secret_pauses_the_worker_with_an_alarm_and_loses
 
 
 async def test_a_maintenance_window_is_drained_without_dead_letters(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
 ) -> None:
     # Given NVR closed for maintenance for the next few seconds
     worker, _ = make_worker()
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     clock = ManualClock()
     events = [vaccination(f"mw-{unique_name}-{i}", units.main) for i in range(40)]
     nvr.set_faults(maintenance_until=datetime.now(UTC) + timedelta(seconds=4))
     circuit = CircuitBreaker(min_calls=5, consecutive_failures=3)
-    async with running_runtime(
-        kafka_bootstrap,
-        worker,
-        ledger,
-        topic,
-        tiers=("30s",),
-        clock=clock,
-        circuit=circuit,
-        **BUNDLES,
-    ) as runtime:
+    async with journal.running(worker, clock=clock, circuit=circuit) as runtime:
         # When 40 vaccinations meet the window
-        await publish(kafka_bootstrap, topic, events)
+        await journal.publish(events)
         await wait_for(lambda: runtime.status.paused_reason == "circuit_open", 30, "circuit open")
         await wait_for(lambda: not nvr.faults.in_maintenance(datetime.now(UTC)), 10, "the end")
         await drain(clock, lambda: len(live(nvr)) == len(events))
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then once it ends every vaccination is delivered, and none is dead-lettered
     assert dead == {}
@@ -840,12 +843,11 @@ class StructureBreakingWorker(NvrWorker):
 
 
 async def test_a_bundle_refused_whole_is_split_until_only_the_culprit_dead_letters(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given 20 vaccinations of which one reaches NVR with an invalid structure
@@ -853,13 +855,12 @@ async def test_a_bundle_refused_whole_is_split_until_only_the_culprit_dead_lette
     culprit = f"split-{unique_name}-13"
     StructureBreakingWorker.culprit = culprit
     bundles = spy_bundles(worker, monkeypatch)
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"], partitions=1)
+    await journal.create_topics(worker, partitions=1)
     events = [vaccination(f"split-{unique_name}-{i}", units.main) for i in range(20)]
     # When they go as one bundle
-    await publish(kafka_bootstrap, topic, events)
-    async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES):
-        dead = await dead_letters(kafka_bootstrap, worker, at_least=1, timeout=30)
+    await journal.publish(events)
+    async with journal.running(worker):
+        dead = await journal.dead_letters(worker, at_least=1, timeout=30)
         await wait_for(lambda: len(live(nvr)) == 19, 30, "19 accepted")
 
     # Then NVR's 400 split the bundle until the culprit stood alone: it alone is dead-lettered
@@ -875,11 +876,10 @@ async def test_a_bundle_refused_whole_is_split_until_only_the_culprit_dead_lette
 
 
 async def test_a_bundle_larger_than_nvr_takes_is_split_and_all_delivered(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given an NVR that takes at most 8 entries per bundle, and a worker gathering up to 100
@@ -887,16 +887,13 @@ async def test_a_bundle_larger_than_nvr_takes_is_split_and_all_delivered(
     with NvrSandbox(UNITS, seed=SEED, profile=profile) as small:
         worker, _ = make_worker(base_url=small.base_url)
         bundles = spy_bundles(worker, monkeypatch)
-        topic = f"test.vaccinations.{unique_name}"
-        await create_topics(kafka_bootstrap, worker.name, topic, ["30s"], partitions=1)
+        await journal.create_topics(worker, partitions=1)
         events = [vaccination(f"big-{unique_name}-{i}", units.main) for i in range(20)]
         # When 20 go at once
-        await publish(kafka_bootstrap, topic, events)
-        async with running_runtime(
-            kafka_bootstrap, worker, ledger, topic, tiers=("30s",), **BUNDLES
-        ):
+        await journal.publish(events)
+        async with journal.running(worker):
             await wait_for(lambda: len(live(small)) == 20, 30, "all 20")
-            dead = await dead_letters(kafka_bootstrap, worker)
+            dead = await journal.dead_letters(worker)
 
     # Then the 413 split the bundle into ones NVR takes; nothing is dead-lettered
     assert dead == {}
@@ -910,12 +907,11 @@ async def test_a_bundle_larger_than_nvr_takes_is_split_and_all_delivered(
 
 
 async def test_after_a_crash_the_report_is_found_by_identifier_not_reported_twice(
-    kafka_bootstrap: str,
+    journal: Journal,
     unique_name: str,
     nvr: NvrSandbox,
     units: Units,
     make_worker: WorkerFactory,
-    ledger: Ledger,
 ) -> None:
     # Given a worker that crashed after noting two reports in flight in its ledger, one of
     # which NVR had taken ("reached") and one it never got ("lost"); a report NVR took whose
@@ -923,8 +919,7 @@ async def test_after_a_crash_the_report_is_found_by_identifier_not_reported_twic
     # journal sends again as new, with another batch, that NVR holds already ("again"); and a
     # report made before regbridge (by hand), which the journal now changes ("by-hand")
     worker, _ = make_worker()
-    topic = f"test.vaccinations.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, ["30s"])
+    await journal.create_topics(worker)
     clock = ManualClock()
     r = lambda n: f"crash-{unique_name}-{n}"  # noqa: E731
     reached = vaccination(r("reached"), units.main)
@@ -936,7 +931,7 @@ async def test_after_a_crash_the_report_is_found_by_identifier_not_reported_twic
     by_hand_change = vaccination(r("by-hand"), units.main, 2, "correct", dose_number=2)
     for event in (reached, lost):
         identity, _ = worker.parse(json.dumps(event).encode())
-        await ledger.begin(worker.name, identity, clock.now())
+        await journal.ledger.begin(worker.name, identity, clock.now())
     calls = [
         worker.map(worker.parse(json.dumps(e).encode())[1], None)
         for e in (reached, unnoted, earlier, by_hand)
@@ -947,19 +942,15 @@ async def test_after_a_crash_the_report_is_found_by_identifier_not_reported_twic
     before = {key: record.id for key, record in live(nvr).items()}
 
     # When the worker is restarted and Kafka gives the events again
-    async with running_runtime(
-        kafka_bootstrap, worker, ledger, topic, tiers=("30s",), clock=clock, **BUNDLES
-    ) as runtime:
-        await publish(kafka_bootstrap, topic, [reached, lost, unnoted, again, by_hand_change])
-        answers = await results(kafka_bootstrap, worker, at_least=5)
+    async with journal.running(worker, clock=clock) as runtime:
+        await journal.publish([reached, lost, unnoted, again, by_hand_change])
+        answers = await journal.results(worker, at_least=5)
         # And a change of the reconciled report follows
-        await publish(
-            kafka_bootstrap,
-            topic,
+        await journal.publish(
             [vaccination(r("reached"), units.main, 2, "correct", dose_number=3)],
         )
         await wait_for(lambda: live(nvr)[r("reached")].version == 2, 30, "the change")
-        dead = await dead_letters(kafka_bootstrap, worker)
+        dead = await journal.dead_letters(worker)
 
     # Then each vaccination is held once, under the id NVR gave it first
     keys = [record.key[1] for record in nvr.records() if record.key is not None]
@@ -967,7 +958,7 @@ async def test_after_a_crash_the_report_is_found_by_identifier_not_reported_twic
     held = live(nvr)
     for name in ("reached", "unnoted", "again", "by-hand"):
         assert held[r(name)].id == before[r(name)]
-        assert await ledger.reference_of(worker.name, r(name)) == before[r(name)]
+        assert await journal.ledger.reference_of(worker.name, r(name)) == before[r(name)]
     assert [a["status"] for a in answers] == ["accepted"] * 5
     labels = {"worker": worker.name}
     reconciled = runtime.metrics.registry.get_sample_value("regbridge_reconciled_total", labels)

@@ -20,6 +20,7 @@ from shared.delivery.errors import (
     RegisterUnavailableError,
 )
 from shared.delivery.worker import Accepted, EventIdentity, Outcome, Submission
+from shared.http import json_object
 
 OPERATIONS = ("create", "correct", "cancel")
 MAX_BATCH = 100  # the double's /records/batch limit, as NVR's bundles
@@ -151,7 +152,7 @@ class DoubleWorker:
         )
         if error is not None:
             raise error
-        body = _json_object(response)
+        body = json_object(response)
         version, reference = body.get("record_version"), body.get("reference")
         if not isinstance(version, int) or not isinstance(reference, str):
             raise RegisterUnavailableError(f"lookup answer without version/reference: {body!r}")
@@ -166,7 +167,7 @@ class DoubleWorker:
         error = self._classify(response.status_code, response.text, response.headers, operation)
         if error is not None:
             return error
-        return _accepted(_json_object(response), submission)
+        return _accepted(json_object(response), submission)
 
     async def _submit_chunk(self, chunk: Sequence[Submission[Request]]) -> list[Outcome]:
         body = {"entries": [s.request for s in chunk]}
@@ -184,7 +185,7 @@ class DoubleWorker:
             outcomes.append(error)
         if outcomes:
             return outcomes
-        entries = _json_object(response).get("entries")
+        entries = json_object(response).get("entries")
         if not isinstance(entries, list) or len(entries) != len(chunk):
             count = len(entries) if isinstance(entries, list) else "no"
             message = f"batch answer had {count} entries for {len(chunk)} requests"
@@ -209,14 +210,6 @@ class DoubleWorker:
     def _classify_exception(self, exc: httpx.HTTPError, operation: str) -> DeliveryError:
         """Transport, timeout and status errors become outcomes; an unknown one is re-raised."""
         return classify_exception(exc, operation=operation, register=self.register)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _accepted(body: dict[str, Any], submission: Submission[Request]) -> Outcome:

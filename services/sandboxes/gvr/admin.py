@@ -10,7 +10,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.sandboxes.gvr.faults import Faults, FaultsChange
+from services.sandboxes.faults import Faults, FaultsChange
 from services.sandboxes.gvr.kombika import KombikaPeriod, KombikaState
 from services.sandboxes.gvr.state import SandboxState
 from shared.identifiers import InvalidIdentifierError, parse_kombika
@@ -46,8 +46,7 @@ def add_routes(app: FastAPI, state: SandboxState) -> None:
     @app.post("/admin/faults", tags=["admin"], response_model=Faults)
     async def set_faults(change: FaultsChange) -> Faults:
         """Change the faults given; the others keep their value (null switches one off)."""
-        state.faults.faults = change.applied_to(state.faults.faults)
-        return state.faults.faults
+        return state.faults.change(change)
 
     @app.get("/admin/faults", tags=["admin"], response_model=Faults)
     async def get_faults() -> Faults:

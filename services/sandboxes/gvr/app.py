@@ -9,15 +9,27 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from services.sandboxes.faults import FaultAnswers, FaultMiddleware
 from services.sandboxes.gvr import admin
 from services.sandboxes.gvr.checks import Checker
-from services.sandboxes.gvr.faults import FAULTED_PREFIXES, FaultMiddleware
 from services.sandboxes.gvr.openapi30 import OPENAPI_VERSION, add_schemas, to_openapi_30
 from services.sandboxes.gvr.schema import Fel, FelKod, FelSvar, Kvitto, Traffar
 from services.sandboxes.gvr.state import SandboxState
 from services.sandboxes.gvr.store import Outcome, Result, Status, StoredRecord
 from services.sandboxes.gvr.validation import RESOURCES, RecordKey, Resource
 
+FAULTED_PREFIXES = ("/vardhandelse", "/tillganglighet")
+"""The register's routes, the only ones faults apply to (never the admin routes, the OpenAPI)."""
+FAULT_ANSWERS = FaultAnswers(
+    content_type="application/json",
+    body=lambda kod, meddelande: json.dumps(
+        {"fel": [{"falt": "", "kod": kod, "meddelande": meddelande}]}, ensure_ascii=False
+    ).encode(),
+    maintenance=(FelKod.UNDERHALL.value, "GVR är stängt för underhåll"),
+    forbidden=(FelKod.BEHORIGHET.value, "klientcertifikatet saknar behörighet till GVR"),
+    throttled=(FelKod.STRYPT.value, "för många anrop; försök igen om {seconds} s"),
+    error=(FelKod.INTERNT.value, "internt fel i GVR (fel injicerat)"),
+)
 _KOMBIKA_QUERY = ("enhet.inr", "enhet.klin", "enhet.avd")
 _RETRY_AFTER = {
     "Retry-After": {
@@ -43,7 +55,8 @@ class GvrSandboxApi(FastAPI):
         async def inner(scope: Scope, receive: Receive, send: Send) -> None:
             await FastAPI.__call__(self, scope, receive, send)
 
-        await FaultMiddleware(inner, self.sandbox.faults)(scope, receive, send)
+        faulted = FaultMiddleware(inner, self.sandbox.faults, FAULTED_PREFIXES, FAULT_ANSWERS)
+        await faulted(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         """OpenAPI 3.0.3 (GVR documents its API in 3.0), with the request bodies' schemas."""

@@ -8,22 +8,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from services.sandboxes.faults import Faults, FaultsChange, FaultState
 from services.sandboxes.gvr.app import GvrSandboxApi, create_app
 from services.sandboxes.gvr.certs import SERVER_HOSTS, GvrCertificates
-from services.sandboxes.gvr.faults import Faults, FaultsChange, FaultState
 from services.sandboxes.gvr.kombika import KombikaPeriod, KombikaRegistry, KombikaState
 from services.sandboxes.gvr.state import SandboxState
 from services.sandboxes.gvr.store import RecordStore, utc_now
 from services.sandboxes.hsa.directory import HsaDirectory
-from services.sandboxes.server import ServerThread, ServerTls
-
-_ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - compared with, never bound here
+from services.sandboxes.server import ServedSandbox, ServerThread, ServerTls
 
 
-class GvrSandbox:
+class GvrSandbox(ServedSandbox):
     """GVR over HTTPS with mutual TLS; its kombikas are those of `HsaDirectory(units, seed)`.
 
         with GvrSandbox(units=2000, seed=1) as gvr:
@@ -75,15 +72,7 @@ class GvrSandbox:
     @property
     def base_url(self) -> str:
         """``https://127.0.0.1:<port>`` (the address the server certificate names)."""
-        host = "127.0.0.1" if self.server.host in _ANY_ADDRESS else self.server.host
-        return f"https://{host}:{self.server.port}"
-
-    def start(self) -> GvrSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
+        return self.server.local_url
 
     @property
     def faults(self) -> Faults:
@@ -91,9 +80,7 @@ class GvrSandbox:
 
     def set_faults(self, **changes: Any) -> Faults:
         """As ``POST /admin/faults``: change the faults named, keep the others."""
-        faults = FaultsChange.model_validate(changes).applied_to(self.faults)
-        self.state.faults.faults = faults
-        return faults
+        return self.state.faults.change(FaultsChange.model_validate(changes))
 
     def log(self) -> list[dict[str, str]]:
         """As ``GET /admin/log``: accepted operations in order (op, resource, id, kallId, at)."""
@@ -118,14 +105,3 @@ class GvrSandbox:
     def closed_kombikas(self, on: date, limit: int = 10) -> list[KombikaPeriod]:
         """Kombikas that were open once and have closed before `on`."""
         return self.registry.examples(KombikaState.CLOSED, on, limit)
-
-    def __enter__(self) -> GvrSandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

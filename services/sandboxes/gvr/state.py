@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.sandboxes.gvr.faults import FaultState
+from services.sandboxes.faults import FaultState
 from services.sandboxes.gvr.kombika import KombikaRegistry
 from services.sandboxes.gvr.store import RecordStore
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
 
 from services.sandboxes.hsa.app import HsaSandboxApi, create_app
 from services.sandboxes.hsa.directory import HsaDirectory, utc_now
 from services.sandboxes.hsa.faults import Faults, FaultsChange
 from services.sandboxes.hsa.notifications import DEFAULT_TOPIC
-from services.sandboxes.server import ServerThread
+from services.sandboxes.server import ServedSandbox, ServerThread
 from shared.settings import KafkaSettings
 
 
-class HsaSandbox:
+class HsaSandbox(ServedSandbox):
     """A generated HSA directory served over real HTTP.
 
         with HsaSandbox(units=2000, seed=1) as hsa:
@@ -46,13 +45,6 @@ class HsaSandbox:
     def base_url(self) -> str:
         return self.server.base_url
 
-    def start(self) -> HsaSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
     @property
     def faults(self) -> Faults:
         return self.app.sandbox.faults
@@ -65,14 +57,3 @@ class HsaSandbox:
     def reset(self) -> None:
         """As ``POST /admin/reset``."""
         self.app.sandbox.reset()
-
-    def __enter__(self) -> HsaSandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
+from services.sandboxes.faults import Faults, FaultsChange
 from services.sandboxes.nvr.catalog import Vaccine
-from services.sandboxes.nvr.faults import Faults, FaultsChange
 from services.sandboxes.nvr.state import NvrState
 
 
@@ -21,8 +21,7 @@ def add_routes(app: FastAPI, state: NvrState) -> None:
     @app.post("/admin/faults", tags=["admin"], response_model=Faults, include_in_schema=False)
     async def set_faults(change: FaultsChange) -> Faults:
         """Change the faults given; the others keep their value (null switches one off)."""
-        state.faults.faults = change.applied_to(state.faults.faults)
-        return state.faults.faults
+        return state.faults.change(change)
 
     @app.post("/admin/tokens/revoke", tags=["admin"])
     async def revoke_tokens() -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -9,15 +10,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from services.nvr.rules import CAREGIVER_NOT_ALLOWED, F_CAREGIVER, unknown_record, violation
+from services.sandboxes.faults import FaultAnswers, FaultMiddleware
 from services.sandboxes.nvr import admin
 from services.sandboxes.nvr.auth import OAuthClient
 from services.sandboxes.nvr.batch import checked_immunization, process_bundle, submit
-from services.sandboxes.nvr.faults import FaultMiddleware
 from services.sandboxes.nvr.fhir import (
     FHIR_JSON,
     FhirResponse,
     answer,
     json_body,
+    outcome,
     unauthorized,
     violations_outcome,
 )
@@ -37,6 +39,15 @@ _FAULTS: dict[int | str, dict[str, Any]] = {
     500: {"description": "Internal error (fault injection)."},
     503: {"description": "Maintenance (fault injection); Retry-After when its end is known."},
 }
+FAULT_ANSWERS = FaultAnswers(
+    content_type=FHIR_JSON,
+    body=lambda code, text: json.dumps(outcome(code, text)).encode(),
+    maintenance=("transient", "NVR is closed for maintenance"),
+    forbidden=("forbidden", "the client has no permission for NVR"),
+    throttled=("throttled", "too many calls; retry in {seconds} s"),
+    error=("exception", "internal error in NVR (injected)"),
+)
+"""The faults' OperationOutcomes (faults apply to the FHIR base and the vaccine list only)."""
 _ID = Annotated[str, Path(alias="id", description="The id the register gave (nvr-…).")]
 
 
@@ -51,7 +62,8 @@ class NvrSandboxApi(FastAPI):
 
         profile = self.sandbox.profile
         prefixes = (profile.fhir_path, profile.vaccines_path)
-        await FaultMiddleware(inner, self.sandbox.faults, prefixes)(scope, receive, send)
+        faulted = FaultMiddleware(inner, self.sandbox.faults, prefixes, FAULT_ANSWERS)
+        await faulted(scope, receive, send)
 
 
 def create_app(state: NvrState) -> NvrSandboxApi:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from services.nvr.profile import NvrProfile
+from services.sandboxes.faults import Faults, FaultsChange, FaultState
 from services.sandboxes.hsa.directory import HsaDirectory
 from services.sandboxes.nvr.app import NvrSandboxApi, create_app
 from services.sandboxes.nvr.auth import (
@@ -18,15 +18,12 @@ from services.sandboxes.nvr.auth import (
     TokenIssuer,
 )
 from services.sandboxes.nvr.catalog import CareUnits, Vaccine, VaccineList
-from services.sandboxes.nvr.faults import Faults, FaultsChange, FaultState
 from services.sandboxes.nvr.state import NvrState, today_in_sweden
 from services.sandboxes.nvr.store import ImmunizationStore, StoredImmunization, utc_now
-from services.sandboxes.server import ServerThread
-
-_ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - compared with, never bound here
+from services.sandboxes.server import ServedSandbox, ServerThread
 
 
-class NvrSandbox:
+class NvrSandbox(ServedSandbox):
     """NVR over plain HTTP; its care units are those of `HsaDirectory(units, seed)`.
 
         with NvrSandbox(units=2000, seed=1) as nvr:
@@ -78,8 +75,7 @@ class NvrSandbox:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        host = "127.0.0.1" if self.server.host in _ANY_ADDRESS else self.server.host
-        return f"http://{host}:{self.server.port}"
+        return self.server.local_url
 
     @property
     def profile(self) -> NvrProfile:
@@ -93,22 +89,13 @@ class NvrSandbox:
     def fhir_url(self) -> str:
         return self.base_url + self.profile.fhir_path
 
-    def start(self) -> NvrSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
     @property
     def faults(self) -> Faults:
         return self.state.faults.faults
 
     def set_faults(self, **changes: Any) -> Faults:
         """As ``PUT /admin/faults``: change the faults named, keep the others."""
-        faults = FaultsChange.model_validate(changes).applied_to(self.faults)
-        self.state.faults.faults = faults
-        return faults
+        return self.state.faults.change(FaultsChange.model_validate(changes))
 
     def set_vaccines(self, vaccines: list[dict[str, Any]]) -> None:
         """As ``PUT /admin/vaccines``: the vaccine list until the next reset."""
@@ -136,14 +123,3 @@ class NvrSandbox:
         if owner is None:
             raise LookupError(f"unit {index} ({hsa_id}) has no care provider")
         return hsa_id, owner.caregiver_hsa_id, owner.caregiver_org_number
-
-    def __enter__(self) -> NvrSandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from services.nvr.profile import NvrProfile
 from services.nvr.rules import RuleContext
+from services.sandboxes.faults import FaultState
 from services.sandboxes.nvr.auth import OAuthClient, TokenIssuer
 from services.sandboxes.nvr.catalog import CareUnits, VaccineList
-from services.sandboxes.nvr.faults import FaultState
 from services.sandboxes.nvr.store import ImmunizationStore
 
 SWEDEN = ZoneInfo("Europe/Stockholm")

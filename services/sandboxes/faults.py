@@ -1,9 +1,9 @@
-"""How the NVR sandbox misbehaves on demand: latency, 500, 429, maintenance 503, dropped calls.
+"""How the GVR and NVR sandboxes misbehave on demand: latency, 500, 429, maintenance 503, 403,
+dropped calls.
 
-Adapted from the GVR sandbox's faults (same `Faults` fields, same admin semantics); the answers
-here are FHIR `OperationOutcome`s. Faults apply to the register's routes only (the FHIR base and
-the vaccine list); the token endpoint, the admin routes and the OpenAPI always answer, so a test
-can switch a fault off again and a client can always get a token.
+Faults apply to the register's routes only (the path prefixes a sandbox gives `FaultMiddleware`);
+the admin routes, a token endpoint and the OpenAPI always answer, so a test can switch a fault
+off again. Each sandbox words the error answers its register's way (`FaultAnswers`).
 """
 
 # S311: a seeded PRNG picks the faulted calls, reproducibly; no secret involved.
@@ -12,7 +12,6 @@ can switch a fault off again and a client can always get a token.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 from collections.abc import Callable
@@ -21,8 +20,6 @@ from datetime import UTC, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-FHIR_JSON = "application/fhir+json"
 
 
 def utc_now() -> datetime:
@@ -50,7 +47,7 @@ class Faults(BaseModel):
         default=0, ge=0, le=1, description="Share whose connection is closed without an answer."
     )
     forbidden: bool = Field(
-        default=False, description="403 to every register call: the client lost its permission."
+        default=False, description="403 to every register call: the client has no permission."
     )
 
     def in_maintenance(self, now: datetime) -> bool:
@@ -98,23 +95,50 @@ class FaultState:
         self.faults = Faults()
         self.rng = random.Random(self.seed)
 
+    def change(self, change: FaultsChange) -> Faults:
+        """Change the faults `change` names, keep the others; the faults now in force."""
+        self.faults = change.applied_to(self.faults)
+        return self.faults
+
     def hit(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
+
+
+Answer = tuple[str, str]
+"""An error answer's (code, message), as the register's error body carries them."""
+
+
+@dataclass(frozen=True)
+class FaultAnswers:
+    """How a register answers its faults: the content type, its error body, each fault's words.
+
+    `throttled`'s message is a format string with ``{seconds}`` (the Retry-After).
+    """
+
+    content_type: str
+    body: Callable[[str, str], bytes]
+    maintenance: Answer
+    forbidden: Answer
+    throttled: Answer
+    error: Answer
 
 
 class FaultMiddleware:
     """Outermost ASGI layer, so `send` is uvicorn's own and a connection can be dropped."""
 
-    def __init__(self, app: ASGIApp, state: FaultState, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, state: FaultState, prefixes: tuple[str, ...], answers: FaultAnswers
+    ) -> None:
         self.app = app
         self.state = state
         self.prefixes = prefixes
+        self.answers = answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope["path"]).startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
-        state = self.state
+        state, answers = self.state, self.answers
         faults = state.faults
         now = state.clock()
         if faults.in_maintenance(now):
@@ -122,7 +146,7 @@ class FaultMiddleware:
             if faults.maintenance_until is not None:
                 wait = math.ceil((faults.maintenance_until - now).total_seconds())
                 headers.append((b"retry-after", str(max(wait, 1)).encode()))
-            await _answer(send, 503, "transient", "NVR is closed for maintenance", headers)
+            await self._answer(send, 503, answers.maintenance, headers)
             return
         delay = faults.latency_ms + (
             state.rng.uniform(0, faults.latency_jitter_ms) if faults.latency_jitter_ms else 0
@@ -130,46 +154,46 @@ class FaultMiddleware:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         if faults.forbidden:
-            await _answer(send, 403, "forbidden", "the client has no permission for NVR", [])
+            await self._answer(send, 403, answers.forbidden, [])
         elif state.hit(faults.drop_rate):
             await drop_connection(receive, send)
         elif state.hit(faults.throttle_rate):
             seconds = str(faults.retry_after_s)
-            retry = [(b"retry-after", seconds.encode())]
-            await _answer(send, 429, "throttled", f"too many calls; retry in {seconds} s", retry)
+            code, message = answers.throttled
+            throttled = (code, message.format(seconds=seconds))
+            await self._answer(send, 429, throttled, [(b"retry-after", seconds.encode())])
         elif state.hit(faults.error_rate):
-            await _answer(send, 500, "exception", "internal error in NVR (injected)", [])
+            await self._answer(send, 500, answers.error, [])
         else:
             await self.app(scope, receive, send)
 
+    async def _answer(
+        self, send: Send, status: int, answer: Answer, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = self.answers.body(*answer)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", self.answers.content_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
 
 async def drop_connection(receive: Receive, send: Send) -> None:
-    """Close the connection without a byte of answer (through uvicorn's h11 request cycle)."""
+    """Close the connection without a byte of answer (over TLS: a close_notify, then FIN).
+
+    ASGI has no "abort", so this reaches uvicorn's h11 request cycle through its raw `send` (a
+    bound method of the cycle, which holds the transport), then waits for uvicorn to notice.
+    """
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None:
         raise RuntimeError("dropping a connection needs uvicorn's h11 protocol (ServerThread)")
     transport.close()
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _answer(
-    send: Send, status: int, code: str, text: str, headers: list[tuple[bytes, bytes]]
-) -> None:
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "details": {"text": text}}],
-    }
-    body = json.dumps(outcome).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", FHIR_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
