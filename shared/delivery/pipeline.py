@@ -151,6 +151,18 @@ class Pipeline:
         applied, reference = first.applied_version, first.reference
         seen: set[str] = set()
         blocked_by: Disposition | None = None
+        # A crash left the record's last submission (version N) in flight: once N is found at
+        # the register, every version up to N is applied too (a record's events go one by one).
+        flight = first.inflight
+        flight_entry = next(
+            (
+                (fd, fev)
+                for fd, fev in group
+                if flight and fd.identity and fd.identity.event_id == flight.event_id
+            ),
+            None,
+        )
+        reconciled_through: int | None = None
         for d, event in group:
             identity = d.identity
             assert identity is not None  # set for every parsed record
@@ -180,7 +192,23 @@ class Pipeline:
                     location[identity.event_id] = location[queue[0]]
                 continue
             with activate(d.span):  # the register call's spans are children of the event's
-                outcome = await self._submit(decision, event, identity, reference, batcher, limit)
+                if (
+                    flight is not None
+                    and flight_entry is not None
+                    and reconciled_through is None
+                    and decision.kind == "in_flight"
+                    and identity.record_version < flight.record_version
+                ):
+                    found = await self._applied(flight_entry, reference)
+                    if found is not None:
+                        reconciled_through, reference = flight.record_version, found.reference
+                if reconciled_through is not None and identity.record_version <= reconciled_through:
+                    self.metrics.reconciled.labels(self.worker.name).inc()
+                    outcome: Accepted | DeliveryError = Accepted(reference or "")
+                else:
+                    outcome = await self._submit(
+                        decision, event, identity, reference, batcher, limit
+                    )
             if isinstance(outcome, Accepted):
                 if queue and queue[0] == identity.event_id:
                     queue.pop(0)
@@ -229,6 +257,19 @@ class Pipeline:
         if not isinstance(outcome, PermanentError | ConfigurationError):
             self.circuit.record(failed=isinstance(outcome, TransientError), now=self.clock.now())
         return outcome
+
+    async def _applied(
+        self, entry: tuple[Disposition, object], reference: str | None
+    ) -> Accepted | None:
+        """Is this (in-flight) event already at the register? None when it is not, or when it
+        cannot be told yet (no reference to map it with, the register not answering)."""
+        d, event = entry
+        assert d.identity is not None
+        try:
+            submission = Submission(d.identity, self.worker.map(event, reference), reference)
+            return await self.worker.lookup(submission)
+        except DeliveryError:
+            return None
 
     def _follow(self, d: Disposition, head_location: str) -> None:
         d.follows = True

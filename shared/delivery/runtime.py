@@ -66,17 +66,27 @@ class Status:
         return self.started and self.paused_reason != "dlq_limit"
 
 
-class _Repause(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalances hand back fresh, unpaused partitions: pause them again while we must."""
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions over cleanly, and pauses fresh ones again while the worker must wait.
+
+    Revoked: the chunk in hand (of either consumer) is finished — published, settled and its
+    offsets committed, which the group still accepts while it prepares to rebalance — before the
+    partitions go, so their next owner starts exactly where this one stopped. A chunk fetched
+    before the rebalance and not yet started is dropped (the assignment epoch moved on): its
+    records are fetched again from the committed offsets by whoever owns them now.
+    """
 
     def __init__(self, runtime: DeliveryRuntime, consumer_name: str) -> None:
         self._runtime = runtime
         self._name = consumer_name
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        return None
+        self._runtime.epochs[self._name] += 1
+        async with self._runtime.chunk_lock:  # wait for the chunk in hand, if any
+            pass
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._runtime.epochs[self._name] += 1
         self._runtime.status.assigned = True
         consumer = self._runtime.consumers.get(self._name)
         if consumer is not None and self._runtime.status.paused_reason is not None:
@@ -126,7 +136,8 @@ class DeliveryRuntime:
         self.consumers: dict[str, AIOKafkaConsumer] = {}
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
+        self.chunk_lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
+        self.epochs = {"input": 0, "retry": 0}  # assignment changes per consumer (rebalances)
         self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
         tier_topics = {retry_topic(worker.name, t.name): t.name for t in self.retry.tiers}
         self.lag_gauges = LagGauges(self.metrics, worker.name, tier_topics)
@@ -148,9 +159,9 @@ class DeliveryRuntime:
             for consumer in self.consumers.values():
                 await consumer.start()
             self.consumers["input"].subscribe(
-                [self.options.input_topic], listener=_Repause(self, "input")
+                [self.options.input_topic], listener=_Rebalance(self, "input")
             )
-            self.consumers["retry"].subscribe(retry_topics, listener=_Repause(self, "retry"))
+            self.consumers["retry"].subscribe(retry_topics, listener=_Rebalance(self, "retry"))
             self.status.started = True
             self.metrics.announce(self.worker.name, [t.name for t in self.retry.tiers])
             log.info(
@@ -194,11 +205,12 @@ class DeliveryRuntime:
                 timeout_ms=self.options.poll_timeout_ms,
                 max_records=1 if half_open else self.options.chunk_size,
             )
+            epoch = self.epochs["input"]
             records = [r for rs in batch.values() for r in rs]
             if not records:
                 continue
             inbound = [_inbound(r, from_retry=False) for r in records]
-            await self._handle(consumer, inbound, batch)
+            await self._handle(consumer, inbound, batch, epoch=epoch, name="input")
             self._record_lag(consumer, batch)
 
     async def _retry_loop(self) -> None:
@@ -209,6 +221,7 @@ class DeliveryRuntime:
             )
             if not batch:
                 continue
+            epoch = self.epochs["retry"]
             now = self.clock.now()
             due: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
             for tp, records in batch.items():
@@ -224,7 +237,7 @@ class DeliveryRuntime:
                     due[tp] = records
             if due:
                 inbound = [_inbound(r, from_retry=True) for rs in due.values() for r in rs]
-                await self._handle(consumer, inbound, due)
+                await self._handle(consumer, inbound, due, epoch=epoch, name="retry")
 
     async def _probe_loop(self) -> None:
         """While the circuit is open: wait for the probe time, then let one event through."""
@@ -258,8 +271,16 @@ class DeliveryRuntime:
         consumer: AIOKafkaConsumer,
         inbound: list[Inbound],
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        *,
+        epoch: int,
+        name: str,
     ) -> None:
-        async with self._lock:
+        async with self.chunk_lock:
+            if self.epochs[name] != epoch:  # fetched before a rebalance: no longer ours to do
+                log.info(
+                    "chunk_dropped_after_rebalance", worker=self.worker.name, events=len(inbound)
+                )
+                return
             result = await self.pipeline.process(inbound)
             await self._publish(result.outgoing)  # retries, dead letters, results: durable first
             await self.ledger.settle(self.worker.name, result.settlement, self.clock.now())
@@ -289,14 +310,15 @@ class DeliveryRuntime:
         for tp, records in batch.items():
             offset = min(back[tp], records[-1].offset + 1) if tp in back else records[-1].offset + 1
             offsets[tp] = OffsetAndMetadata(offset, "")
-            if tp in back:
+            if tp in back and tp in consumer.assignment():  # no seek on a partition gone
                 consumer.seek(tp, offset)
         if back:
             self.metrics.handed_back.labels(self.worker.name).inc(len(result.handed_back()))
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
-            # Rebalanced away mid-chunk: the new owner reprocesses; the ledger makes it harmless.
+            # Not ours any more (the session expired mid-chunk): the new owner reprocesses the
+            # chunk; the ledger skips what was settled and looks up what was in flight.
             log.warning("commit_failed", worker=self.worker.name, error=str(exc))
 
     def _after_chunk(self, result: ChunkResult) -> None:
@@ -365,7 +387,10 @@ class DeliveryRuntime:
         consumer: AIOKafkaConsumer,
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
+        assigned = consumer.assignment()
         for tp in batch:
+            if tp not in assigned:  # revoked while the chunk ran: aiokafka asserts on it
+                continue
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 lag = max(0, highwater - batch[tp][-1].offset - 1)

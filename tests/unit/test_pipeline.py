@@ -181,3 +181,33 @@ async def test_a_submission_left_in_flight_by_a_crash_is_looked_up_not_resent(
     assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-found")]
     decision = await pipeline.ledger.decide("scripted", EventIdentity("f1", "r", 1, "create"))
     assert decision.kind == "duplicate"
+
+
+async def test_a_chain_left_in_flight_is_found_at_its_last_version_and_nothing_is_resent(
+    pipeline: Pipeline,
+) -> None:
+    # Given a crash after a chunk sent a record's create and both corrections (the ledger noted
+    # the last one in flight; nothing settled, nothing committed), so the register holds v3
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    last = EventIdentity("c3", "r", 3, "correct")
+    await pipeline.ledger.begin_many("scripted", [last], pipeline.clock.now())
+
+    async def lookup(submission: Submission[Any]) -> Accepted | None:
+        version = submission.identity.record_version
+        return (
+            Accepted("REF-r") if version in (1, 3) else None
+        )  # v2's content is gone: v3's is there
+
+    worker.lookup = lookup  # type: ignore[method-assign]
+
+    # When Kafka delivers the three events again
+    result = await run(
+        pipeline,
+        inbound("c1", "r", 1, offset=0),
+        inbound("c2", "r", 2, offset=1),
+        inbound("c3", "r", 3, offset=2),
+    )
+
+    # Then all three are accepted as already applied, and the register is sent nothing again
+    assert worker.sent == []
+    assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-r")] * 3
