@@ -18,6 +18,7 @@ from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
     InvalidEventError,
+    NotYetAppliedError,
     PermanentError,
     ThrottledError,
     TransientError,
@@ -336,6 +337,12 @@ class Pipeline:
     def _settlement(self, result: ChunkResult) -> None:
         """What the ledger must remember of this chunk (written after the messages are out)."""
         settlement = result.settlement
+        maybe_applied = {
+            d.identity.record_id for d in result.dispositions if d.identity and _maybe_applied(d)
+        }
+        if maybe_applied:  # keep their in-flight rows: the next attempt looks them up first
+            kept = [r for r in settlement.settled_records if r not in maybe_applied]
+            settlement.settled_records[:] = kept
         for d in result.dispositions:
             identity = d.identity
             if identity is None:
@@ -432,3 +439,14 @@ class Pipeline:
 
 def _key_text(key: bytes | None) -> str:
     return key.decode("utf-8", "replace") if key else ""
+
+
+def _maybe_applied(d: Disposition) -> bool:
+    """Sent, and failed in a way that leaves open whether the register applied it (a timeout, a
+    connection lost after the request went out, a 5xx): retry it only after a look-up."""
+    return (
+        not d.follows
+        and d.fate in ("retry", "handed_back")
+        and isinstance(d.error, TransientError)
+        and not isinstance(d.error, ThrottledError | NotYetAppliedError)
+    )

@@ -11,7 +11,12 @@ import pytest
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
-from shared.delivery.errors import DeliveryError, RegisterRejectedError, RegisterUnavailableError
+from shared.delivery.errors import (
+    DeliveryError,
+    RegisterRejectedError,
+    RegisterUnavailableError,
+    ThrottledError,
+)
 from shared.delivery.ledger import Ledger
 from shared.delivery.limits import CircuitBreaker, DlqLimit
 from shared.delivery.metrics import Metrics
@@ -211,3 +216,21 @@ async def test_a_chain_left_in_flight_is_found_at_its_last_version_and_nothing_i
     # Then all three are accepted as already applied, and the register is sent nothing again
     assert worker.sent == []
     assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-r")] * 3
+
+
+async def test_an_answer_lost_to_a_timeout_is_looked_up_before_the_retry_sends_it_again(
+    pipeline: Pipeline,
+) -> None:
+    # Given a register that applied a correction but whose answer timed out
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker.script["t2"] = RegisterUnavailableError("timed out", error_class="register_timeout")
+    worker.script["u1"] = ThrottledError("busy", error_class="throttled", retry_after=1)
+
+    # When the chunk goes to the retry tier
+    result = await run(pipeline, inbound("t2", "r", 2), inbound("u1", "u", 1, offset=1))
+
+    # Then the timed-out one stays in flight (its retry looks it up first), the refused one not
+    assert [d.fate for d in result.dispositions] == ["retry", "retry"]
+    timed_out = await pipeline.ledger.decide("scripted", EventIdentity("t2", "r", 2, "create"))
+    refused = await pipeline.ledger.decide("scripted", EventIdentity("u1", "u", 1, "create"))
+    assert (timed_out.kind, refused.kind) == ("in_flight", "new")
