@@ -23,7 +23,7 @@ from shared.delivery.errors import (
     ThrottledError,
     TransientError,
 )
-from shared.delivery.ledger import Decision, Ledger, Parked, Settlement
+from shared.delivery.ledger import Decision, InFlight, Ledger, Parked, Settlement
 from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
 from shared.delivery.metrics import Metrics
 from shared.delivery.outgoing import Inbound, Outgoing, result_message, story_headers
@@ -152,17 +152,11 @@ class Pipeline:
         applied, reference = first.applied_version, first.reference
         seen: set[str] = set()
         blocked_by: Disposition | None = None
-        # A crash left the record's last submission (version N) in flight: once N is found at
-        # the register, every version up to N is applied too (a record's events go one by one).
+        # A crash left the record's submissions up to version N in flight: the highest of them
+        # found at the register tells that every version up to it is applied (a record's events
+        # go one by one), so none of those is sent again.
         flight = first.inflight
-        flight_entry = next(
-            (
-                (fd, fev)
-                for fd, fev in group
-                if flight and fd.identity and fd.identity.event_id == flight.event_id
-            ),
-            None,
-        )
+        searched = False
         reconciled_through: int | None = None
         for d, event in group:
             identity = d.identity
@@ -195,14 +189,15 @@ class Pipeline:
             with activate(d.span):  # the register call's spans are children of the event's
                 if (
                     flight is not None
-                    and flight_entry is not None
-                    and reconciled_through is None
+                    and not searched
+                    and reference is not None  # the later versions can be mapped
                     and decision.kind == "in_flight"
                     and identity.record_version < flight.record_version
                 ):
-                    found = await self._applied(flight_entry, reference)
+                    searched = True
+                    found = await self._highest_applied(group, identity, flight, reference)
                     if found is not None:
-                        reconciled_through, reference = flight.record_version, found.reference
+                        reconciled_through, reference = found[0], found[1].reference
                 if reconciled_through is not None and identity.record_version <= reconciled_through:
                     self.metrics.reconciled.labels(self.worker.name).inc()
                     outcome: Accepted | DeliveryError = Accepted(reference or "")
@@ -259,18 +254,30 @@ class Pipeline:
             self.circuit.record(failed=isinstance(outcome, TransientError), now=self.clock.now())
         return outcome
 
-    async def _applied(
-        self, entry: tuple[Disposition, object], reference: str | None
-    ) -> Accepted | None:
-        """Is this (in-flight) event already at the register? None when it is not, or when it
-        cannot be told yet (no reference to map it with, the register not answering)."""
-        d, event = entry
-        assert d.identity is not None
-        try:
-            submission = Submission(d.identity, self.worker.map(event, reference), reference)
-            return await self.worker.lookup(submission)
-        except DeliveryError:
-            return None
+    async def _highest_applied(
+        self,
+        group: list[tuple[Disposition, object]],
+        current: EventIdentity,
+        flight: InFlight,
+        reference: str,
+    ) -> tuple[int, Accepted] | None:
+        """The highest version after `current`, up to the one in flight, that the register
+        already holds (looked up newest first), or None (not found, or it cannot tell now)."""
+        later = [
+            (fd.identity, event)
+            for fd, event in group
+            if fd.identity
+            and current.record_version < fd.identity.record_version <= flight.record_version
+        ]
+        for identity, event in sorted(later, key=lambda item: -item[0].record_version):
+            try:
+                submission = Submission(identity, self.worker.map(event, reference), reference)
+                found = await self.worker.lookup(submission)
+            except DeliveryError:
+                return None
+            if found is not None:
+                return identity.record_version, found
+        return None
 
     def _follow(self, d: Disposition, head_location: str) -> None:
         d.follows = True

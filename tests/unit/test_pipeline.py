@@ -218,6 +218,32 @@ async def test_a_chain_left_in_flight_is_found_at_its_last_version_and_nothing_i
     assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-r")] * 3
 
 
+async def test_a_chain_applied_up_to_the_version_before_the_one_in_flight_sends_only_that_one(
+    pipeline: Pipeline,
+) -> None:
+    # Given a crash after a chunk sent v1..v3 of a record but not yet v4 (noted in flight)
+    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    last = EventIdentity("d4", "r", 4, "cancel")
+    await pipeline.ledger.begin_many("scripted", [last], pipeline.clock.now())
+    looked_up: list[int] = []
+
+    async def lookup(submission: Submission[Any]) -> Accepted | None:
+        version = submission.identity.record_version
+        looked_up.append(version)
+        return Accepted("REF-r") if version in (1, 3) else None  # the register holds v3
+
+    worker.lookup = lookup  # type: ignore[method-assign]
+
+    # When Kafka delivers the four events again
+    chunk = [inbound(f"d{v}", "r", v, offset=v) for v in (1, 2, 3, 4)]
+    result = await run(pipeline, *chunk)
+
+    # Then v1..v3 are found (newest first, after v1 gave the reference), only v4 is sent
+    assert worker.sent == ["d4"]
+    assert [d.fate for d in result.dispositions] == ["accepted"] * 4
+    assert looked_up[:3] == [1, 4, 3]
+
+
 async def test_an_answer_lost_to_a_timeout_is_looked_up_before_the_retry_sends_it_again(
     pipeline: Pipeline,
 ) -> None:
