@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr bench-nvr fhir-validator-jars
+	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale fhir-validator-jars
 
 run: install tools kafka-jars  ## start Kafka (and, as they land, sandboxes and workers) until Ctrl-C
 	$(BIN)/regbridge dev up
@@ -49,7 +49,7 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
@@ -62,6 +62,9 @@ bench-gvr: install tools kafka-jars  ## 50,000 visits, GVR sandbox answering in 
 
 bench-nvr: install tools kafka-jars  ## 100,000 vaccinations, NVR sandbox answering in 50 ms
 	$(BIN)/python -m benchmarks.nvr_drain
+
+bench-scale: install tools kafka-jars  ## GVR workers 1 → 2 → 4, one SIGKILLed, one added; no loss
+	$(BIN)/python -m benchmarks.scale_out
 
 lock: install  ## re-resolve requirements.lock after changing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
