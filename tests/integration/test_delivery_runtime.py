@@ -338,6 +338,13 @@ async def test_health_endpoints_report_readiness_and_metrics(
     async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=TIERS) as runtime:
         await publish(kafka_bootstrap, topic, [event("h-1")])
         await wait_for(lambda: len(double.accepted()) == 1, 30, "accepted")
+        labels = {"worker": worker.name, "outcome": "accepted"}
+        registry = runtime.metrics.registry
+        await wait_for(  # the counter moves when the chunk settles, after the register answered
+            lambda: registry.get_sample_value("regbridge_events_total", labels) == 1.0,
+            30,
+            "the chunk settled",
+        )
         transport = httpx.ASGITransport(app=health_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
             ready = await client.get("/health/ready")
