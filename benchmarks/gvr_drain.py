@@ -27,7 +27,6 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,20 +39,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks.processes import CLI, launch, report, run_child
+
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths, to_gvr_request
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.worker import Accepted
 
-CLI = [sys.executable, "-m", "services.cli"]
-LAUNCHER = """
-import json, os, signal, subprocess, sys
-child = subprocess.Popen(sys.argv[2:], stdout=sys.stderr if sys.argv[1] == "err" else None)
-signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-_, status, usage = os.wait4(child.pid, 0)
-print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024}))
-"""
 UNITS, SEED = 2000, 1
 VISIT_DAY = date(2026, 11, 16)  # a Monday; the codes the visits use are valid on it
 
@@ -162,29 +155,6 @@ async def naive(args: argparse.Namespace) -> dict[str, Any]:
     return {"accepted": accepted, "errors": dict(errors)}
 
 
-def launch(command: list[str], out: str = "out", env: Any = None) -> subprocess.Popen[str]:
-    """`command` under LAUNCHER (its stdout to ours, or to stderr with `out` "err"); SIGTERM to the
-    launcher reaches the command; the launcher's last line is {"exit", "rss_mb"}."""
-    launcher = [sys.executable, "-c", LAUNCHER, out, *command]
-    return subprocess.Popen(launcher, env=env, stdout=subprocess.PIPE, text=True)
-
-
-def report(process: subprocess.Popen[str], timeout: float | None = None) -> tuple[list[str], float]:
-    """The command's output lines and its peak RSS in MB; raises if it failed."""
-    lines = process.communicate(timeout=timeout)[0].strip().splitlines()
-    ended = json.loads(lines[-1])
-    if ended["exit"] not in (0, -signal.SIGTERM):
-        raise RuntimeError(f"a child failed ({ended['exit']}): {lines[:-1]}")
-    return lines[:-1], ended["rss_mb"]
-
-
-def run_child(**spec: Any) -> tuple[dict[str, Any], float]:
-    """This module as `--child spec` to completion: (its JSON answer, peak RSS in MB)."""
-    child = [sys.executable, "-m", "benchmarks.gvr_drain", "--child", json.dumps(spec)]
-    lines, rss = report(launch(child))
-    return json.loads(lines[-1]), rss
-
-
 def log_rate(entries: list[dict[str, str]]) -> float:
     """Accepted creates per second between the sandbox's first and last acceptance."""
     times = sorted(datetime.fromisoformat(e["at"]) for e in entries if e["op"] == "create")
@@ -209,7 +179,7 @@ async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tupl
         await admin.close()
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
-    return started, report(worker, timeout=120)[1]
+    return started, report(worker, timeout=120)[1]["rss_mb"]
 
 
 async def main() -> None:
@@ -274,8 +244,10 @@ async def main() -> None:
             url = env["REGBRIDGE_GVR_BASE_URL"] = announced.group(1)
             common = {"bootstrap": bootstrap, "topic": topics["input"], "url": url}
             common |= {"certs": str(certs), "seconds": args.naive_seconds}
-            raw, raw_rss = run_child(role="raw", limit=n, **common)
-            sample, naive_rss = run_child(role="naive", limit=args.naive_sample, **common)
+            raw, raw_rss = run_child(__spec__.name, {"role": "raw", "limit": n, **common})
+            sample, naive_rss = run_child(
+                __spec__.name, {"role": "naive", "limit": args.naive_sample, **common}
+            )
             async with httpx.AsyncClient(
                 base_url=url, verify=client_tls(certs), timeout=120
             ) as gvr:

@@ -33,7 +33,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -48,6 +47,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from benchmarks.processes import CLI, launch, report, run_child
+
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.nvr.client import NvrClient
 from services.nvr.mapping import build_bundle, validate_immunization
@@ -57,15 +58,6 @@ from shared.contracts import VaccinationEvent
 from shared.delivery.worker import Accepted
 from shared.oauth2 import ClientCredentialsAuth
 
-CLI = [sys.executable, "-m", "services.cli"]
-LAUNCHER = """
-import json, os, signal, subprocess, sys
-child = subprocess.Popen(sys.argv[2:], stdout=sys.stderr if sys.argv[1] == "err" else None)
-signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-_, status, usage = os.wait4(child.pid, 0)
-print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024,
-                  "cpu_s": usage.ru_utime + usage.ru_stime}))
-"""
 UNITS, SEED = 2000, 1
 CLIENT_ID, CLIENT_SECRET = "regbridge", "regbridge-secret"  # the sandbox's test pair
 BUNDLE = 100  # the worker's batch_size (NvrSettings), NVR's limit
@@ -299,31 +291,6 @@ async def fhir_cpu(args: argparse.Namespace) -> dict[str, Any]:
     return {"sample": n} | {k: round(v, 1) for k, v in figures.items()}
 
 
-def launch(command: list[str], out: str = "out", env: Any = None) -> subprocess.Popen[str]:
-    """`command` under LAUNCHER (its stdout to ours, or to stderr with `out` "err"); SIGTERM to the
-    launcher reaches the command; the launcher's last line is {"exit", "rss_mb", "cpu_s"}."""
-    launcher = [sys.executable, "-c", LAUNCHER, out, *command]
-    return subprocess.Popen(launcher, env=env, stdout=subprocess.PIPE, text=True)
-
-
-def report(
-    process: subprocess.Popen[str], timeout: float | None = None
-) -> tuple[list[str], dict[str, Any]]:
-    """The command's output lines and its {"rss_mb", "cpu_s"}; raises if it failed."""
-    lines = process.communicate(timeout=timeout)[0].strip().splitlines()
-    ended = json.loads(lines[-1])
-    if ended["exit"] not in (0, -signal.SIGTERM):
-        raise RuntimeError(f"a child failed ({ended['exit']}): {lines[:-1]}")
-    return lines[:-1], ended
-
-
-def run_child(**spec: Any) -> tuple[dict[str, Any], float]:
-    """This module as `--child spec` to completion: (its JSON answer, peak RSS in MB)."""
-    child = [sys.executable, "-m", "benchmarks.nvr_drain", "--child", json.dumps(spec)]
-    lines, ended = report(launch(child))
-    return json.loads(lines[-1]), ended["rss_mb"]
-
-
 def proc_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -464,17 +431,22 @@ async def main() -> None:
             )
             common = {"bootstrap": bootstrap, "topic": topics["input"], "url": url}
             common |= {"seconds": args.naive_seconds}
-            raw, raw_rss = run_child(role="raw", limit=n, **common)
+            raw, raw_rss = run_child(__spec__.name, {"role": "raw", "limit": n, **common})
             cpu, _ = run_child(
-                role="cpu",
-                limit=min(args.cpu_sample, n),
-                units_topic=topics["units"],
-                vaccines_topic=topics["vaccines"],
-                **common,
+                __spec__.name,
+                {
+                    "role": "cpu",
+                    "limit": min(args.cpu_sample, n),
+                    "units_topic": topics["units"],
+                    "vaccines_topic": topics["vaccines"],
+                    **common,
+                },
             )
             async with httpx.AsyncClient(base_url=url, timeout=120) as nvr:
                 sandbox_cpu = proc_cpu(sandbox.pid)
-                sample, naive_rss = run_child(role="naive", limit=args.naive_sample, **common)
+                sample, naive_rss = run_child(
+                    __spec__.name, {"role": "naive", "limit": args.naive_sample, **common}
+                )
                 naive_sandbox_cpu = proc_cpu(sandbox.pid) - sandbox_cpu
                 naive_records = await register_records(nvr)
                 (await nvr.post("/admin/reset")).raise_for_status()  # the worker meets none of them

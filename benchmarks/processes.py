@@ -1,0 +1,45 @@
+"""Benchmark children in processes of their own, each under a small launcher that reports its
+peak RSS and CPU from `os.wait4` (a child forked from a large parent inherits its high-water mark).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+CLI = [sys.executable, "-m", "services.cli"]
+LAUNCHER = """
+import json, os, signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:], stdout=sys.stderr if sys.argv[1] == "err" else None)
+signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "rss_mb": usage.ru_maxrss / 1024,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}))
+"""
+
+
+def launch(command: list[str], out: str = "out", env: Any = None) -> subprocess.Popen[str]:
+    """`command` under LAUNCHER (its stdout to ours, or to stderr with `out` "err"); SIGTERM to the
+    launcher reaches the command; the launcher's last line is {"exit", "rss_mb", "cpu_s"}."""
+    launcher = [sys.executable, "-c", LAUNCHER, out, *command]
+    return subprocess.Popen(launcher, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def report(
+    process: subprocess.Popen[str], timeout: float | None = None
+) -> tuple[list[str], dict[str, Any]]:
+    """The command's output lines and its {"rss_mb", "cpu_s"}; raises if it failed."""
+    lines = process.communicate(timeout=timeout)[0].strip().splitlines()
+    ended = json.loads(lines[-1])
+    if ended["exit"] not in (0, -signal.SIGTERM):
+        raise RuntimeError(f"a child failed ({ended['exit']}): {lines[:-1]}")
+    return lines[:-1], ended
+
+
+def run_child(module: str, spec: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """`python -m module --child spec` to completion: (its JSON answer, peak RSS in MB)."""
+    lines, ended = report(launch([sys.executable, "-m", module, "--child", json.dumps(spec)]))
+    return json.loads(lines[-1]), ended["rss_mb"]
