@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from services.devstack import provide_kafka
+from services.devstack.infra import provide_kafka
 from services.sandboxes.hsa.directory import HsaDirectory
 from shared.catalog.view import CatalogView
 from shared.settings import KafkaSettings
@@ -145,7 +145,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": broker.address,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
-            "REGBRIDGE_TOPICS_HSA_NOTIFICATIONS": topics["notifications"],
+            "REGBRIDGE_CATALOG_INPUT_TOPIC": topics["notifications"],
             "REGBRIDGE_CATALOG_HSA_URL": hsa_url,
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",
             "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",

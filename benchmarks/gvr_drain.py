@@ -68,6 +68,7 @@ def open_kombikas(day: date) -> list[str]:
 def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
     from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
+
     from shared.identifiers import luhn_check_digit
 
     rng = random.Random(SEED)  # noqa: S311 - benchmark data, not secrets
@@ -195,7 +196,7 @@ async def main() -> None:
         child = argparse.Namespace(**json.loads(args.child))
         print(json.dumps(await (raw_consume if child.role == "raw" else naive)(child)))
         return
-    from services.devstack import provide_kafka
+    from services.devstack.infra import provide_kafka
     from services.sandboxes.hsa import HsaSandbox
     from shared.settings import KafkaSettings
     from shared.topics import TopicSpec, ensure_topics
@@ -218,7 +219,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
-            "REGBRIDGE_TOPICS_CARE_CONTACTS": topics["input"],
+            "REGBRIDGE_GVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",
             "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",

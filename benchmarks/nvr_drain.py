@@ -366,7 +366,7 @@ async def main() -> None:
         roles = {"raw": raw_consume, "naive": naive, "cpu": fhir_cpu}
         print(json.dumps(await roles[child.role](child)))
         return
-    from services.devstack import provide_kafka
+    from services.devstack.infra import provide_kafka
     from services.sandboxes.hsa import HsaSandbox
     from shared.settings import KafkaSettings
     from shared.topics import TopicSpec, ensure_topics
@@ -387,7 +387,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
-            "REGBRIDGE_TOPICS_VACCINATIONS": topics["input"],
+            "REGBRIDGE_NVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
             "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",
             "REGBRIDGE_CATALOG_NVR_CLIENT_ID": CLIENT_ID,

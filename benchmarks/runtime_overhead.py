@@ -32,10 +32,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.devstack import provide_kafka, provide_postgres
+from services.devstack.infra import provide_kafka, provide_postgres
 from shared.delivery.ledger import Ledger
 from shared.delivery.worker import Accepted, Submission
-from tests.support.double_worker import DoubleWorker
+from tests.support.double_register.worker import DoubleWorker
 from tests.support.runtime_harness import create_topics, event, publish, running_runtime
 
 

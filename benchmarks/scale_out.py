@@ -58,9 +58,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
 
 from benchmarks.gvr_drain import CLI, SEED, UNITS, VISIT_DAY, client_tls, open_kombikas
-from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
 from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.identifiers import luhn_check_digit
@@ -433,7 +433,7 @@ def table(bench: ScaleOut, times: list[float], by_partition: dict[int, list[floa
 
 
 async def run(args: argparse.Namespace) -> int:
-    from services.devstack import provide_kafka, provide_postgres
+    from services.devstack.infra import provide_kafka, provide_postgres
     from services.sandboxes.hsa import HsaSandbox
     from shared.settings import KafkaSettings
     from shared.topics import TopicSpec, ensure_topics
@@ -460,7 +460,7 @@ async def run(args: argparse.Namespace) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
-            "REGBRIDGE_TOPICS_CARE_CONTACTS": topics["input"],
+            "REGBRIDGE_GVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": f'["{TIER}"]',
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",
             "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +13,7 @@ from datetime import date
 from enum import StrEnum
 from typing import NoReturn
 
-# Rules and sources: /work/shared/domain/identifiers.md, gvr.md, nvr.md. Readings that are not in
-# those sources are marked "inferred" where they are applied.
+# Readings that are not in the registers' public material are marked "inferred" where applied.
 
 _DIGITS = re.compile(r"[0-9]+")
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
@@ -82,7 +82,8 @@ class PatientIdType(StrEnum):
 
 @dataclass(frozen=True)
 class Kombika:
-    """A GVR unit: inrättning (5 digits) + klinik (3 digits) + avdelning (1–3 alphanumerics)."""
+    """A kombika, Region Stockholm's unit code: inrättning (5 digits) + klinik (3 digits) +
+    avdelning (1–3 alphanumerics)."""
 
     inr: str
     klin: str
@@ -101,6 +102,13 @@ def luhn_check_digit(digits: str) -> int:
         product = int(char) * (2 if position % 2 == 0 else 1)
         total += product - 9 if product > 9 else product
     return (10 - total % 10) % 10
+
+
+def synthetic_personnummer(rng: random.Random, born: date) -> str:
+    """A valid 12-digit personnummer for `born` (random serial, Luhn check digit): test data."""
+    serial = f"{rng.randrange(1, 999):03d}"
+    ten = born.strftime("%y%m%d") + serial
+    return born.strftime("%Y") + ten[2:] + str(luhn_check_digit(ten))
 
 
 def validate_personnummer(value: str) -> str:
@@ -272,14 +280,16 @@ def validate_atc(value: str) -> str:
 
 
 def validate_npl_id(value: str) -> str:
-    """NPL-id (medicinal product): numeric, 1–14 digits, as NVR states (real ones have 14)."""
+    """NPL-id (medicinal product): numeric, 1–14 digits, as the vaccination register states
+    (real ones have 14)."""
     if len(value) > 14 or not _DIGITS.fullmatch(value):
         _fail("NPL-id", "must be 1–14 digits", value)
     return value
 
 
 def validate_batch_number(value: str) -> str:
-    """Batch number as NVR takes it: 0–80 characters, content as on the batch list."""
+    """Batch number as the vaccination register takes it: 0–80 characters, as on the batch
+    list."""
     if len(value) > 80:
         _fail("batch number", f"must be at most 80 characters, got {len(value)}", value)
     return value

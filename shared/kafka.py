@@ -1,8 +1,7 @@
-"""Connection options shared by every Kafka client the project creates (aiokafka and FastStream)."""
+"""Connection options shared by every Kafka client the project creates, and small readers."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +9,6 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient
-from faststream.kafka import KafkaBroker
-from faststream.security import (
-    BaseSecurity,
-    SASLOAuthBearer,
-    SASLPlaintext,
-    SASLScram256,
-    SASLScram512,
-)
 
 from shared.oauth2 import ClientCredentialsAuth
 
@@ -84,38 +75,6 @@ def oauth_token_provider(kafka: KafkaSettings) -> OAuthTokenProvider:
         auth = ClientCredentialsAuth(key[0], key[1], secret, scope=kafka.sasl_oauth_scope)
         _PROVIDERS[key] = OAuthTokenProvider(auth)
     return _PROVIDERS[key]
-
-
-def faststream_security(kafka: KafkaSettings) -> BaseSecurity | None:
-    """The same TLS/SASL choice as `kafka_client_options`, in FastStream's terms."""
-    ssl_context = kafka_client_options(kafka).get("ssl_context")
-    use_ssl = kafka.security_protocol in ("SSL", "SASL_SSL")
-    secret = kafka.password()
-    password = secret.get_secret_value() if secret else ""
-    username = kafka.sasl_username or ""
-    match kafka.sasl_mechanism:
-        case None:
-            return BaseSecurity(ssl_context=ssl_context, use_ssl=use_ssl) if use_ssl else None
-        case "PLAIN":
-            return SASLPlaintext(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
-        case "SCRAM-SHA-256":
-            return SASLScram256(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
-        case "SCRAM-SHA-512":
-            return SASLScram512(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
-        case "OAUTHBEARER":
-            return SASLOAuthBearer(ssl_context=ssl_context, use_ssl=use_ssl)
-
-
-def make_broker(kafka: KafkaSettings, *, worker: str, **options: Any) -> KafkaBroker:
-    """A FastStream broker whose logs go through the project's masked structlog pipeline."""
-    return KafkaBroker(
-        kafka.bootstrap_list,
-        client_id=f"{kafka.client_id}-{worker}",
-        security=faststream_security(kafka),
-        logger=logging.getLogger(f"regbridge.faststream.{worker}"),
-        request_timeout_ms=kafka.request_timeout_ms,
-        **options,
-    )
 
 
 def standalone_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -78,10 +79,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.AUTO) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Libraries that attach handlers of their own (FastStream does) would print around the mask:
-    # send every logger through the root handler instead. Brokers get their logger from
-    # `shared.kafka.make_broker`, which propagates here.
-    import faststream.kafka  # noqa: F401  (creates FastStream's module loggers before the sweep)
+    # Libraries that attach handlers of their own (FastStream does, where tests and tools use
+    # it) would print around the mask: send every logger through the root handler instead.
+    with contextlib.suppress(ImportError):  # FastStream is not installed with the workers
+        import faststream.kafka  # noqa: F401  (creates its module loggers before the sweep)
 
     for existing in list(logging.Logger.manager.loggerDict.values()):
         if isinstance(existing, logging.Logger) and existing.handlers:

@@ -1,17 +1,18 @@
-"""Settings: one pydantic-settings base, a prefix per worker, shared Kafka and topic sections."""
+"""Settings: one pydantic-settings base, a prefix per worker, shared Kafka and topic sections.
+
+Each worker's own settings class lives in its folder and extends `RegbridgeSettings`."""
 
 from __future__ import annotations
 
-import socket
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.topics import parse_delay
+from shared.delivery.options import RuntimeOptions
+from shared.durations import parse_delay
 
 ENV_PREFIX = "REGBRIDGE_"
 
@@ -85,9 +86,7 @@ class TopicSettings(BaseSettings):
         description="Delayed retry tiers, shortest first; each becomes <worker>.retry.<delay>.",
     )
     dlq_retention_ms: int = 90 * 24 * 3600 * 1000
-    care_contacts: str = "care.contacts.v1"
-    vaccinations: str = "care.vaccinations.v1"
-    hsa_notifications: str = "catalog.hsa-notifications.v1"
+    # the catalog's compacted topics, which every worker reads (shared/catalog)
     care_units: str = "catalog.care-units.v1"
     vaccines: str = "catalog.vaccines.v1"
 
@@ -100,16 +99,29 @@ class TopicSettings(BaseSettings):
         return value
 
 
-class RegbridgeSettings(BaseSettings):
-    """The base every worker's settings extend; subclasses set ``worker`` and their own prefix."""
+class CommonSettings(BaseSettings):
+    """What every process reads (``REGBRIDGE_…``): logging, Kafka, topic shapes. Commands that
+    serve no one worker (`topics ensure`, the demo) read only these."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="ignore", secrets_dir=None, frozen=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="ignore",
+        secrets_dir=None,
+        frozen=True,
     )
-    worker: ClassVar[str] = "regbridge"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat = LogFormat.AUTO
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+
+class RegbridgeSettings(CommonSettings):
+    """The base every worker's settings extend: its own prefix (``REGBRIDGE_<WORKER>_``, see
+    `worker_config`), its input topic, its ledger, its health port, and its runtime options
+    nested (``REGBRIDGE_<WORKER>_RUNTIME__CHUNK_SIZE``)."""
+
     database_url: SecretStr = Field(
         default=SecretStr("sqlite+aiosqlite:///./regbridge.db"),
         description="SQLAlchemy async URL of the submission ledger (PostgreSQL in production).",
@@ -118,143 +130,20 @@ class RegbridgeSettings(BaseSettings):
         default=None, description="file holding the database URL (a mounted Secret)"
     )
     health_port: int = Field(default=8080, description="0 picks a free port")
-    # the delivery runtime (see README "Delivery semantics")
-    retry_horizon: str = Field(default="1d", description="no retry after this long: dead letter")
-    chunk_size: int = Field(default=500, ge=1, description="records fetched and settled at once")
-    max_in_flight: int = Field(default=64, ge=1, description="concurrent register calls")
-    batch_size: int = Field(default=1, ge=1, description="events per register call (NVR: 100)")
-    batch_linger: float = Field(default=0.02, ge=0, description="seconds a batch waits to fill")
-    dlq_max_share: float = Field(default=0.5, gt=0, le=1)
-    dlq_window: int = Field(default=200, ge=1)
-    dlq_min_events: int = Field(default=50, ge=1)
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    topics: TopicSettings = Field(default_factory=TopicSettings)
+    input_topic: str = Field(description="the topic this worker consumes (each worker's default)")
+    runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
 
     def ledger_url(self) -> str:
         """The ledger's database URL: from `database_url_file` when set, else `database_url`."""
         return secret_from(self.database_url, self.database_url_file).get_secret_value()
 
 
-class GvrSettings(RegbridgeSettings):
-    """GVR worker (``REGBRIDGE_GVR_…``)."""
-
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GVR_")
-    worker: ClassVar[str] = "gvr"
-    health_port: int = 8081
-    # the register (services/gvr/client.py): mutual TLS with a SITHS function certificate
-    base_url: str = Field(default="https://127.0.0.1:8443", description="GVR API (or its sandbox)")
-    client_cert: str | None = Field(
-        default=None, description="PEM client certificate (+ chain); its key in client_key"
-    )
-    client_key: str | None = Field(default=None, description="PEM private key of client_cert")
-    client_p12: str | None = Field(
-        default=None, description="PKCS#12 file with key + certificate; instead of cert/key"
-    )
-    client_p12_password: SecretStr | None = None
-    ca_bundle: str | None = Field(
-        default=None, description="PEM CA bundle for GVR's server certificate; None: the system's"
-    )
-    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
-    read_timeout: float = Field(default=30.0, gt=0, description="seconds")
-    write_timeout: float = Field(default=30.0, gt=0, description="seconds")
-    pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a connection")
-    max_connections: int = Field(default=64, ge=1, description="connection pool size")
-    # resource paths (docs/gvr-api.md); configuration, to follow the official specification
-    path_outpatient_visit: str = "/vardhandelse/besok"
-    path_admission: str = "/vardhandelse/inskrivning"
-    path_discharge: str = "/vardhandelse/utskrivning"
-    path_availability: str = "/tillganglighet"
-    catalog_ready_timeout: float = Field(
-        default=600, gt=0, description="seconds to wait for the catalog at start"
-    )
-
-
-class NvrSettings(RegbridgeSettings):
-    """NVR worker (``REGBRIDGE_NVR_…``)."""
-
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}NVR_")
-    worker: ClassVar[str] = "nvr"
-    health_port: int = 8082
-    # bundles of up to 100 (NVR's limit), gathered for at most batch_linger seconds
-    batch_size: int = Field(default=100, ge=1, le=100, description="vaccinations per bundle")
-    batch_linger: float = Field(default=0.2, ge=0, description="seconds a bundle waits to fill")
-    max_in_flight: int = Field(
-        default=500, ge=1, description="vaccinations in flight (at least chunk_size: no wait)"
-    )
-    # the register (services/nvr/client.py): OAuth2 client credentials
-    base_url: str = Field(default="http://127.0.0.1:8092", description="NVR API (or its sandbox)")
-    client_id: str = Field(default="regbridge", description="OAuth2 client id")
-    client_secret: SecretStr = Field(
-        default=SecretStr(""), description="OAuth2 client secret (a Secret, never logged)"
-    )
-    client_secret_file: str | None = Field(
-        default=None, description="file holding the client secret, instead of client_secret"
-    )
-    client_secret_expires_on: date | None = Field(
-        default=None, description="when Folkhälsomyndigheten's access key expires (1 year)"
-    )
-    credential_warn_days: int = Field(
-        default=30, ge=0, description="warn (and alert) this many days before it expires"
-    )
-    ca_bundle: str | None = Field(default=None, description="PEM CA bundle for https; None: system")
-    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
-    read_timeout: float = Field(default=60.0, gt=0, description="seconds (a bundle of 100)")
-    write_timeout: float = Field(default=30.0, gt=0, description="seconds")
-    pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a connection")
-    max_connections: int = Field(default=16, ge=1, description="connection pool size")
-    # the unpublished details (docs/nvr-api.md, services/nvr/profile.py)
-    token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
-    fhir_path: str = "/fhir"
-    vaccines_path: str = "/vaccines"
-    bundle_type: Literal["batch", "transaction"] = "batch"
-    personnummer_system: str = "urn:oid:1.2.752.129.2.1.3.1"
-    samordningsnummer_system: str = "urn:oid:1.2.752.129.2.1.3.3"
-    hsa_id_system: str = "urn:oid:1.2.752.129.2.1.4.1"
-    organisation_number_system: str = "urn:oid:2.5.4.97"
-    npl_id_system: str = "urn:oid:1.2.752.129.2.1.5.1"
-    programme_system: str = "urn:regbridge:nvr:programme"
-    report_identifier_base: str = "urn:regbridge:nvr:source"
-    catalog_ready_timeout: float = Field(
-        default=600, gt=0, description="seconds to wait for the catalog at start"
-    )
-
-    def secret(self) -> SecretStr:
-        """The client secret: from `client_secret_file` when set (a mounted Secret), else env."""
-        return secret_from(self.client_secret, self.client_secret_file)
-
-
-class CatalogSettings(RegbridgeSettings):
-    """Catalog sync (``REGBRIDGE_CATALOG_…``)."""
-
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}CATALOG_")
-    worker: ClassVar[str] = "catalog"
-    health_port: int = 8083
-    hsa_url: str = Field(default="http://127.0.0.1:8090", description="HSA (or its sandbox)")
-    vaccines_url: str = Field(
-        default="http://127.0.0.1:8092", description="NVR API base for the vaccine list"
-    )
-    vaccines_path: str = "/vaccines"
-    nvr_token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
-    nvr_client_id: str | None = Field(
-        default=None, description="OAuth2 client id for NVR's vaccine list; None: no token"
-    )
-    nvr_client_secret: SecretStr = SecretStr("")
-    nvr_client_secret_file: str | None = Field(
-        default=None, description="file holding the client secret, instead of nvr_client_secret"
-    )
-
-    def nvr_secret(self) -> SecretStr:
-        return secret_from(self.nvr_client_secret, self.nvr_client_secret_file)
-
-    import_times: list[str] = Field(
-        default_factory=lambda: ["11:30", "15:30", "22:30"],
-        description="local times of the full HSA import, every day",
-    )
-    timezone: str = "Europe/Stockholm"
-    vaccines_every: str = Field(default="6h", description="how often the vaccine list is read")
-    max_removal_share: float = Field(
-        default=0.05, gt=0, le=1, description="withhold removals above this share of the catalog"
-    )
-    instance_id: str = Field(
-        default_factory=socket.gethostname, description="who claims a scheduled import slot"
+def worker_config(name: str) -> SettingsConfigDict:
+    """The `model_config` of a worker's settings: ``REGBRIDGE_<NAME>_…``, sections nested by
+    ``__``, frozen."""
+    return SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}{name.upper()}_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
     )

@@ -1,11 +1,10 @@
-"""The topics of the architecture, and `ensure_topics` that creates them idempotently."""
+"""Topic names and shapes, a worker's topics, and `ensure_topics` that creates them idempotently."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,19 +16,7 @@ from shared.kafka import kafka_client_options
 if TYPE_CHECKING:
     from shared.settings import KafkaSettings, TopicSettings
 
-WORKERS = ("gvr", "nvr", "catalog")
-RESULTS_WORKERS = ("gvr", "nvr")
 _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
-_DELAY = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_delay(text: str) -> int:
-    """'30s' → 30, '5m' → 300, '1h' → 3600, '6h' → 21600, '1d' → 86400 seconds."""
-    match = _DELAY.match(text)
-    if match is None or int(match.group(1)) == 0:
-        raise ValueError(f"retry delay {text!r}: expected a positive number and s, m, h or d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def retry_topic(worker: str, delay: str) -> str:
@@ -58,23 +45,54 @@ class TopicSpec:
         return base | self.configs
 
 
-def architecture_topics(topics: TopicSettings) -> list[TopicSpec]:
-    """Every topic of the architecture, with names from settings."""
-    dlq_retention = {"retention.ms": str(topics.dlq_retention_ms)}
-    specs = [
-        TopicSpec(topics.care_contacts, "care contacts from journal systems → GVR worker"),
-        TopicSpec(topics.vaccinations, "vaccinations from journal systems → NVR worker"),
-        TopicSpec(topics.hsa_notifications, "HSA unit notifications → catalog sync"),
-        TopicSpec(topics.care_units, "care units by HSA-id (catalog)", compacted=True),
-        TopicSpec(topics.vaccines, "vaccines and batches by NPL-id (catalog)", compacted=True),
-    ]
-    for worker in RESULTS_WORKERS:
-        specs.append(TopicSpec(results_topic(worker), f"one result per {worker} event"))
-    for worker in WORKERS:
-        for delay in topics.retry_delays:
-            specs.append(TopicSpec(retry_topic(worker, delay), f"{worker} retries after {delay}"))
-        specs.append(TopicSpec(dlq_topic(worker), f"{worker} dead letters", configs=dlq_retention))
-    return specs
+@dataclass(frozen=True)
+class WorkerTopics:
+    """The topics one worker consumes and writes, and its consumer groups."""
+
+    worker: str
+    input: str
+    retry_tiers: tuple[str, ...]  # delays, shortest first: each is <worker>.retry.<delay>
+    results: bool = True  # one result per event on <worker>.results.v1
+
+    @property
+    def consumer_group(self) -> str:
+        return f"regbridge-{self.worker}"
+
+    @property
+    def retry_group(self) -> str:
+        return f"{self.consumer_group}-retry"
+
+    @property
+    def retry(self) -> dict[str, str]:
+        """Tier name → its topic, shortest first."""
+        return {tier: retry_topic(self.worker, tier) for tier in self.retry_tiers}
+
+    @property
+    def dlq(self) -> str:
+        return dlq_topic(self.worker)
+
+    @property
+    def results_topic(self) -> str | None:
+        return results_topic(self.worker) if self.results else None
+
+    def specs(self, topics: TopicSettings, input_purpose: str) -> list[TopicSpec]:
+        """Every topic of this worker as regbridge wants it to exist."""
+        name = self.worker
+        specs = [TopicSpec(self.input, input_purpose)]
+        if self.results_topic is not None:
+            specs.append(TopicSpec(self.results_topic, f"one result per {name} event"))
+        specs += [TopicSpec(t, f"{name} retries after {d}") for d, t in self.retry.items()]
+        retention = {"retention.ms": str(topics.dlq_retention_ms)}
+        specs.append(TopicSpec(self.dlq, f"{name} dead letters", configs=retention))
+        return specs
+
+
+def unique(specs: Iterable[TopicSpec]) -> list[TopicSpec]:
+    """Each topic once (two workers may read one input), in first-seen order."""
+    seen: dict[str, TopicSpec] = {}
+    for spec in specs:
+        seen.setdefault(spec.name, spec)
+    return list(seen.values())
 
 
 @dataclass
@@ -164,18 +182,3 @@ def _cleanup_policies(responses: list[Any]) -> dict[str, str]:
                 if entry[0] == "cleanup.policy":
                     policies[name] = entry[1]
     return policies
-
-
-async def ensure_architecture_topics(
-    kafka: KafkaSettings,
-    topics: TopicSettings,
-    on_progress: Callable[[str], None] = lambda _line: None,
-) -> EnsureReport:
-    """`ensure_topics` for every topic of the architecture, shaped by the topic settings."""
-    return await ensure_topics(
-        kafka,
-        architecture_topics(topics),
-        partitions=topics.partitions,
-        replication_factor=topics.replication_factor,
-        on_progress=on_progress,
-    )

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import pytest
 
-from services.devstack import InfrastructureError, provide_kafka, provide_postgres
+from services.devstack.infra import InfrastructureError, provide_kafka, provide_postgres
 
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 

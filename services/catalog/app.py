@@ -1,25 +1,18 @@
-"""The catalog sync: notifications on the runtime; full imports and vaccines on schedules."""
+"""The catalog's jobs: a full HSA import and NVR's vaccine list, on demand or on a schedule."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from services.catalog.hsa_client import HsaClient
 from services.catalog.imports import import_units, import_vaccines
-from services.catalog.notifications import CatalogNotificationWorker
-from services.catalog.schedule import SlotClaims, parse_times, run_schedule
+from services.catalog.settings import CatalogSettings
 from services.catalog.snapshot import CatalogWriter, SnapshotReport
-from shared.delivery.app import run_worker
-from shared.delivery.clock import Clock, SystemClock
-from shared.delivery.ledger import Ledger
+from shared.delivery.clock import Clock
 from shared.logging import get_logger
 from shared.oauth2 import ClientCredentialsAuth
-from shared.settings import CatalogSettings
-from shared.topics import parse_delay
 
 log = get_logger(__name__)
 
@@ -85,47 +78,3 @@ async def vaccines_loop(jobs: CatalogJobs, every: float, clock: Clock) -> None:
         except Exception as exc:  # the loop outlives one failed read: logged; next round tries
             log.exception("vaccines_failed", error=f"{type(exc).__name__}: {exc}")
         await clock.sleep(every)
-
-
-async def run_catalog(settings: CatalogSettings, clock: Clock | None = None) -> None:
-    """Until SIGTERM: notifications through the delivery runtime, scheduled imports beside it."""
-    clock = clock or SystemClock()
-    zone = ZoneInfo(settings.timezone)
-    async with catalog_jobs(settings) as jobs:
-        ledger = Ledger.from_url(settings.ledger_url())
-        claims = SlotClaims(ledger.engine)
-        await claims.create_schema()
-
-        async def units_job() -> str:
-            return (await jobs.import_units()).summary()
-
-        async def schedule() -> None:
-            await run_schedule(
-                kind="hsa-full-import",
-                times=parse_times(settings.import_times),
-                zone=zone,
-                clock=clock,
-                claims=claims,
-                owner=settings.instance_id,
-                job=units_job,
-            )
-
-        async def vaccines() -> None:
-            await vaccines_loop(jobs, parse_delay(settings.vaccines_every), clock)
-
-        worker = CatalogNotificationWorker(jobs.hsa, jobs.writer, settings.topics.care_units)
-        try:
-            await run_worker(
-                worker,
-                settings,
-                settings.topics.hsa_notifications,
-                clock=clock,
-                publish_results=False,
-                background=(schedule, vaccines),
-            )
-        finally:
-            await ledger.close()
-
-
-def main(settings: CatalogSettings | None = None) -> None:
-    asyncio.run(run_catalog(settings or CatalogSettings()))

@@ -7,8 +7,8 @@ import asyncio
 import typer
 
 from services.catalog.app import import_now, import_vaccines_now
+from services.catalog.settings import CatalogSettings
 from shared.logging import configure_logging
-from shared.settings import CatalogSettings
 
 catalog_app = typer.Typer(help="The HSA care-unit and vaccine catalog.", no_args_is_help=True)
 
@@ -44,11 +44,7 @@ def catalog_show(hsa_id: str) -> None:
     configure_logging("WARNING", settings.log_format)
 
     async def look() -> str:
-        async with CatalogView(
-            settings.kafka,
-            units_topic=settings.topics.care_units,
-            vaccines_topic=settings.topics.vaccines,
-        ) as view:
+        async with CatalogView.following(settings.kafka, settings.topics) as view:
             await view.wait_ready(120)
             unit = view.unit(hsa_id)
             stats = view.stats()

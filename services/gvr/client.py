@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 from opentelemetry.trace import TracerProvider
 
 from services.gvr.mapping import CANCELLED, GvrRequest
+from services.gvr.settings import GvrSettings
 from shared.delivery.classify import (
     bad_answer,
     classify_exception,
@@ -29,7 +30,6 @@ from shared.delivery.classify import (
 from shared.delivery.errors import ConfigurationError, DeliveryError
 from shared.delivery.worker import Accepted
 from shared.http import RegisterTransport, json_object
-from shared.settings import GvrSettings
 from shared.tracing import instrument_http_client
 
 REGISTER = "GVR"

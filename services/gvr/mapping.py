@@ -65,6 +65,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
+
 from shared.contracts import (
     Admission,
     Availability,
@@ -76,7 +78,6 @@ from shared.contracts import (
 )
 from shared.delivery.errors import InvalidEventError, NotYetAppliedError
 from shared.identifiers import Kombika, PatientIdType, parse_kombika
-from shared.settings import GvrSettings
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CANCELLED = "MAKULERAD"
@@ -94,9 +95,12 @@ _CATEGORIES = {
 }
 
 
-@dataclass(frozen=True)
-class GvrPaths:
-    """Resource path per care-contact kind (docs/gvr-api.md); appended to the base URL."""
+class GvrPaths(BaseModel):
+    """Resource path per care-contact kind (docs/gvr-api.md); appended to the base URL
+    (``REGBRIDGE_GVR_PATHS__OUTPATIENT_VISIT`` …: configuration, to follow the official
+    specification)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     outpatient_visit: str = "/vardhandelse/besok"
     admission: str = "/vardhandelse/inskrivning"
@@ -106,15 +110,6 @@ class GvrPaths:
     def for_kind(self, kind: str) -> str:
         path: str = getattr(self, kind)
         return path
-
-    @classmethod
-    def from_settings(cls, settings: GvrSettings) -> GvrPaths:
-        return cls(
-            outpatient_visit=settings.path_outpatient_visit,
-            admission=settings.path_admission,
-            discharge=settings.path_discharge,
-            availability=settings.path_availability,
-        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ from services.nvr.outcomes import (
     parse_outcome,
 )
 from services.nvr.profile import NvrProfile
+from services.nvr.settings import NvrSettings
 from shared.delivery.classify import (
     RESPONSE_LIMIT,
     bad_answer,
@@ -32,7 +33,6 @@ from shared.delivery.worker import Accepted, Outcome
 from shared.http import RegisterTransport, json_object
 from shared.identifiers import mask_personal_ids
 from shared.oauth2 import ClientCredentialsAuth, TokenRequestError
-from shared.settings import NvrSettings
 from shared.tracing import instrument_http_client
 
 REGISTER = "NVR"
@@ -87,7 +87,7 @@ class NvrClient:
 
     @classmethod
     def from_settings(cls, settings: NvrSettings) -> NvrClient:
-        profile = NvrProfile.from_settings(settings)
+        profile = settings.profile
         auth = ClientCredentialsAuth(
             settings.base_url.rstrip("/") + profile.token_path,
             settings.client_id,

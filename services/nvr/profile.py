@@ -6,16 +6,19 @@ them from one `NvrProfile`, so following the official specification is a setting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import date
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.contracts.vaccination import VaccinationProgramme
-from shared.settings import NvrSettings
 
 
-@dataclass(frozen=True)
-class NvrProfile:
+class NvrProfile(BaseModel):
+    """NVR's unpublished details (``REGBRIDGE_NVR_PROFILE__HSA_ID_SYSTEM`` …)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     # identifier systems
     personnummer_system: str = "urn:oid:1.2.752.129.2.1.3.1"
     samordningsnummer_system: str = "urn:oid:1.2.752.129.2.1.3.3"
@@ -28,15 +31,10 @@ class NvrProfile:
     report_identifier_base: str = "urn:regbridge:nvr:source"
     # transport
     bundle_type: Literal["batch", "transaction"] = "batch"
-    max_bundle_entries: int = 100
+    max_bundle_entries: int = Field(default=100, ge=1, le=100)  # NVR's limit
     token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
     fhir_path: str = "/fhir"
     vaccines_path: str = "/vaccines"
-
-    @classmethod
-    def from_settings(cls, settings: NvrSettings) -> NvrProfile:
-        names = [f.name for f in fields(cls) if f.name != "max_bundle_entries"]
-        return cls(**{name: getattr(settings, name) for name in names})
 
     def report_system(self, source_system: str) -> str:
         return f"{self.report_identifier_base}/{source_system}"

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from services.cli_support import wait_for_interrupt
+from services.cli.support import wait_for_interrupt
 
 sandbox_app = typer.Typer(help="Local stand-ins for the registers and HSA.", no_args_is_help=True)
+
+
+@sandbox_app.callback()
+def _needs_the_sandbox_extra() -> None:
+    """The sandboxes run on FastAPI and trustme, installed with regbridge[sandbox] only."""
+    missing = [name for name in ("fastapi", "trustme") if importlib.util.find_spec(name) is None]
+    if missing:
+        typer.secho(
+            f"the sandboxes need {', '.join(missing)}: pip install 'regbridge[sandbox]'",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+
 
 # The faults a register sandbox (GVR, NVR) starts with; /admin/faults changes them later.
 _LatencyMs = Annotated[float, typer.Option(help="Delay before every answer.")]
@@ -34,18 +49,15 @@ def sandbox_hsa(
         typer.Option(help="Kafka bootstrap address: admin changes are then notified."),
     ] = None,
     topic: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="Notification topic (default: REGBRIDGE_TOPICS_HSA_NOTIFICATIONS, "
-            "else catalog.hsa-notifications.v1)."
+            envvar="REGBRIDGE_CATALOG_INPUT_TOPIC",
+            help="Notification topic (the catalog's input topic).",
         ),
-    ] = None,
+    ] = "catalog.hsa-notifications.v1",
 ) -> None:
     """Serve a generated HSA directory: /units/{hsa_id}, /export, /admin/…, /docs."""
     from services.sandboxes.hsa import HsaSandbox
-    from shared.settings import TopicSettings
-
-    topic = topic or TopicSettings().hsa_notifications
 
     sandbox = HsaSandbox(
         units, seed, kafka_bootstrap=kafka_bootstrap, topic=topic, host=host, port=port

@@ -18,7 +18,7 @@ from shared.catalog.index import CatalogIndex, CatalogStats
 from shared.catalog.records import CareGiver, UnitView, VaccineView
 from shared.kafka import kafka_client_options
 from shared.logging import get_logger
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, TopicSettings
 
 log = get_logger(__name__)
 
@@ -61,6 +61,11 @@ class CatalogView:
         self._positions: dict[TopicPartition, int] = {}
         self._started = False
         self._started_at = 0.0
+
+    @classmethod
+    def following(cls, kafka: KafkaSettings, topics: TopicSettings) -> CatalogView:
+        """A view of the catalog topics named in the settings (what every worker reads)."""
+        return cls(kafka, units_topic=topics.care_units, vaccines_topic=topics.vaccines)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Care contacts for GVR: outpatient visits, admissions, discharges and availability data."""
+"""Care contacts as journal systems publish them: outpatient visits, admissions, discharges and
+availability data."""
 
 from datetime import date
 from typing import Annotated, Literal
@@ -62,7 +63,7 @@ def check_procedure_links(
 
 
 class OutpatientVisit(BaseModel):
-    """An outpatient visit (GVR Vårdkontakt öppenvård)."""
+    """An outpatient visit (Vårdkontakt öppenvård)."""
 
     model_config = CONTRACT_CONFIG
 
@@ -72,7 +73,7 @@ class OutpatientVisit(BaseModel):
         description="Reporting unit as kombika: inrättning (5 digits), klinik (3), avdelning (1-3)."
     )
     visited_at: AwareDatetime = Field(
-        description="Date and time of the visit, with zone offset (part of GVR's record key)."
+        description="Date and time of the visit, with zone offset (part of the record key)."
     )
     visit_type: RegionCode = Field(description="Visit type (BTYP) from the region's code server.")
     professions: tuple[ProfessionCode, ...] = Field(
@@ -168,7 +169,7 @@ class Discharge(BaseModel):
 
 
 class Availability(BaseModel):
-    """Availability data (GVR Tillgänglighet): a booking and its waiting-time dates."""
+    """Availability data (Tillgänglighet): a booking and its waiting-time dates."""
 
     model_config = CONTRACT_CONFIG
 
@@ -207,7 +208,7 @@ CARE_CONTACT_KINDS = ("outpatient_visit", "admission", "discharge", "availabilit
 
 
 class CareContactEvent(EventEnvelope):
-    """A care contact for GVR (Gemensamt vårdregister, Region Stockholm)."""
+    """A care contact: a visit, an admission, a discharge or availability data."""
 
     event_type: Literal["care.contact"] = Field(description="Always 'care.contact' for this event.")
     payload: CareContact = Field(

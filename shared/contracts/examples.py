@@ -1,11 +1,30 @@
 """One valid example per event (and per care-contact kind), for docs, schemas and tests."""
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-# Identifiers are the handbook's test vectors (/work/shared/domain/identifiers.md); code values
+# Identifiers are published test vectors (Skatteverket's test personnummer …); code values
 # (BTYP, VDG, TAXA, IKOD, UKOD …) are illustrative: the region's code server decides what is valid.
 
 _PATIENT = {"id_type": "PNR", "id": "191212121212"}
+
+
+def demo_event(
+    event_type: str, record_id: str, version: int, operation: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """A fresh event as a demo journal system publishes it: a new event id, occurred now."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source_system": "demo-journal",
+        "record_id": record_id,
+        "record_version": version,
+        "operation": operation,
+        "payload": payload,
+    }
 
 
 def _envelope(

@@ -1,4 +1,4 @@
-"""Vaccinations for NVR (Nationella vaccinationsregistret, Folkhälsomyndigheten)."""
+"""Vaccinations as journal systems publish them, with what the vaccination register needs."""
 
 from datetime import date
 from enum import StrEnum
@@ -32,12 +32,13 @@ class VaccinationProgramme(StrEnum):
 
 
 class VaccinatedPerson(BaseModel):
-    """The vaccinated person; NVR accepts only personnummer and samordningsnummer."""
+    """The vaccinated person; the register accepts only personnummer and samordningsnummer."""
 
     model_config = CONTRACT_CONFIG
 
     id_type: Literal["PNR", "SNR"] = Field(
-        description="Kind of id: PNR personnummer or SNR samordningsnummer (NVR takes no others)."
+        description="Kind of id: PNR personnummer or SNR samordningsnummer (the register takes no "
+        "others)."
     )
     id: PatientIdValue = Field(description=PATIENT_ID_DESCRIPTION)
     birth_date: date | None = Field(default=None, description="Date of birth, if known.")
@@ -63,20 +64,22 @@ class CareProvider(BaseModel):
 
 
 class Vaccination(BaseModel):
-    """One vaccination given, as NVR needs it reported."""
+    """One vaccination given, as it must be reported."""
 
     model_config = CONTRACT_CONFIG
 
     patient: VaccinatedPerson = Field(description="The vaccinated person.")
     vaccinated_on: date = Field(description="Date of vaccination (YYYY-MM-DD).")
     vaccine_npl_id: NplId = Field(
-        description="The vaccine's NPL-id (numeric, up to 14 digits), as on NVR's vaccine list."
+        description="The vaccine's NPL-id (numeric, up to 14 digits), as on the register's vaccine "
+        "list."
     )
     vaccine_name: NonEmptyText | None = Field(
         default=None, description="The vaccine's product name, for people reading the event."
     )
     batch_number: BatchNumber = Field(
-        description="Batch (lot) number, 0-80 characters, as on NVR's batch list for the vaccine."
+        description="Batch (lot) number, 0-80 characters, as on the register's batch list for the "
+        "vaccine."
     )
     programme: VaccinationProgramme = Field(
         description=(
@@ -125,7 +128,7 @@ class Vaccination(BaseModel):
 
 
 class VaccinationEvent(EventEnvelope):
-    """A vaccination for NVR."""
+    """A vaccination: given, corrected or deleted."""
 
     event_type: Literal["vaccination"] = Field(description="Always 'vaccination' for this event.")
     payload: Vaccination = Field(description="The vaccination.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,15 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from shared.delivery.runtime import DeliveryRuntime
-
-
-class Component(Protocol):
-    """Something else a worker needs before it is ready (its CatalogView, say)."""
-
-    @property
-    def ready(self) -> bool: ...
-
-    def describe(self) -> dict[str, Any]: ...
+from shared.delivery.worker import Component
 
 
 def health_app(

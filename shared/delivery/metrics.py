@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.delivery.fates import Applied, DeadLettered, Fate, HandedBack, Retrying, Skipped
+
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -94,3 +96,18 @@ class Metrics:
 
     def observe_latency(self, worker: str, elapsed: timedelta) -> None:
         self.latency.labels(worker).observe(elapsed.total_seconds())
+
+    def count(self, worker: str, fates: Iterable[Fate]) -> None:
+        """A settled chunk's fates: events by outcome, retries by tier, dead letters by class."""
+        for fate in fates:
+            if isinstance(fate, Applied):
+                self.events.labels(worker, "accepted").inc()
+            elif isinstance(fate, Skipped):
+                self.events.labels(worker, f"skipped_{fate.reason}").inc()
+            elif isinstance(fate, Retrying):
+                self.retries.labels(worker, fate.tier).inc()
+            elif isinstance(fate, DeadLettered):
+                self.dead_letters.labels(worker, fate.error_class).inc()
+                self.events.labels(worker, "dead_lettered").inc()
+            elif isinstance(fate, HandedBack):
+                self.handed_back.labels(worker).inc()

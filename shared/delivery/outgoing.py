@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.delivery import headers as h
 from shared.delivery.errors import DeliveryError
+from shared.delivery.fates import Applied, DeadLettered, Fate, Retrying, Skipped
+
+if TYPE_CHECKING:
+    from shared.delivery.retry import RetryPolicy
+    from shared.delivery.worker import EventIdentity
+    from shared.topics import WorkerTopics
 
 
 @dataclass(frozen=True)
@@ -131,3 +137,84 @@ def result_message(
     }
     body.update({name: value for name, value in extra.items() if value is not None})
     return Outgoing(topic, record_id.encode(), json.dumps(body).encode(), [])
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Turns one event's fate into its messages: a retry record, or a dead letter with its
+    story, and the result for the journal system (when the worker publishes results)."""
+
+    topics: WorkerTopics
+    retry: RetryPolicy
+    worker_version: str
+
+    def messages(
+        self, inbound: Inbound, identity: EventIdentity | None, fate: Fate, now: datetime
+    ) -> list[Outgoing]:
+        if isinstance(fate, Applied):
+            return self._result(inbound, identity, "accepted", now, reference=fate.reference)
+        if isinstance(fate, Skipped):
+            return self._result(inbound, identity, "skipped", now, reason=fate.reason)
+        if isinstance(fate, Retrying):
+            due = now + self.retry.tier(fate.tier).delay
+            headers = [
+                *self._story(inbound, identity, fate, now),
+                (h.DUE_AT, due.isoformat().encode()),
+                (h.RETRY_TIER, fate.tier.encode()),
+            ]
+            topic = self.topics.retry[fate.tier]
+            return [Outgoing(topic, inbound.key, inbound.value, headers)]
+        if isinstance(fate, DeadLettered):
+            headers = self._story(inbound, identity, fate, now)
+            letter = Outgoing(self.topics.dlq, inbound.key, inbound.value, headers)
+            extra = {"reason": fate.reason, "error_class": fate.error_class}
+            return [letter, *self._result(inbound, identity, "dead_lettered", now, **extra)]
+        return []  # handed back or redelivered: nothing leaves
+
+    def _story(
+        self,
+        inbound: Inbound,
+        identity: EventIdentity | None,
+        fate: Retrying | DeadLettered,
+        now: datetime,
+    ) -> list[tuple[str, bytes]]:
+        return story_headers(
+            inbound,
+            error=fate.error,
+            error_class=fate.error_class,
+            message=fate.reason,
+            failures=inbound.failures + (0 if fate.follows else 1),
+            first_failure_at=inbound.first_failure_at() or now,
+            now=now,
+            consumer_group=self.topics.consumer_group,
+            worker_version=self.worker_version,
+            event_id=identity.event_id if identity else None,
+            record_id=identity.record_id if identity else key_text(inbound.key),
+        )
+
+    def _result(
+        self,
+        inbound: Inbound,
+        identity: EventIdentity | None,
+        status: str,
+        now: datetime,
+        **extra: str | None,
+    ) -> list[Outgoing]:
+        """The event's result for the journal system (none when the worker has no results topic)."""
+        if self.topics.results_topic is None:
+            return []
+        return [
+            result_message(
+                self.topics.results_topic,
+                record_id=identity.record_id if identity else key_text(inbound.key),
+                event_id=identity.event_id if identity else None,
+                record_version=identity.record_version if identity else None,
+                status=status,
+                now=now,
+                **extra,
+            )
+        ]
+
+
+def key_text(key: bytes | None) -> str:
+    return key.decode("utf-8", "replace") if key else ""

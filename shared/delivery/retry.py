@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.topics import parse_delay
+from shared.durations import parse_delay
 
 
 @dataclass(frozen=True)

@@ -17,39 +17,32 @@ from aiokafka.structs import OffsetAndMetadata
 from opentelemetry.trace import TracerProvider
 
 from shared.delivery import headers as h
+from shared.delivery.bookkeeping import Bookkeeper
+from shared.delivery.chunk import ChunkResult, ChunkRunner
 from shared.delivery.clock import Clock, SystemClock
+from shared.delivery.guards import (
+    CircuitBreaker,
+    CircuitState,
+    DlqLimit,
+    Flow,
+    Guards,
+    Pause,
+    Resume,
+)
 from shared.delivery.lag import REFRESH_SECONDS, LagGauges
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker, CircuitState, DlqLimit
 from shared.delivery.metrics import Metrics
-from shared.delivery.outgoing import Inbound, Outgoing
-from shared.delivery.pipeline import ChunkResult, Pipeline
+from shared.delivery.options import RuntimeOptions
+from shared.delivery.outgoing import Inbound, Outgoing, Writer
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.tracing import EventTracing
 from shared.delivery.worker import RegisterWorker
 from shared.kafka import kafka_client_options
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
-from shared.topics import retry_topic
+from shared.topics import WorkerTopics
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RuntimeOptions:
-    input_topic: str
-    consumer_group: str
-    retry_tiers: tuple[str, ...] = ("30s", "5m", "1h", "6h")
-    retry_horizon: str = "1d"
-    chunk_size: int = 500
-    batch_size: int = 1
-    batch_linger: float = 0.02
-    max_in_flight: int = 64
-    dlq_max_share: float = 0.5
-    dlq_window: int = 200
-    dlq_min_events: int = 50
-    poll_timeout_ms: int = 250
-    publish_results: bool = True  # one result per event on <worker>.results.v1
 
 
 @dataclass
@@ -101,6 +94,7 @@ class DeliveryRuntime:
         worker: RegisterWorker[Any],
         ledger: Ledger,
         kafka: KafkaSettings,
+        topics: WorkerTopics,
         options: RuntimeOptions,
         *,
         clock: Clock | None = None,
@@ -109,28 +103,26 @@ class DeliveryRuntime:
         tracer_provider: TracerProvider | None = None,  # default: the global one, if configured
     ) -> None:
         self.worker = worker
-        self.ledger = ledger
         self.kafka = kafka
+        self.topics = topics
         self.options = options
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
-        self.circuit = circuit or CircuitBreaker()
-        self.retry = RetryPolicy.from_names(list(options.retry_tiers), options.retry_horizon)
-        self.dlq_limit = DlqLimit(options.dlq_max_share, options.dlq_window, options.dlq_min_events)
-        self.pipeline = Pipeline(
+        self.guards = Guards(
+            circuit, DlqLimit(options.dlq_max_share, options.dlq_window, options.dlq_min_events)
+        )
+        self.retry = RetryPolicy.from_names(list(topics.retry_tiers), options.retry_horizon)
+        self.chunks = ChunkRunner(
             worker=worker,
-            ledger=ledger,
+            books=Bookkeeper(ledger, worker.name),
+            guards=self.guards,
+            writer=Writer(topics, self.retry, worker.version),
             retry=self.retry,
-            circuit=self.circuit,
-            dlq_limit=self.dlq_limit,
+            options=options,
             clock=self.clock,
             metrics=self.metrics,
-            consumer_group=options.consumer_group,
-            batch_size=options.batch_size,
-            batch_linger=options.batch_linger,
-            max_in_flight=options.max_in_flight,
-            publish_results=options.publish_results,
-            tracing=EventTracing.create(tracer_provider, worker.name, options.consumer_group),
+            publish=self._publish,
+            tracing=EventTracing.create(tracer_provider, worker.name, topics.consumer_group),
         )
         self.status = Status()
         self.consumers: dict[str, AIOKafkaConsumer] = {}
@@ -139,8 +131,12 @@ class DeliveryRuntime:
         self.chunk_lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
         self.epochs = {"input": 0, "retry": 0}  # assignment changes per consumer (rebalances)
         self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
-        tier_topics = {retry_topic(worker.name, t.name): t.name for t in self.retry.tiers}
+        tier_topics = {topic: tier for tier, topic in topics.retry.items()}
         self.lag_gauges = LagGauges(self.metrics, worker.name, tier_topics)
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        return self.guards.circuit
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -149,17 +145,17 @@ class DeliveryRuntime:
         self._producer = AIOKafkaProducer(
             **options, acks="all", enable_idempotence=True, linger_ms=5
         )
-        retry_topics = [retry_topic(self.worker.name, t.name) for t in self.retry.tiers]
+        retry_topics = list(self.topics.retry.values())
         self.consumers = {
-            "input": self._consumer(options, self.options.consumer_group),
-            "retry": self._consumer(options, f"{self.options.consumer_group}-retry"),
+            "input": self._consumer(options, self.topics.consumer_group),
+            "retry": self._consumer(options, self.topics.retry_group),
         }
         await self._producer.start()
         try:
             for consumer in self.consumers.values():
                 await consumer.start()
             self.consumers["input"].subscribe(
-                [self.options.input_topic], listener=_Rebalance(self, "input")
+                [self.topics.input], listener=_Rebalance(self, "input")
             )
             self.consumers["retry"].subscribe(retry_topics, listener=_Rebalance(self, "retry"))
             self.status.started = True
@@ -167,7 +163,7 @@ class DeliveryRuntime:
             log.info(
                 "runtime_started",
                 worker=self.worker.name,
-                input=self.options.input_topic,
+                input=self.topics.input,
                 retry_topics=retry_topics,
             )
             await asyncio.gather(
@@ -281,11 +277,9 @@ class DeliveryRuntime:
                     "chunk_dropped_after_rebalance", worker=self.worker.name, events=len(inbound)
                 )
                 return
-            result = await self.pipeline.process(inbound)
-            await self._publish(result.outgoing)  # retries, dead letters, results: durable first
-            await self.ledger.settle(self.worker.name, result.settlement, self.clock.now())
+            result = await self.chunks.run(inbound)  # its messages durable, its ledger settled
             await self._commit(consumer, result, batch)
-            self._after_chunk(result)
+            self._apply(result.flow)
 
     async def _publish(self, outgoing: Sequence[Outgoing]) -> None:
         assert self._producer is not None
@@ -312,8 +306,6 @@ class DeliveryRuntime:
             offsets[tp] = OffsetAndMetadata(offset, "")
             if tp in back and tp in consumer.assignment():  # no seek on a partition gone
                 consumer.seek(tp, offset)
-        if back:
-            self.metrics.handed_back.labels(self.worker.name).inc(len(result.handed_back()))
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
@@ -321,30 +313,18 @@ class DeliveryRuntime:
             # chunk; the ledger skips what was settled and looks up what was in flight.
             log.warning("commit_failed", worker=self.worker.name, error=str(exc))
 
-    def _after_chunk(self, result: ChunkResult) -> None:
+    def _apply(self, flow: Flow) -> None:
+        """Pause, resume or carry on, as the guards decided for the chunk just committed."""
         name = self.worker.name
-        if result.configuration_error is not None:
-            self.circuit.trip(self.clock.now())  # one is enough: the event is not at fault
         self.metrics.circuit_open.labels(name).set(self.circuit.state is not CircuitState.CLOSED)
-        if self.dlq_limit.tripped:
-            self.metrics.dlq_limit_tripped.labels(name).set(1)
-            self._pause_all(
-                "dlq_limit",
-                "dead-letter limit tripped: more than "
-                f"{self.dlq_limit.max_share:.0%} of recent events were dead-lettered;"
-                " consumption stopped until restart",
-            )
-        elif result.configuration_error is not None:
-            self._pause_all(
-                "configuration",
-                f"configuration error, not the events' fault: {result.configuration_error}",
-            )
-        elif self.circuit.state is CircuitState.OPEN:
-            self._pause_all(
-                self.status.paused_reason or "circuit_open",
-                "register unavailable: circuit open, input paused, probing",
-            )
-        elif self.circuit.state is CircuitState.CLOSED and self.status.paused_reason in (
+        if isinstance(flow, Pause):
+            if flow.reason == "dlq_limit":
+                self.metrics.dlq_limit_tripped.labels(name).set(1)
+            reason = flow.reason
+            if reason == "circuit_open" and self.status.paused_reason is not None:
+                reason = self.status.paused_reason  # still unanswered: the first reason stays
+            self._pause_all(reason, flow.message)
+        elif isinstance(flow, Resume) and self.status.paused_reason in (
             "circuit_open",
             "configuration",
         ):

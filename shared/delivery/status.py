@@ -13,7 +13,7 @@ import httpx
 from shared.delivery.dlq_read import TopicNotFoundError, read_dead_letters
 from shared.kafka import admin_client, existing_partitions, standalone_consumer
 from shared.settings import KafkaSettings
-from shared.topics import dlq_topic, retry_topic
+from shared.topics import WorkerTopics
 
 NO_CLASS = "(none)"
 
@@ -90,20 +90,14 @@ async def _health(health_url: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 async def worker_status(
-    kafka: KafkaSettings,
-    worker: str,
-    *,
-    input_topic: str | None,
-    consumer_group: str,
-    retry_tiers: Sequence[str],
-    health_url: str | None = None,
+    kafka: KafkaSettings, topics: WorkerTopics, *, health_url: str | None = None
 ) -> WorkerStatus:
     """Input lag, retry-tier depth, dead letters by class and, given a URL, the circuit state."""
-    status = WorkerStatus(worker, consumer_group, dlq_topic(worker))
-    inputs = [input_topic] if input_topic else []  # None: a worker whose input is not known
-    status.lag, missing = await group_lag(kafka, consumer_group, inputs)
-    tiers = [retry_topic(worker, tier) for tier in retry_tiers]
-    retry_lag, missing_tiers = await group_lag(kafka, f"{consumer_group}-retry", tiers)
+    status = WorkerStatus(topics.worker, topics.consumer_group, topics.dlq)
+    inputs = [topics.input] if topics.input else []
+    status.lag, missing = await group_lag(kafka, topics.consumer_group, inputs)
+    tiers = list(topics.retry.values())
+    retry_lag, missing_tiers = await group_lag(kafka, topics.retry_group, tiers)
     status.retry_depth = {t: sum(p.lag for p in retry_lag if p.topic == t) for t in tiers}
     status.missing_topics = missing + missing_tiers
     try:

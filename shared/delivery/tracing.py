@@ -8,7 +8,7 @@ that carries several events (an NVR bundle) runs in an INTERNAL ``<worker> submi
 of the first event's span, linked to the others, and each other event's span links back to it.
 Retry records, dead letters and results carry the event span's ``traceparent``.
 
-Nothing here runs when tracing is off: the pipeline holds no `EventTracing` then.
+Nothing here runs when tracing is off: the chunk runner holds no `EventTracing` then.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from shared import tracing
+from shared.delivery.fates import DeadLettered, HandedBack, Retrying, Skipped
 from shared.delivery.outgoing import Outgoing
 from shared.delivery.worker import Outcome, Submission
 from shared.identifiers import mask_personal_ids
 
 if TYPE_CHECKING:
-    from shared.delivery.pipeline import Disposition
+    from shared.delivery.fates import Fate
+    from shared.delivery.record import Item
 
 SubmitFn = Callable[[Sequence[Submission[Any]]], Awaitable[Sequence[Outcome]]]
 
@@ -66,10 +68,10 @@ class EventTracing:
         found = tracing.sdk_provider(provider)
         return cls(found, worker, consumer_group) if found is not None else None
 
-    def start(self, dispositions: Iterable[Disposition]) -> None:
-        for d in dispositions:
-            inbound = d.inbound
-            d.span = self._tracer.start_span(
+    def start(self, items: Iterable[Item]) -> None:
+        for item in items:
+            inbound = item.inbound
+            item.span = self._tracer.start_span(
                 f"{inbound.topic} process",
                 context=tracing.extract(inbound.headers),
                 kind=SpanKind.CONSUMER,
@@ -87,20 +89,20 @@ class EventTracing:
                 },
             )
 
-    def finish(self, dispositions: Iterable[Disposition]) -> None:
+    def finish(self, chunk: Iterable[tuple[Item, Fate]]) -> None:
         """Every event's outcome on its span; error status for dead letters; end them all."""
-        for d in dispositions:
-            span = d.span
+        for item, fate in chunk:
+            span = item.span
             if span is None:
                 continue
             if span.is_recording():
-                _describe(span, d)
+                _describe(span, item, fate)
             span.end()
 
-    def abort(self, dispositions: Iterable[Disposition], exc: BaseException) -> None:
+    def abort(self, items: Iterable[Item], exc: BaseException) -> None:
         """The chunk failed as a whole (the ledger, a bug, shutdown): end every span, as errors."""
-        for d in dispositions:
-            span = d.span
+        for item in items:
+            span = item.span
             if span is None:
                 continue
             if span.is_recording():
@@ -109,22 +111,22 @@ class EventTracing:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             span.end()
 
-    def trace_messages(self, d: Disposition, messages: Iterable[Outgoing]) -> None:
+    def trace_messages(self, item: Item, messages: Iterable[Outgoing]) -> None:
         """The event span's ``traceparent`` on its retry record, dead letter and result."""
-        span = d.span
+        span = item.span
         if span is None or not span.get_span_context().is_valid:
             for message in messages:
-                pass_on_trace(d.inbound.headers, message)
+                pass_on_trace(item.inbound.headers, message)
             return
         for message in messages:
             tracing.inject(span, message.headers)
 
-    def traced_submit(self, submit: SubmitFn, dispositions: Iterable[Disposition]) -> SubmitFn:
+    def traced_submit(self, submit: SubmitFn, items: Iterable[Item]) -> SubmitFn:
         """`submit` inside the event's span, or for several events inside a linked bundle span."""
         spans: dict[str, Span] = {}
-        for d in dispositions:
-            if d.identity is not None and d.span is not None:
-                spans.setdefault(d.identity.event_id, d.span)
+        for item in items:
+            if item.identity is not None and item.span is not None:
+                spans.setdefault(item.identity.event_id, item.span)
 
         async def call(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
             own = [spans[s.identity.event_id] for s in batch if s.identity.event_id in spans]
@@ -157,8 +159,8 @@ class EventTracing:
         return call
 
 
-def _describe(span: Span, d: Disposition) -> None:
-    identity = d.identity
+def _describe(span: Span, item: Item, fate: Fate) -> None:
+    identity = item.identity
     if identity is not None:
         span.set_attributes(
             {
@@ -168,20 +170,22 @@ def _describe(span: Span, d: Disposition) -> None:
                 "regbridge.operation": identity.operation,
             }
         )
-    span.set_attribute("regbridge.outcome", d.fate)
-    if d.reason and d.fate in ("skipped", "handed_back", "redelivered"):
-        span.set_attribute("regbridge.reason", _masked(d.reason))
-    if d.tier is not None and d.fate == "retry":
-        span.set_attribute("regbridge.retry_tier", d.tier)
-    if d.error is not None and d.error.register_status is not None:
-        span.set_attribute("regbridge.register_status", d.error.register_status)
-    error_class = d.error_class or (d.error.error_class if d.error is not None else "")
+    span.set_attribute("regbridge.outcome", fate.name)
+    reason = getattr(fate, "reason", "")
+    if reason and isinstance(fate, Skipped | HandedBack):
+        span.set_attribute("regbridge.reason", _masked(reason))
+    if isinstance(fate, Retrying):
+        span.set_attribute("regbridge.retry_tier", fate.tier)
+    error = getattr(fate, "error", None)
+    if error is not None and error.register_status is not None:
+        span.set_attribute("regbridge.register_status", error.register_status)
+    error_class = getattr(fate, "error_class", "") or (error.error_class if error else "")
     if error_class:
         span.set_attribute("error.type", error_class)
-    if d.error is not None and not d.follows:
-        _exception_event(span, d.error)
-    if d.fate == "dead_letter":
-        span.set_status(Status(StatusCode.ERROR, f"{error_class}: {_masked(d.reason)}"))
+    if error is not None and not getattr(fate, "follows", False):
+        _exception_event(span, error)
+    if isinstance(fate, DeadLettered):
+        span.set_status(Status(StatusCode.ERROR, f"{error_class}: {_masked(fate.reason)}"))
 
 
 def _exception_event(span: Span, exc: BaseException) -> None:

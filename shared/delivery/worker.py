@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shared.delivery.errors import DeliveryError
 
@@ -44,7 +44,7 @@ Outcome = Accepted | DeliveryError
 class RegisterWorker(Protocol[RequestT]):
     """Parse → map → submit → (after a crash) look up. Pure where it can be; no retry loops."""
 
-    name: str  # "gvr", "nvr", "catalog": topic prefix and ledger namespace
+    name: str  # the worker's name: topic prefix and ledger namespace
     version: str  # written on dead letters
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
@@ -62,3 +62,12 @@ class RegisterWorker(Protocol[RequestT]):
     async def lookup(self, submission: Submission[RequestT]) -> Accepted | None:
         """After a crash: is this submission already at the register? Its reference if so."""
         ...
+
+
+class Component(Protocol):
+    """Something else a worker needs before it is ready (its CatalogView, a register probe)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...

@@ -9,9 +9,9 @@ import pytest
 import structlog
 from faststream import AckPolicy
 
-from shared.kafka import make_broker
 from shared.logging import configure_logging
 from shared.settings import KafkaSettings, LogFormat
+from tests.support.faststream_broker import make_broker
 
 pytestmark = pytest.mark.integration
 PNR = "191212121212"

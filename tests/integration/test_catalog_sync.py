@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from services.catalog.app import catalog_jobs, run_catalog
 from services.catalog.hsa_client import TruncatedExportError
 from services.catalog.schedule import SlotClaims, parse_times, run_schedule
+from services.catalog.settings import CatalogSettings
 from services.sandboxes.hsa import HsaSandbox
 from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 from shared.catalog.view import CatalogView
@@ -23,7 +24,7 @@ from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
 from shared.delivery.ledger import Ledger
-from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
+from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
 from tests.support.runtime_harness import read_topic, wait_for
 
@@ -290,7 +291,7 @@ async def test_a_worker_is_not_ready_until_its_catalog_view_has_caught_up(
 ) -> None:
     from shared.delivery.health import health_app
     from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
-    from tests.support.double_worker import DoubleWorker
+    from tests.support.double_register.worker import DoubleWorker
 
     await full_import(settings)
     ledger = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")

@@ -32,7 +32,7 @@ def double() -> Iterator[RegisterDouble]:
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_process"],
+        [sys.executable, "-m", "tests.support.double_register", "run", env["REGBRIDGE_DOUBLE_NAME"]],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -49,11 +49,11 @@ async def test_sigkill_at_random_points_loses_nothing_and_doubles_nothing(
     env = os.environ | {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "REGBRIDGE_DOUBLE_DATABASE_URL": postgres_url,
-        "DOUBLE_URL": double.base_url,
-        "WORKER_NAME": worker,
-        "INPUT_TOPIC": topic,
-        "RETRY_DELAYS": "30s",
-        "REGBRIDGE_DOUBLE_CHUNK_SIZE": "200",
+        "REGBRIDGE_DOUBLE_URL": double.base_url,
+        "REGBRIDGE_DOUBLE_NAME": worker,
+        "REGBRIDGE_DOUBLE_INPUT_TOPIC": topic,
+        "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
+        "REGBRIDGE_DOUBLE_RUNTIME__CHUNK_SIZE": "200",
     }
     publisher = asyncio.create_task(publish(kafka_bootstrap, topic, events))
     kills = 0

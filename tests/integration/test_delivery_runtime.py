@@ -9,18 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from shared.delivery.pipeline import BLOCKED
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.dlq_read import read_dead_letters
 from shared.delivery.dlq_replay import replay
+from shared.delivery.guards import CircuitBreaker
 from shared.delivery.health import health_app
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker
-from shared.delivery.pipeline import BLOCKED
 from shared.settings import KafkaSettings
 from shared.topics import dlq_topic, results_topic
-from tests.support.double_worker import DoubleWorker
+from tests.support.double_register.worker import DoubleWorker
 from tests.support.register_double import RegisterDouble
 from tests.support.runtime_harness import (
     create_topics,

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths, GvrRequest, lookup_request, to_gvr_request
+from services.gvr.settings import GvrSettings
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.classify import is_permanent
 from shared.delivery.errors import (
@@ -46,7 +47,6 @@ from shared.delivery.errors import (
     ThrottledError,
 )
 from shared.delivery.worker import Accepted
-from shared.settings import GvrSettings
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services.catalog.app import catalog_jobs
+from services.catalog.settings import CatalogSettings
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths
 from services.gvr.worker import GvrWorker
@@ -23,10 +24,10 @@ from shared.contracts import CARE_CONTACT_EXAMPLES
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
+from shared.delivery.guards import CircuitBreaker
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker
 from shared.delivery.probe import RegisterProbe
-from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
+from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import dlq_topic
 from tests.support.runtime_harness import (
     create_topics,

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
-from services.devstack import LOCALKAFKA
+from services.devstack.infra import LOCALKAFKA
 from services.sandboxes.server import ServerThread
 from shared.kafka import kafka_client_options, oauth_token_provider
 from shared.oauth2 import TokenRequestError

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from services.catalog.app import catalog_jobs
+from services.catalog.settings import CatalogSettings
 from services.nvr.client import NvrClient
 from services.nvr.profile import NvrProfile
 from services.nvr.worker import NvrCall, NvrWorker
@@ -30,12 +31,12 @@ from shared.contracts import EXAMPLES
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import DeliveryError
+from shared.delivery.guards import CircuitBreaker
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker
 from shared.delivery.runtime import DeliveryRuntime
 from shared.delivery.worker import Outcome
 from shared.oauth2 import ClientCredentialsAuth
-from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
+from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import dlq_topic, results_topic, retry_topic
 from tests.support.runtime_harness import (
     create_topics,

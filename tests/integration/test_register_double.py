@@ -19,7 +19,7 @@ from shared.delivery.errors import (
     RegisterUnavailableError,
 )
 from shared.delivery.worker import Accepted, RegisterWorker, Submission
-from tests.support.double_worker import DoubleWorker, Request
+from tests.support.double_register.worker import DoubleWorker, Request
 from tests.support.register_double import RegisterDouble
 
 integration = pytest.mark.integration  # a real local HTTP server; no Kafka needed

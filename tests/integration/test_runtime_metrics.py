@@ -12,7 +12,7 @@ from shared.delivery.clock import ManualClock
 from shared.delivery.ledger import Ledger
 from shared.delivery.runtime import DeliveryRuntime
 from shared.topics import dlq_topic
-from tests.support.double_worker import DoubleWorker
+from tests.support.double_register.worker import DoubleWorker
 from tests.support.register_double import RegisterDouble
 from tests.support.runtime_harness import (
     create_topics,

@@ -67,7 +67,7 @@ def test_cli_topics_ensure_is_idempotent(kafka_bootstrap: str, unique_name: str)
     env = os.environ | {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "REGBRIDGE_TOPICS_PARTITIONS": "2",
-        "REGBRIDGE_TOPICS_CARE_CONTACTS": f"care.contacts.{unique_name}",
+        "REGBRIDGE_GVR_INPUT_TOPIC": f"care.contacts.{unique_name}",
     }
     command = [sys.executable, "-m", "services.cli", "topics", "ensure"]
     expected = len(architecture_topics(TopicSettings()))

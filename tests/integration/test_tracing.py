@@ -36,7 +36,7 @@ from shared.delivery.worker import RegisterWorker
 from shared.settings import KafkaSettings
 from shared.topics import dlq_topic, results_topic
 from shared.tracing import instrument_http_client
-from tests.support.double_worker import DoubleWorker
+from tests.support.double_register.worker import DoubleWorker
 from tests.support.register_double import RegisterDouble
 from tests.support.runtime_harness import create_topics, event, publish, read_topic, wait_for
 

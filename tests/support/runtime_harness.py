@@ -13,12 +13,20 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from shared.delivery.clock import Clock
+from shared.delivery.guards import CircuitBreaker
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker
-from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+from shared.delivery.options import RuntimeOptions
+from shared.delivery.runtime import DeliveryRuntime
 from shared.settings import KafkaSettings
-from shared.topics import TopicSpec, dlq_topic, ensure_topics, results_topic, retry_topic
-from tests.support.double_worker import DoubleWorker
+from shared.topics import (
+    TopicSpec,
+    WorkerTopics,
+    dlq_topic,
+    ensure_topics,
+    results_topic,
+    retry_topic,
+)
+from tests.support.double_register.worker import DoubleWorker
 
 
 def event(
@@ -123,16 +131,13 @@ async def running_runtime(
     circuit: CircuitBreaker | None = None,
     **options: Any,
 ) -> AsyncIterator[DeliveryRuntime]:
+    publish_results = options.pop("publish_results", True)
     runtime = DeliveryRuntime(
         worker,
         ledger,
         KafkaSettings(bootstrap_servers=bootstrap),
-        RuntimeOptions(
-            input_topic=input_topic,
-            consumer_group=f"regbridge-{worker.name}",
-            retry_tiers=tuple(tiers),
-            **options,
-        ),
+        WorkerTopics(worker.name, input_topic, tuple(tiers), results=publish_results),
+        RuntimeOptions(**options),
         clock=clock,
         circuit=circuit,
     )

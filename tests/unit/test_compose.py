@@ -7,9 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from services import devstack
+from services.devstack import infra as devstack
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKER_IMAGE, SANDBOX_IMAGE = "regbridge:latest", "regbridge-sandbox:latest"
+IMAGES = (WORKER_IMAGE, SANDBOX_IMAGE)
 
 
 def _compose() -> dict:  # type: ignore[type-arg]
@@ -41,19 +43,15 @@ def test_one_kafka_version_everywhere() -> None:
 def test_regbridge_services_use_real_commands_and_settings() -> None:
     from typer.main import get_command
 
-    from services.cli import app
-    from shared.settings import CatalogSettings, GvrSettings, NvrSettings, RegbridgeSettings
+    from services.cli.app import build_app
+    from services.registry import REGISTRY
 
     services = _compose()["services"]
-    cli = get_command(app)
-    prefixes = {
-        "REGBRIDGE_GVR_": GvrSettings,
-        "REGBRIDGE_NVR_": NvrSettings,
-        "REGBRIDGE_CATALOG_": CatalogSettings,
-    }
+    cli = get_command(build_app(REGISTRY))
+    prefixes = {spec.settings.model_config["env_prefix"]: spec.settings for spec in REGISTRY}
     checked = 0
     for name, service in services.items():
-        if service.get("image") != "regbridge:latest":
+        if service.get("image") not in IMAGES:
             continue
         group, *rest = service["command"]
         assert group in cli.commands, f"{name}: no command `regbridge {group}`"  # type: ignore[attr-defined]
@@ -68,10 +66,13 @@ def test_regbridge_services_use_real_commands_and_settings() -> None:
             assert field in prefixes[prefix].model_fields, f"{name}: {variable} is no setting"
             checked += 1
     assert checked >= 5
-    workers = [s for s in services.values() if s.get("command", [None])[0] == "run"]
-    assert len(workers) >= 2
-    for worker in workers:
+    workers = {s["command"][1]: s for s in services.values() if s.get("command", [None])[0] == "run"}
+    assert set(workers) == set(REGISTRY.names), "every worker of the registry runs, and only they"
+    for worker_name, worker in workers.items():
+        assert worker["image"] == WORKER_IMAGE, f"{worker_name}: workers run the worker image"
         (port,) = [v for k, v in worker["environment"].items() if k.endswith("_HEALTH_PORT")]
         assert f"{port}:{port}" in worker["ports"]
         assert f"127.0.0.1:{port}/health/ready" in worker["healthcheck"]["test"][-1]
-    assert issubclass(CatalogSettings, RegbridgeSettings)
+    sandboxes = [s for s in services.values() if s.get("command", [None])[0] in ("sandbox", "dev")]
+    assert sandboxes
+    assert all(s["image"] == SANDBOX_IMAGE for s in sandboxes), "sandboxes need [sandbox]"

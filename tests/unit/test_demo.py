@@ -7,7 +7,8 @@ import json
 from collections import Counter
 from datetime import date
 
-from services.demo import care_contacts, vaccinations
+from services.gvr.dev import care_contacts
+from services.nvr.dev import vaccinations
 from services.nvr.profile import NvrProfile
 from services.nvr.rules import ReportedVaccination, RuleContext, UnitOwner, VaccineFacts, check
 from services.sandboxes.hsa.directory import HsaDirectory
@@ -34,7 +35,7 @@ def _owner(hsa_id: str) -> UnitOwner | None:
 def test_good_vaccinations_pass_nvr_rules_and_the_bad_ones_break_the_rule_named() -> None:
     context = RuleContext(_vaccine, _owner, date(2026, 11, 21), NvrProfile())
     broken: Counter[str] = Counter()
-    for label, raw in itertools.islice(vaccinations(1, DIRECTORY), 400):
+    for label, raw in itertools.islice(vaccinations(1, DIRECTORY.iter_units()), 400):
         event = parse_event(json.dumps(raw).encode())
         assert isinstance(event, VaccinationEvent)
         reported = ReportedVaccination.from_event(
@@ -55,7 +56,7 @@ def test_good_vaccinations_pass_nvr_rules_and_the_bad_ones_break_the_rule_named(
 
 def test_care_contacts_are_contract_valid_except_the_invalid_ones() -> None:
     labels: Counter[str] = Counter()
-    for label, raw in itertools.islice(care_contacts(1, DIRECTORY), 400):
+    for label, raw in itertools.islice(care_contacts(1, DIRECTORY.iter_units()), 400):
         labels[label] += 1
         data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
         try:
@@ -63,3 +64,16 @@ def test_care_contacts_are_contract_valid_except_the_invalid_ones() -> None:
         except ContractViolationError:
             assert label in ("invalid personnummer", "not JSON"), label
     assert labels["visit"] > 250
+
+
+def test_the_demo_interleaves_every_worker_with_a_demo_on_its_input_topic() -> None:
+    from services.devstack.demo import rounds
+    from services.registry import REGISTRY
+    from shared.spec import DemoContext
+
+    topics = [
+        topic
+        for topic, _ in itertools.islice(rounds(REGISTRY, DemoContext(1, DIRECTORY.iter_units)), 9)
+    ]
+
+    assert topics == ["care.contacts.v1", "care.contacts.v1", "care.vaccinations.v1"] * 3

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.gvr.mapping import GvrPaths, GvrRequest, lookup_request, to_gvr_request
+from services.gvr.settings import GvrSettings
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.classify import is_permanent, is_transient
 from shared.delivery.errors import InvalidEventError, NotYetAppliedError
-from shared.settings import GvrSettings
 
 PATHS = GvrPaths()
 SOURCE = {"kallsystem": "takecare-sll", "kallId": "besok-2025-000184223"}
@@ -408,9 +408,9 @@ def test_paths_are_configuration() -> None:
 
 
 def test_settings_default_to_the_same_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert GvrPaths.from_settings(GvrSettings()) == GvrPaths()
-    monkeypatch.setenv("REGBRIDGE_GVR_PATH_AVAILABILITY", "/gvr/tillganglighet")
-    assert GvrPaths.from_settings(GvrSettings()).availability == "/gvr/tillganglighet"
+    assert GvrSettings().paths == GvrPaths()
+    monkeypatch.setenv("REGBRIDGE_GVR_PATHS__AVAILABILITY", "/gvr/tillganglighet")
+    assert GvrSettings().paths.availability == "/gvr/tillganglighet"
 
 
 def test_mapping_is_pure() -> None:

@@ -21,22 +21,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel, SecretStr
 
 from services.catalog.hsa_client import HsaClient
 from services.catalog.schedule import parse_times
-from shared.delivery.app import runtime_options
+from services.catalog.settings import CatalogSettings
+from services.gvr.settings import GvrSettings
+from services.nvr.settings import NvrSettings
+from services.registry import REGISTRY
 from shared.delivery.health import health_app
 from shared.delivery.runtime import DeliveryRuntime
-from shared.settings import (
-    CatalogSettings,
-    GvrSettings,
-    KafkaSettings,
-    NvrSettings,
-    RegbridgeSettings,
-    TopicSettings,
-)
+from shared.settings import CommonSettings, KafkaSettings, RegbridgeSettings, TopicSettings
 from tests.support.kustomize import Resource, build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,18 +39,26 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("test", "production")
 DOCS = ROOT / "docs" / "kubernetes.md"
 
-# Which settings class each command builds (services/cli.py and the apps it starts).
-SETTINGS_OF: dict[tuple[str, ...], type[RegbridgeSettings]] = {
-    ("run", "gvr"): GvrSettings,
-    ("run", "nvr"): NvrSettings,
-    ("run", "catalog"): CatalogSettings,
-    ("catalog", "import-now"): CatalogSettings,
-    ("topics", "ensure"): RegbridgeSettings,
-}
-# The input topic each scaled worker consumes (the TopicSettings field its app passes on).
-INPUT_TOPIC = {"gvr": "care_contacts", "nvr": "vaccinations"}
+
+
+def _settings_of() -> dict[tuple[str, ...], type[CommonSettings]]:
+    """Which settings class each command builds, from the registry: `run <worker>` and the
+    worker's own commands read its settings; `topics ensure` the common ones."""
+    from typer.main import get_command
+
+    found: dict[tuple[str, ...], type[CommonSettings]] = {("topics", "ensure"): CommonSettings}
+    for spec in REGISTRY:
+        found[("run", spec.name)] = spec.settings
+        if spec.commands is not None:
+            for name in get_command(spec.commands()).commands:  # type: ignore[attr-defined]
+                found[(spec.name, name)] = spec.settings
+    return found
+
+
+SETTINGS_OF = _settings_of()
+WORKERS = REGISTRY.names
 # Settings that are paths of files a Secret provides.
-FILE_SETTINGS: dict[type[BaseSettings], set[str]] = {
+FILE_SETTINGS: dict[type[BaseModel], set[str]] = {
     KafkaSettings: {"ssl_cafile", "ssl_certfile", "ssl_keyfile"},
     GvrSettings: {"client_cert", "client_key", "client_p12", "ca_bundle"},
     NvrSettings: {"client_secret_file", "ca_bundle"},
@@ -118,9 +121,10 @@ def _env(resources: tuple[Resource, ...], container: dict[str, Any]) -> dict[str
     return env
 
 
-def _field_of(variable: str, cls: type[RegbridgeSettings]) -> tuple[type[BaseSettings], str]:
-    """The settings class and field a variable sets for a process built on `cls`."""
-    sections: dict[str, type[BaseSettings]] = {
+def _field_of(variable: str, cls: type[CommonSettings]) -> tuple[type[BaseModel], str]:
+    """The settings class (or nested section) and field a variable sets for a process built on
+    `cls`: ``REGBRIDGE_NVR_RUNTIME__CHUNK_SIZE`` is `chunk_size` of NvrSettings' runtime."""
+    sections: dict[str, type[BaseModel]] = {
         "REGBRIDGE_KAFKA_": KafkaSettings,
         "REGBRIDGE_TOPICS_": TopicSettings,
     }
@@ -129,10 +133,18 @@ def _field_of(variable: str, cls: type[RegbridgeSettings]) -> tuple[type[BaseSet
             return section, variable.removeprefix(prefix).lower()
     prefix = cls.model_config.get("env_prefix", "")
     assert variable.startswith(prefix), f"{variable} is read by no {cls.__name__} ({prefix}…)"
-    return cls, variable.removeprefix(prefix).lower()
+    owner: type[BaseModel] = cls
+    *path, field = variable.removeprefix(prefix).lower().split("__")
+    for name in path:
+        assert name in owner.model_fields, f"{variable}: {owner.__name__} has no section {name}"
+        nested = owner.model_fields[name].annotation
+        assert inspect.isclass(nested), f"{variable}: {name}"
+        assert issubclass(nested, BaseModel), f"{variable}: {name}"
+        owner = nested
+    return owner, field
 
 
-def _settings(env: dict[str, Any], cls: type[RegbridgeSettings]) -> RegbridgeSettings:
+def _settings(env: dict[str, Any], cls: type[CommonSettings]) -> CommonSettings:
     """`cls` built from exactly this environment (Secrets stand in as placeholders)."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
@@ -143,16 +155,16 @@ def _settings(env: dict[str, Any], cls: type[RegbridgeSettings]) -> RegbridgeSet
         return cls()
 
 
-def _effective(resources: tuple[Resource, ...], container: dict[str, Any]) -> RegbridgeSettings:
+def _effective(resources: tuple[Resource, ...], container: dict[str, Any]) -> Any:
     return _settings(_env(resources, container), SETTINGS_OF[_command(container)])
 
 
 def test_every_container_runs_a_real_command(resources: tuple[Resource, ...]) -> None:
     from typer.main import get_command
 
-    from services.cli import app
+    from services.cli.app import build_app
 
-    cli = get_command(app)
+    cli = get_command(build_app(REGISTRY))
     workers = set()
     for workload, container in _containers(resources):
         command = _command(container)
@@ -162,7 +174,7 @@ def test_every_container_runs_a_real_command(resources: tuple[Resource, ...]) ->
             group = group.commands[word]  # type: ignore[attr-defined]
         assert command in SETTINGS_OF, f"{command}: which settings does it read?"
         workers.add(command)
-    assert {("run", "gvr"), ("run", "nvr"), ("run", "catalog"), ("topics", "ensure")} <= workers
+    assert {("run", name) for name in WORKERS} | {("topics", "ensure")} <= workers
 
 
 def test_every_variable_and_config_key_is_a_setting_of_its_process(
@@ -178,7 +190,7 @@ def test_every_variable_and_config_key_is_a_setting_of_its_process(
             where = f"{workload['metadata']['name']}: {variable}"
             assert field in section.model_fields, f"{where} is no setting of {section.__name__}"
             annotation = section.model_fields[field].annotation
-            assert not (inspect.isclass(annotation) and issubclass(annotation, BaseSettings)), (
+            assert not (inspect.isclass(annotation) and issubclass(annotation, BaseModel)), (
                 f"{where} sets a whole section"
             )
             if "SecretStr" in str(annotation) or annotation is SecretStr:
@@ -251,7 +263,7 @@ def test_secret_files_are_mounted_where_the_settings_point(
 
 def test_probes_and_ports_match_the_health_server(resources: tuple[Resource, ...]) -> None:
     routes = {route.path for route in health_app(None).routes}  # type: ignore[arg-type, attr-defined]
-    for worker in ("gvr", "nvr", "catalog"):
+    for worker in WORKERS:
         container = _worker_container(resources, worker)
         settings = _effective(resources, container)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -281,10 +293,12 @@ def test_keda_scales_on_the_runtime_consumer_group_up_to_the_partitions(
     scaled = {
         r["spec"]["scaleTargetRef"]["name"]: r for r in resources if r["kind"] == "ScaledObject"
     }
-    assert set(scaled) == {"regbridge-gvr", "regbridge-nvr"}
-    for worker, topic_field in INPUT_TOPIC.items():
-        module = __import__(f"services.{worker}.app", fromlist=["_"])
-        assert f"settings.topics.{topic_field}" in inspect.getsource(module)
+    # every worker that publishes results (a register's) scales on its lag; the catalog doesn't
+    assert set(scaled) == {f"regbridge-{spec.name}" for spec in REGISTRY if spec.results}
+    for spec in REGISTRY:
+        if not spec.results:
+            continue
+        worker = spec.name
         container = _worker_container(resources, worker)
         settings = _effective(resources, container)
         env = _env(resources, container)
@@ -293,11 +307,10 @@ def test_keda_scales_on_the_runtime_consumer_group_up_to_the_partitions(
         assert "replicas" not in deployment["spec"], "the ScaledObject owns the replica count"
         (trigger,) = scaled_object["spec"]["triggers"]
         meta = trigger["metadata"]
-        topic = getattr(settings.topics, topic_field)
-        options = runtime_options(settings, worker, topic)
+        topics = spec.topics(settings)  # what the runtime consumes, as which group
         assert trigger["type"] == "kafka"
         assert env[meta["bootstrapServersFromEnv"]] == settings.kafka.bootstrap_servers
-        assert (meta["consumerGroup"], meta["topic"]) == (options.consumer_group, topic)
+        assert (meta["consumerGroup"], meta["topic"]) == (topics.consumer_group, topics.input)
         assert meta["offsetResetPolicy"] == "earliest"
         assert scaled_object["spec"]["maxReplicaCount"] == settings.topics.partitions
         assert 1 <= scaled_object["spec"]["minReplicaCount"] <= settings.topics.partitions
@@ -315,8 +328,9 @@ def test_keda_scales_on_the_runtime_consumer_group_up_to_the_partitions(
 
 def _call_bound(settings: RegbridgeSettings) -> float:
     """The longest one register call of this worker can take (s) when the register hangs."""
+    options = settings.runtime
     if isinstance(settings, GvrSettings | NvrSettings):
-        calls = math.ceil(min(settings.max_in_flight, settings.chunk_size) / settings.batch_size)
+        calls = math.ceil(min(options.max_in_flight, options.chunk_size) / options.batch_size)
         waits = 0.0 if settings.max_connections >= calls else settings.pool_timeout
         return waits + settings.connect_timeout + settings.write_timeout + settings.read_timeout
     assert isinstance(settings, CatalogSettings)
@@ -333,14 +347,15 @@ def drain_bound(settings: RegbridgeSettings) -> float:
     its event); then its retries, dead letters and results are published and the offsets
     committed, each bounded by Kafka's request timeout. The retry loop may hold a second chunk,
     waiting on the same lock, and it is finished too."""
-    rounds = math.ceil(settings.chunk_size / settings.max_in_flight)
+    options = settings.runtime
+    rounds = math.ceil(options.chunk_size / options.max_in_flight)
     kafka = settings.kafka.request_timeout_ms / 1000
-    chunk = rounds * (_call_bound(settings) + settings.batch_linger) + 2 * kafka
+    chunk = rounds * (_call_bound(settings) + options.batch_linger) + 2 * kafka
     return 2 * chunk
 
 
 def test_termination_grace_outlasts_the_drain(resources: tuple[Resource, ...]) -> None:
-    for worker in ("gvr", "nvr", "catalog"):
+    for worker in WORKERS:
         container = _worker_container(resources, worker)
         deployment = _one(resources, "Deployment", f"regbridge-{worker}")
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -380,7 +395,7 @@ def test_pods_are_locked_down_and_sized(resources: tuple[Resource, ...]) -> None
         limits, requests = container["resources"]["limits"], container["resources"]["requests"]
         for resource in ("cpu", "memory"):
             assert _quantity(requests[resource]) <= _quantity(limits[resource]), name
-    for worker in ("gvr", "nvr", "catalog"):
+    for worker in WORKERS:
         container = _worker_container(resources, worker)
         # README, Benchmarks: ~200 MB for a CatalogView of 300,000 units (and 189 MB per import)
         assert _quantity(container["resources"]["limits"]["memory"]) >= 400 * 2**20
@@ -388,7 +403,7 @@ def test_pods_are_locked_down_and_sized(resources: tuple[Resource, ...]) -> None
 
 
 def test_disruption_budgets_let_one_pod_go_at_a_time(resources: tuple[Resource, ...]) -> None:
-    for worker in ("gvr", "nvr", "catalog"):
+    for worker in WORKERS:
         budget = _one(resources, "PodDisruptionBudget", f"regbridge-{worker}")
         deployment = _one(resources, "Deployment", f"regbridge-{worker}")
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -423,7 +438,7 @@ def test_every_environment_value_is_set_by_the_overlay(resources: tuple[Resource
     assert len(settings.kafka.bootstrap_list) >= 3, "several brokers"
     assert settings.kafka.security_protocol == "SASL_SSL"
     assert settings.topics.replication_factor >= 3
-    for worker in ("gvr", "nvr", "catalog"):
+    for worker in WORKERS:
         effective = _effective(resources, _worker_container(resources, worker))
         for url in ("base_url", "hsa_url", "vaccines_url"):
             if url in type(effective).model_fields:

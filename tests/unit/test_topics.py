@@ -1,11 +1,11 @@
-"""The topic catalogue follows the architecture; delays parse to seconds."""
+"""Every worker's topics follow from its spec; delays parse to seconds."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.settings import TopicSettings
-from shared.topics import architecture_topics, parse_delay
+from services.registry import REGISTRY
+from shared.durations import parse_delay
 
 
 @pytest.mark.parametrize(
@@ -15,8 +15,8 @@ def test_parse_delay(text: str, seconds: int) -> None:
     assert parse_delay(text) == seconds
 
 
-def test_architecture_topics_by_default() -> None:
-    specs = {spec.name: spec for spec in architecture_topics(TopicSettings())}
+def test_the_registry_topics_by_default() -> None:
+    specs = {spec.name: spec for spec in REGISTRY.topic_specs()}
 
     assert {name for name, spec in specs.items() if spec.compacted} == {
         "catalog.care-units.v1",
@@ -38,4 +38,6 @@ def test_architecture_topics_by_default() -> None:
         "nvr.retry.6h",
     ):
         assert name in specs
+    assert "catalog.results.v1" not in specs  # the catalog publishes no results
     assert specs["gvr.dlq.v1"].kafka_configs()["retention.ms"] == str(90 * 24 * 3600 * 1000)
+    assert len(specs) == len(REGISTRY.topic_specs())  # each once

@@ -1,11 +1,20 @@
-"""Two guards: the dead-letter limit (a bad deploy stops) and the register's circuit breaker."""
+"""Two guards and their owner: the dead-letter limit (a bad deploy stops), the register's circuit
+breaker, and `Guards`, which feeds them a chunk's facts and says whether the worker pauses."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from shared.delivery.errors import ConfigurationError
+from shared.delivery.fates import DeadLettered, Fate, HandedBack, hand_back_dead_letters
+
+if TYPE_CHECKING:
+    from shared.delivery.record import Call
 
 
 @dataclass
@@ -102,3 +111,69 @@ class CircuitBreaker:
         self.state = CircuitState.OPEN
         self.opened_at = now
         self._backoff = backoff
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Stop consuming (both the input and the retry tiers), with an alarm."""
+
+    reason: str  # circuit_open | configuration | dlq_limit
+    message: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The register answers again: consume again if paused for the circuit or configuration."""
+
+
+Flow = Pause | Resume | None  # None: as it is (a probe is under way)
+
+
+class Guards:
+    """The one owner of the circuit breaker and the dead-letter limit. A chunk hands them its
+    register calls and fates; they answer whether the register is down, which dead letters may
+    leave, and whether consumption pauses."""
+
+    def __init__(self, circuit: CircuitBreaker | None = None, dlq_limit: DlqLimit | None = None):
+        self.circuit = circuit or CircuitBreaker()
+        self.dlq_limit = dlq_limit or DlqLimit()
+
+    def register_down(self, calls: Sequence[Call]) -> bool:
+        """Count the chunk's calls; is the register down now (circuit not closed)?"""
+        for call in calls:
+            self.circuit.record(failed=call.failed, now=call.at)
+        return self.circuit.state is not CircuitState.CLOSED
+
+    def admit(self, fates: Sequence[Fate]) -> list[Fate]:
+        """A bad deploy must not dead-letter a day of traffic: once more than the limit's share
+        of recent events would be dead letters, none leaves (they stay in Kafka) from then on."""
+        counted = [isinstance(f, DeadLettered) for f in fates if not isinstance(f, HandedBack)]
+        if self.dlq_limit.tripped or self.dlq_limit.would_trip(counted):
+            self.dlq_limit.trip()
+            return hand_back_dead_letters(fates, "dead-letter limit tripped")
+        self.dlq_limit.record(counted)
+        return list(fates)
+
+    def flow(self, configuration: ConfigurationError | None, now: datetime) -> Flow:
+        """After a chunk: pause (and why), resume, or carry on as it is."""
+        if configuration is not None:
+            self.circuit.trip(now)  # one is enough: the event is not at fault
+        if self.dlq_limit.tripped:
+            return Pause(
+                "dlq_limit",
+                "dead-letter limit tripped: more than "
+                f"{self.dlq_limit.max_share:.0%} of recent events were dead-lettered;"
+                " consumption stopped until restart",
+            )
+        if configuration is not None:
+            return Pause(
+                "configuration",
+                f"configuration error, not the events' fault: {configuration.message}",
+            )
+        if self.circuit.state is CircuitState.OPEN:
+            return Pause(
+                "circuit_open", "register unavailable: circuit open, input paused, probing"
+            )
+        if self.circuit.state is CircuitState.CLOSED:
+            return Resume()
+        return None

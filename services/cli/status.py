@@ -9,23 +9,11 @@ from typing import Annotated
 
 import typer
 
-from services.cli_support import worker_settings
+from services.cli.support import registry_of, worker_settings, worker_spec
 from shared.delivery.status import WorkerStatus, worker_status
-from shared.settings import RegbridgeSettings
-from shared.topics import WORKERS
 
 status_app = typer.Typer(help="Lag, retry tiers, dead letters and circuit state per worker.")
 _NAMED_URL = re.compile(r"^(?P<worker>[A-Za-z0-9_-]+)=(?P<url>.+)$")
-
-
-def input_topic_of(worker: str, settings: RegbridgeSettings) -> str | None:
-    topics = settings.topics
-    inputs = {
-        "gvr": topics.care_contacts,
-        "nvr": topics.vaccinations,
-        "catalog": topics.hsa_notifications,
-    }
-    return inputs.get(worker)
 
 
 def _health_urls(values: list[str], workers: Sequence[str]) -> dict[str, str]:
@@ -42,18 +30,15 @@ def _health_urls(values: list[str], workers: Sequence[str]) -> dict[str, str]:
     return urls
 
 
-def format_status(status: WorkerStatus, input_topic: str | None) -> list[str]:
+def format_status(status: WorkerStatus, input_topic: str) -> list[str]:
     lines = [f"{status.worker}  (consumer group {status.consumer_group})"]
-    if input_topic is None:
-        lines.append("  input lag: unknown (no input topic for this worker; give --input-topic)")
-    else:
-        lines.append(f"  input lag  {input_topic}")
-        lines += [
-            f"    {p.topic}/{p.partition}  committed {'-' if p.committed is None else p.committed}"
-            f"  end {p.end}  lag {p.lag}"
-            for p in status.lag
-        ]
-        lines.append(f"    total lag {status.total_lag}")
+    lines.append(f"  input lag  {input_topic}")
+    lines += [
+        f"    {p.topic}/{p.partition}  committed {'-' if p.committed is None else p.committed}"
+        f"  end {p.end}  lag {p.lag}"
+        for p in status.lag
+    ]
+    lines.append(f"    total lag {status.total_lag}")
     lines.append(f"  retry tiers  (group {status.consumer_group}-retry)")
     width = max((len(t) for t in status.retry_depth), default=0)
     lines += [f"    {t.ljust(width)}  {n}" for t, n in status.retry_depth.items()]
@@ -79,34 +64,23 @@ def _circuit(status: WorkerStatus) -> str:
 
 @status_app.callback(invoke_without_command=True)
 def status(
-    worker: Annotated[str, typer.Option("--worker", "-w", help="gvr, nvr, catalog or all.")] = (
+    ctx: typer.Context,
+    worker: Annotated[str, typer.Option("--worker", "-w", help="A worker's name, or all.")] = (
         "all"
     ),
     health_url: Annotated[
         list[str] | None,
         typer.Option(help="Worker's health endpoint base URL, or WORKER=URL (repeatable)."),
     ] = None,
-    input_topic: Annotated[
-        str | None, typer.Option(help="Input topic, for a worker not among gvr/nvr/catalog.")
-    ] = None,
 ) -> None:
     """Per worker: consumer lag, retry-tier depth, dead letters by error class, circuit state."""
-    workers = list(WORKERS) if worker == "all" else [worker]
-    urls = _health_urls(health_url or [], workers)
-    for index, name in enumerate(workers):
-        settings = worker_settings(name)
-        topic = input_topic or input_topic_of(name, settings)
-        result = asyncio.run(
-            worker_status(
-                settings.kafka,
-                name,
-                input_topic=topic,
-                consumer_group=f"regbridge-{name}",
-                retry_tiers=settings.topics.retry_delays,
-                health_url=urls.get(name),
-            )
-        )
+    specs = list(registry_of(ctx)) if worker == "all" else [worker_spec(ctx, worker)]
+    urls = _health_urls(health_url or [], [spec.name for spec in specs])
+    for index, spec in enumerate(specs):
+        settings = worker_settings(spec)
+        topics = spec.topics(settings)
+        result = asyncio.run(worker_status(settings.kafka, topics, health_url=urls.get(spec.name)))
         if index:
             typer.echo("")
-        for line in format_status(result, topic):
+        for line in format_status(result, topics.input):
             typer.echo(line)

@@ -8,17 +8,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared.contracts.schema import EXAMPLES
 from shared.kafka import kafka_client_options
-from shared.settings import RegbridgeSettings
-
-
-def input_topic(event_type: str, settings: RegbridgeSettings) -> str:
-    """The input topic each event type is published to (architecture, names from settings)."""
-    topics = settings.topics
-    return {
-        "care.contact": topics.care_contacts,
-        "vaccination": topics.vaccinations,
-        "hsa.unit-notification": topics.hsa_notifications,
-    }[event_type]
+from shared.settings import KafkaSettings
+from shared.spec import Registry
 
 
 def example_key(event: dict[str, object]) -> bytes:
@@ -29,13 +20,18 @@ def example_key(event: dict[str, object]) -> bytes:
     return str(event["record_id"]).encode()
 
 
-async def publish_examples(settings: RegbridgeSettings) -> list[str]:
-    producer = AIOKafkaProducer(**kafka_client_options(settings.kafka), acks="all")
+async def publish_examples(registry: Registry, kafka: KafkaSettings) -> list[str]:
+    """Each example to the input topic of a worker that consumes its event type."""
+    topics = registry.input_topics()
+    producer = AIOKafkaProducer(**kafka_client_options(kafka), acks="all")
     await producer.start()
     lines = []
     try:
         for event_type, event in EXAMPLES.items():
-            topic = input_topic(event_type, settings)
+            topic = topics.get(event_type)
+            if topic is None:
+                lines.append(f"skipped {event_type}: no worker consumes it")
+                continue
             meta = await producer.send_and_wait(
                 topic, json.dumps(event).encode(), key=example_key(event)
             )

@@ -1,9 +1,10 @@
-"""The pipeline's decisions, with a scripted worker and a real (SQLite) ledger; no Kafka."""
+"""A chunk's fates, decided once, with a scripted worker and a real (SQLite) ledger; no Kafka."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,17 @@ from shared.delivery.errors import (
     RegisterUnavailableError,
     ThrottledError,
 )
+from shared.delivery.bookkeeping import Bookkeeper
+from shared.delivery.chunk import ChunkRunner
+from shared.delivery.fates import BLOCKED, Applied, DeadLettered, Fate, Retrying, Skipped
+from shared.delivery.guards import Guards
 from shared.delivery.ledger import Ledger
-from shared.delivery.limits import CircuitBreaker, DlqLimit
 from shared.delivery.metrics import Metrics
-from shared.delivery.outgoing import Inbound
-from shared.delivery.pipeline import BLOCKED, ChunkResult, Pipeline
+from shared.delivery.options import RuntimeOptions
+from shared.delivery.outgoing import Inbound, Outgoing, Writer
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.worker import Accepted, EventIdentity, Submission
+from shared.topics import WorkerTopics
 
 
 class ScriptedWorker:
@@ -65,37 +70,65 @@ def inbound(event_id: str, record: str, version: int = 1, offset: int = 0, **kw:
     )
 
 
+@dataclass
+class Pipeline:
+    """A chunk runner over the scripted worker, a SQLite ledger and a list as the broker."""
+
+    worker: ScriptedWorker
+    ledger: Ledger
+    clock: ManualClock
+    runner: ChunkRunner
+    published: list[Outgoing] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Result:
+    fates: list[Fate]
+    outgoing: list[Outgoing]
+
+
 @pytest.fixture
 async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
     ledger = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'l.db'}")
     await ledger.create_schema()
-    yield Pipeline(
-        worker=ScriptedWorker(),
-        ledger=ledger,
-        retry=RetryPolicy.from_names(["30s", "5m"]),
-        circuit=CircuitBreaker(),
-        dlq_limit=DlqLimit(),
-        clock=ManualClock(),
+    worker, clock = ScriptedWorker(), ManualClock()
+    retry = RetryPolicy.from_names(["30s", "5m"])
+    topics = WorkerTopics(worker.name, "in", ("30s", "5m"))
+    published: list[Outgoing] = []
+
+    async def publish(messages: Sequence[Outgoing]) -> None:
+        published.extend(messages)
+
+    runner = ChunkRunner(
+        worker=worker,
+        books=Bookkeeper(ledger, worker.name),
+        guards=Guards(),
+        writer=Writer(topics, retry, worker.version),
+        retry=retry,
+        options=RuntimeOptions(),
+        clock=clock,
         metrics=Metrics(),
-        consumer_group="g",
+        publish=publish,
     )
+    yield Pipeline(worker, ledger, clock, runner, published)
     await ledger.close()
 
 
-async def run(pipeline: Pipeline, *chunk: Inbound) -> ChunkResult:
-    result = await pipeline.process(chunk)
-    await pipeline.ledger.settle(pipeline.worker.name, result.settlement, pipeline.clock.now())
-    return result
+async def run(pipeline: Pipeline, *chunk: Inbound) -> Result:
+    """One chunk through: its fates, and the messages it published (settled in the ledger)."""
+    pipeline.published.clear()
+    result = await pipeline.runner.run(chunk)
+    return Result([fate for _, fate in result.fates], list(pipeline.published))
 
 
-def fates(result: ChunkResult) -> list[str]:
-    return [d.fate for d in result.dispositions]
+def fates(result: Result) -> list[str]:
+    return [fate.name for fate in result.fates]
 
 
 async def test_a_dead_letter_redelivered_by_kafka_is_not_sent_again_but_a_replay_is(
     pipeline: Pipeline,
 ) -> None:
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     worker.script["a"] = RegisterRejectedError("no", register_status=400)
     assert fates(await run(pipeline, inbound("a", "r"))) == ["dead_letter"]
 
@@ -112,27 +145,29 @@ async def test_a_dead_letter_redelivered_by_kafka_is_not_sent_again_but_a_replay
 async def test_a_correction_follows_its_failed_create_into_the_same_tier(
     pipeline: Pipeline,
 ) -> None:
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     worker.script["c1"] = RegisterUnavailableError("down")
 
     result = await run(pipeline, inbound("c1", "r", 1, 0), inbound("c2", "r", 2, 1))
 
-    assert [(d.fate, d.tier, d.error_class) for d in result.dispositions] == [
-        ("retry", "30s", "register_unavailable"),
-        ("retry", "30s", BLOCKED),
+    assert result.fates == [
+        Retrying("30s", "register_unavailable", "down", worker.script["c1"]),
+        Retrying("30s", BLOCKED, "follows event c1", worker.script["c1"], follows=True),
     ]
     assert [m.topic for m in result.outgoing] == ["scripted.retry.30s", "scripted.retry.30s"]
     assert worker.sent == ["c1"]  # the correction never went to the register
 
 
 async def test_a_later_event_follows_a_dead_lettered_one(pipeline: Pipeline) -> None:
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     worker.script["d1"] = RegisterRejectedError("no", register_status=400)
     await run(pipeline, inbound("d1", "r", 1))
 
     result = await run(pipeline, inbound("d2", "r", 2, 1))
 
-    assert [(d.fate, d.error_class) for d in result.dispositions] == [("dead_letter", BLOCKED)]
+    assert [(f.name, f.error_class) for f in result.fates if isinstance(f, DeadLettered)] == [
+        ("dead_letter", BLOCKED)
+    ]
     assert worker.sent == ["d1"]
 
 
@@ -141,22 +176,19 @@ async def test_duplicates_and_stale_versions_are_skipped_with_a_result(pipeline:
 
     result = await run(pipeline, inbound("v2", "r", 2), inbound("v1", "r", 1, 1))
 
-    assert [(d.fate, d.reason) for d in result.dispositions] == [
-        ("skipped", "duplicate"),
-        ("skipped", "stale"),
-    ]
+    assert result.fates == [Skipped("duplicate"), Skipped("stale")]
     statuses = [json.loads(m.value)["status"] for m in result.outgoing]
     assert statuses == ["skipped", "skipped"]
 
 
 async def test_retries_end_in_a_dead_letter_after_the_last_tier(pipeline: Pipeline) -> None:
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     worker.script["x"] = RegisterUnavailableError("down")
     story = ((h.ATTEMPTS, b"2"), (h.FIRST_FAILURE_AT, b"2026-01-01T00:00:00+00:00"))
 
     result = await run(pipeline, inbound("x", "r", from_retry=True, headers=story))
 
-    assert [(d.fate, d.error_class) for d in result.dispositions] == [
+    assert [(f.name, f.error_class) for f in result.fates if isinstance(f, DeadLettered)] == [
         ("dead_letter", "retries_exhausted")
     ]
     assert h.to_dict(result.outgoing[0].headers)[h.ATTEMPTS] == "3"
@@ -166,7 +198,7 @@ async def test_a_submission_left_in_flight_by_a_crash_is_looked_up_not_resent(
     pipeline: Pipeline,
 ) -> None:
     # Given a crash after the ledger noted the submission (nothing settled, nothing committed)
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     identity = EventIdentity("f1", "r", 1, "create")
     await pipeline.ledger.begin_many("scripted", [identity], pipeline.clock.now())
     found_at_register: list[str] = []
@@ -183,7 +215,7 @@ async def test_a_submission_left_in_flight_by_a_crash_is_looked_up_not_resent(
     # Then it is reconciled through the lookup, accepted, and never sent a second time
     assert found_at_register == ["f1"]
     assert worker.sent == []
-    assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-found")]
+    assert result.fates == [Applied("REF-found")]
     decision = await pipeline.ledger.decide("scripted", EventIdentity("f1", "r", 1, "create"))
     assert decision.kind == "duplicate"
 
@@ -193,7 +225,7 @@ async def test_a_chain_left_in_flight_is_found_at_its_last_version_and_nothing_i
 ) -> None:
     # Given a crash after a chunk sent a record's create and both corrections (the ledger noted
     # the last one in flight; nothing settled, nothing committed), so the register holds v3
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     last = EventIdentity("c3", "r", 3, "correct")
     await pipeline.ledger.begin_many("scripted", [last], pipeline.clock.now())
 
@@ -215,14 +247,14 @@ async def test_a_chain_left_in_flight_is_found_at_its_last_version_and_nothing_i
 
     # Then all three are accepted as already applied, and the register is sent nothing again
     assert worker.sent == []
-    assert [(d.fate, d.reference) for d in result.dispositions] == [("accepted", "REF-r")] * 3
+    assert result.fates == [Applied("REF-r")] * 3
 
 
 async def test_a_chain_applied_up_to_the_version_before_the_one_in_flight_sends_only_that_one(
     pipeline: Pipeline,
 ) -> None:
     # Given a crash after a chunk sent v1..v3 of a record but not yet v4 (noted in flight)
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     last = EventIdentity("d4", "r", 4, "cancel")
     await pipeline.ledger.begin_many("scripted", [last], pipeline.clock.now())
     looked_up: list[int] = []
@@ -240,7 +272,7 @@ async def test_a_chain_applied_up_to_the_version_before_the_one_in_flight_sends_
 
     # Then v1..v3 are found (newest first, after v1 gave the reference), only v4 is sent
     assert worker.sent == ["d4"]
-    assert [d.fate for d in result.dispositions] == ["accepted"] * 4
+    assert fates(result) == ["accepted"] * 4
     assert looked_up[:3] == [1, 4, 3]
 
 
@@ -248,7 +280,7 @@ async def test_an_answer_lost_to_a_timeout_is_looked_up_before_the_retry_sends_i
     pipeline: Pipeline,
 ) -> None:
     # Given a register that applied a correction but whose answer timed out
-    worker: ScriptedWorker = pipeline.worker  # type: ignore[assignment]
+    worker = pipeline.worker
     worker.script["t2"] = RegisterUnavailableError("timed out", error_class="register_timeout")
     worker.script["u1"] = ThrottledError("busy", error_class="throttled", retry_after=1)
 
@@ -256,7 +288,7 @@ async def test_an_answer_lost_to_a_timeout_is_looked_up_before_the_retry_sends_i
     result = await run(pipeline, inbound("t2", "r", 2), inbound("u1", "u", 1, offset=1))
 
     # Then the timed-out one stays in flight (its retry looks it up first), the refused one not
-    assert [d.fate for d in result.dispositions] == ["retry", "retry"]
+    assert fates(result) == ["retry", "retry"]
     timed_out = await pipeline.ledger.decide("scripted", EventIdentity("t2", "r", 2, "create"))
     refused = await pipeline.ledger.decide("scripted", EventIdentity("u1", "u", 1, "create"))
     assert (timed_out.kind, refused.kind) == ("in_flight", "new")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.cli_support import worker_settings
+from services.cli.support import worker_settings, worker_spec
 from shared.delivery.dlq_read import (
     DeadLetter,
     DlqFilter,
@@ -31,7 +31,6 @@ from shared.delivery.dlq_replay import (
 )
 from shared.delivery.ledger import Ledger
 from shared.settings import RegbridgeSettings
-from shared.topics import dlq_topic
 
 dlq_app = typer.Typer(
     help="Dead letters: list, show and replay them (every replay is audited).",
@@ -45,7 +44,7 @@ _PERSONAL_DATA = (
 
 # --- options shared by list and replay ----------------------------------------------------------
 
-Worker = Annotated[str, typer.Option("--worker", "-w", help="gvr, nvr or catalog.")]
+Worker = Annotated[str, typer.Option("--worker", "-w", help="The worker's name (gvr, nvr …).")]
 Since = Annotated[
     str | None, typer.Option(help="Dead-lettered at or after (ISO 8601 with zone, e.g. …Z).")
 ]
@@ -157,6 +156,7 @@ def format_table(letters: Sequence[DeadLetter]) -> list[str]:
 
 @dlq_app.command("list")
 def dlq_list(
+    ctx: typer.Context,
     worker: Worker,
     since: Since = None,
     until: Until = None,
@@ -169,8 +169,9 @@ def dlq_list(
 ) -> None:
     """A table of the worker's dead letters, oldest position first."""
     filters = _filters(since, until, error_class, record_id, key, header, event_id)
-    settings = worker_settings(worker)
-    topic = dlq_topic(worker)
+    spec = worker_spec(ctx, worker)
+    settings = worker_settings(spec)
+    topic = spec.topics(settings).dlq
     letters = _read(settings, topic, filters)
     shown = letters[:limit] if limit else letters
     if letters:
@@ -236,14 +237,16 @@ async def _replays_text(settings: RegbridgeSettings, dl: DeadLetter) -> list[str
 
 @dlq_app.command("show")
 def dlq_show(
+    ctx: typer.Context,
     worker: Worker,
     position: Annotated[str, typer.Argument(metavar="PARTITION:OFFSET")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """One dead letter in full: headers, the register's response, the value as JSON."""
     partition, offset = _position(position)
-    settings = worker_settings(worker, database_url)
-    topic = dlq_topic(worker)
+    spec = worker_spec(ctx, worker)
+    settings = worker_settings(spec, database_url)
+    topic = spec.topics(settings).dlq
     dl = asyncio.run(read_dead_letter(settings.kafka, topic, partition, offset))
     if dl is None:
         typer.secho(
@@ -272,6 +275,7 @@ def _echo_refusals(refusals: Sequence[Refusal]) -> None:
 
 @dlq_app.command("replay")
 def dlq_replay(
+    ctx: typer.Context,
     worker: Worker,
     since: Since = None,
     until: Until = None,
@@ -296,8 +300,9 @@ def dlq_replay(
 ) -> None:
     """Re-publish the selected dead letters' original bytes, audited; exit 1 if any is refused."""
     filters = _filters(since, until, error_class, record_id, key, header, event_id)
-    settings = worker_settings(worker, database_url)
-    topic = dlq_topic(worker)
+    spec = worker_spec(ctx, worker)
+    settings = worker_settings(spec, database_url)
+    topic = spec.topics(settings).dlq
     letters = _read(settings, topic, filters)
     if not letters:
         typer.echo(f"no dead letters in {topic} match: nothing to replay")

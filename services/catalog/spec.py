@@ -1,0 +1,92 @@
+"""The catalog sync as regbridge runs it: HSA notifications through the delivery runtime, full
+imports on the clock and NVR's vaccine list beside it, into two compacted topics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from services.catalog import dev
+from services.catalog.settings import CatalogSettings
+from shared.contracts import HsaUnitNotificationEvent
+from shared.durations import parse_delay
+from shared.spec import DevContext, DevHooks, Wiring, WorkerContext, WorkerSpec
+from shared.topics import TopicSpec
+
+if TYPE_CHECKING:
+    import typer
+
+
+@asynccontextmanager
+async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncIterator[Wiring]:
+    """Notifications are the runtime's events; the scheduled import (one replica per slot,
+    claimed in the ledger's database) and the vaccine list run beside it."""
+    from services.catalog.app import catalog_jobs, vaccines_loop
+    from services.catalog.notifications import CatalogNotificationWorker
+    from services.catalog.schedule import SlotClaims, parse_times, run_schedule
+
+    async with catalog_jobs(settings) as jobs:
+        claims = SlotClaims(context.ledger.engine)
+        await claims.create_schema()
+
+        async def units_job() -> str:
+            return (await jobs.import_units()).summary()
+
+        async def schedule() -> None:
+            await run_schedule(
+                kind="hsa-full-import",
+                times=parse_times(settings.import_times),
+                zone=ZoneInfo(settings.timezone),
+                clock=context.clock,
+                claims=claims,
+                owner=settings.instance_id,
+                job=units_job,
+            )
+
+        async def vaccines() -> None:
+            await vaccines_loop(jobs, parse_delay(settings.vaccines_every), context.clock)
+
+        worker = CatalogNotificationWorker(jobs.hsa, jobs.writer, settings.topics.care_units)
+        yield Wiring(worker, background=(schedule, vaccines))
+
+
+def own_topics(settings: CatalogSettings) -> Sequence[TopicSpec]:
+    """The compacted topics the catalog writes and every other worker reads."""
+    topics = settings.topics
+    return [
+        TopicSpec(topics.care_units, "care units by HSA-id (catalog)", compacted=True),
+        TopicSpec(topics.vaccines, "vaccines and batches by NPL-id (catalog)", compacted=True),
+    ]
+
+
+def commands() -> typer.Typer:
+    from services.catalog.cli import catalog_app
+
+    return catalog_app
+
+
+def try_next(stack: DevContext, env: Mapping[str, str]) -> Sequence[str]:
+    hsa, unit = env.get("REGBRIDGE_CATALOG_HSA_URL", ""), dev.example_unit(stack)
+    return (
+        f"curl -X POST {hsa}/admin/units -H 'content-type: application/json' \\",
+        f'     -d \'{{"hsaIdentity": "{unit}", "name": "Vårdcentral Demo"}}\'',
+        "                                        # HSA notifies; the catalog updates the unit",
+        "regbridge catalog import-now           # a full import now (changes only)",
+        f"regbridge catalog show {unit}  # the unit as the workers see it",
+    )
+
+
+SPEC = WorkerSpec(
+    name="catalog",
+    summary="HSA notifications, scheduled full imports and the vaccine list → catalog topics",
+    settings=CatalogSettings,
+    event_types=(HsaUnitNotificationEvent,),
+    input_purpose="HSA unit notifications",
+    build=build,
+    results=False,
+    own_topics=own_topics,
+    commands=commands,
+    dev=DevHooks(sandbox=dev.sandbox, prepare=dev.first_import, try_next=try_next),
+)

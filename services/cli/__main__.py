@@ -1,0 +1,5 @@
+"""`python -m services.cli …` is `regbridge …`."""
+
+from services.cli.app import main
+
+main()

@@ -1,0 +1,40 @@
+"""The GVR worker's settings (``REGBRIDGE_GVR_…``): the register, its certificate, its paths."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from services.gvr.mapping import GvrPaths
+from shared.settings import RegbridgeSettings, worker_config
+
+
+class GvrSettings(RegbridgeSettings):
+    """GVR worker (``REGBRIDGE_GVR_…``)."""
+
+    model_config = worker_config("gvr")
+
+    health_port: int = 8081
+    input_topic: str = Field(default="care.contacts.v1", description="care contacts to deliver")
+    # the register (services/gvr/client.py): mutual TLS with a SITHS function certificate
+    base_url: str = Field(default="https://127.0.0.1:8443", description="GVR API (or its sandbox)")
+    client_cert: str | None = Field(
+        default=None, description="PEM client certificate (+ chain); its key in client_key"
+    )
+    client_key: str | None = Field(default=None, description="PEM private key of client_cert")
+    client_p12: str | None = Field(
+        default=None, description="PKCS#12 file with key + certificate; instead of cert/key"
+    )
+    client_p12_password: SecretStr | None = None
+    ca_bundle: str | None = Field(
+        default=None, description="PEM CA bundle for GVR's server certificate; None: the system's"
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    read_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    write_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a connection")
+    max_connections: int = Field(default=64, ge=1, description="connection pool size")
+    # resource paths (docs/gvr-api.md); configuration, to follow the official specification
+    paths: GvrPaths = Field(default_factory=GvrPaths)
+    catalog_ready_timeout: float = Field(
+        default=600, gt=0, description="seconds to wait for the catalog at start"
+    )

@@ -1,0 +1,54 @@
+"""The GVR worker as regbridge runs it: care contacts → GVR over mutual TLS, units checked in the
+catalog, the register probed for our certificate."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from services.gvr import dev
+from services.gvr.settings import GvrSettings
+from shared.contracts import CareContactEvent
+from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
+
+
+@asynccontextmanager
+async def build(settings: GvrSettings, _context: WorkerContext) -> AsyncIterator[Wiring]:
+    """Not ready until the catalog has caught up (unit checks need it), nor while GVR refuses our
+    client certificate (the probe asks at start and every 5 minutes)."""
+    from services.gvr.client import GvrClient
+    from services.gvr.worker import GvrWorker
+    from shared.catalog.view import CatalogView
+    from shared.delivery.probe import RegisterProbe
+
+    async with CatalogView.following(settings.kafka, settings.topics) as view:
+        client = GvrClient.from_settings(settings)
+        try:
+            await view.wait_ready(settings.catalog_ready_timeout)
+            probe = RegisterProbe("GVR", lambda: client.probe(settings.paths.outpatient_visit))
+            yield Wiring(
+                GvrWorker(client, view, settings.paths),
+                background=[probe.run],
+                components={"catalog": view, "register": probe},
+            )
+        finally:
+            await client.aclose()
+
+
+SPEC = WorkerSpec(
+    name="gvr",
+    summary="care contacts to GVR (Region Stockholm) over mutual TLS; needs the catalog",
+    settings=GvrSettings,
+    event_types=(CareContactEvent,),
+    input_purpose="care contacts from journal systems",
+    build=build,
+    dev=DevHooks(
+        sandbox=dev.sandbox,
+        demo=dev.demo,
+        demo_share=2,
+        try_next=lambda _dev, _env: (
+            "regbridge dlq list --worker gvr        # the invalid care contacts, and why",
+            "regbridge dlq show --worker gvr 0:0    # one in full",
+        ),
+    ),
+)

@@ -1,0 +1,10 @@
+"""The one list of workers: the command line, the dev stack and the deployment checks read it."""
+
+from __future__ import annotations
+
+from services.catalog.spec import SPEC as CATALOG
+from services.gvr.spec import SPEC as GVR
+from services.nvr.spec import SPEC as NVR
+from shared.spec import Registry
+
+REGISTRY = Registry([CATALOG, GVR, NVR])  # in start order: the catalog first, the others read it

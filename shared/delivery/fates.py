@@ -1,0 +1,206 @@
+"""What becomes of a consumed record, as a type, and `decide`: the one place that decides it.
+
+A record's path through a chunk (record.py) ends each event in a `Verdict`: done (its fate is
+clear on the spot), failed (the first failure of its record in this chunk), or behind (a later
+event of that record, held back by the failure). `decide` turns verdicts into fates once, given
+what only the whole chunk knows: whether the register is down, and the retry schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from shared.delivery.errors import (
+    ConfigurationError,
+    DeliveryError,
+    InvalidEventError,
+    NotYetAppliedError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
+from shared.delivery.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from shared.delivery.outgoing import Inbound
+
+BLOCKED = "blocked_by_earlier"
+
+
+# --- fates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The register holds the event (sent now, or found there after a crash)."""
+
+    name: ClassVar[str] = "accepted"
+    reference: str  # the register's id of the record
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Nothing to do: the same event again, or a version older than the one applied."""
+
+    name: ClassVar[str] = "skipped"
+    reason: str  # duplicate | stale
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Waits in a retry tier (its own transient failure, or behind an earlier event)."""
+
+    name: ClassVar[str] = "retry"
+    tier: str
+    error_class: str
+    reason: str
+    error: DeliveryError | None = None
+    follows: bool = False  # sent along behind an earlier event of the same record
+
+
+@dataclass(frozen=True)
+class DeadLettered:
+    """Goes to the dead-letter topic with its story."""
+
+    name: ClassVar[str] = "dead_letter"
+    error_class: str
+    reason: str
+    error: DeliveryError | None = None
+    follows: bool = False
+
+
+@dataclass(frozen=True)
+class HandedBack:
+    """Left in Kafka: its offset is not committed and the partition is sought back to it
+    (register down, a configuration error, the dead-letter limit)."""
+
+    name: ClassVar[str] = "handed_back"
+    reason: str
+    error: DeliveryError | None = None
+    follows: bool = False
+
+
+@dataclass(frozen=True)
+class Redelivered:
+    """Kafka gave it again after a crash or a hand-back, but its fate is already written: its
+    copy waits in a retry tier or the dead-letter topic."""
+
+    name: ClassVar[str] = "redelivered"
+
+
+Fate = Applied | Skipped | Retrying | DeadLettered | HandedBack | Redelivered
+
+
+def maybe_applied(fate: Fate) -> bool:
+    """Sent, and failed in a way that leaves open whether the register applied it (a timeout, a
+    connection lost after the request went out, a 5xx): retry it only after a look-up."""
+    return (
+        isinstance(fate, Retrying | HandedBack)
+        and not fate.follows
+        and isinstance(fate.error, TransientError)
+        and not isinstance(fate.error, ThrottledError | NotYetAppliedError)
+    )
+
+
+def parks(fate: Fate) -> str | None:
+    """Where a fate parks its event so that later events of the record follow it, if anywhere.
+
+    An event dead-lettered for its own content (InvalidEventError) holds nobody back."""
+    if isinstance(fate, Retrying):
+        return f"retry:{fate.tier}"
+    if isinstance(fate, DeadLettered) and (
+        fate.follows or not isinstance(fate.error, InvalidEventError)
+    ):
+        return "dlq"
+    return None
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Done:
+    fate: Fate
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: DeliveryError
+
+
+@dataclass(frozen=True)
+class Behind:
+    head: int  # index (in the chunk) of the failed event it waits behind
+    head_event_id: str
+
+
+Verdict = Done | Failed | Behind
+
+
+def decide(
+    chunk: Sequence[tuple[Inbound, Verdict]],
+    *,
+    register_down: bool,
+    retry: RetryPolicy,
+    now: datetime,
+) -> list[Fate]:
+    """Every event's fate, in chunk order. A failure is retried (or dead-lettered when its
+    retries are spent), handed back while the register is down or misconfigured, or
+    dead-lettered at once when permanent; the events behind it share its fate."""
+    fates: list[Fate | None] = [None] * len(chunk)
+    for index, (inbound, verdict) in enumerate(chunk):
+        if isinstance(verdict, Done):
+            fates[index] = verdict.fate
+        elif isinstance(verdict, Failed):
+            fates[index] = _failed(inbound, verdict.error, register_down, retry, now)
+    for index, (_inbound, verdict) in enumerate(chunk):
+        if isinstance(verdict, Behind):
+            head = fates[verdict.head]
+            assert head is not None  # a head fails before the events behind it
+            fates[index] = _behind(head, verdict.head_event_id)
+    return [fate for fate in fates if fate is not None]
+
+
+def _failed(
+    inbound: Inbound,
+    error: DeliveryError,
+    register_down: bool,
+    retry: RetryPolicy,
+    now: datetime,
+) -> Fate:
+    if isinstance(error, PermanentError):
+        return DeadLettered(error.error_class, error.message, error)
+    if isinstance(error, ConfigurationError):
+        return HandedBack(f"configuration error: {error.message}", error)
+    if register_down:
+        return HandedBack("register unavailable: circuit open", error)
+    failures = inbound.failures + 1
+    first = inbound.first_failure_at() or now
+    retry_after = error.retry_after if isinstance(error, ThrottledError) else None
+    tier = retry.next_tier(failures, first, now, at_least=retry_after)
+    if tier is None:
+        reason = f"retries exhausted after {failures} attempts: {error.message}"
+        return DeadLettered("retries_exhausted", reason, error)
+    return Retrying(tier.name, error.error_class, error.message, error)
+
+
+def _behind(head: Fate, head_event_id: str) -> Fate:
+    reason = f"follows event {head_event_id}"
+    if isinstance(head, Retrying):
+        return Retrying(head.tier, BLOCKED, reason, head.error, follows=True)
+    if isinstance(head, DeadLettered):
+        return DeadLettered(BLOCKED, reason, head.error, follows=True)
+    if isinstance(head, HandedBack):
+        return HandedBack(reason, head.error, follows=True)
+    raise AssertionError(f"an event cannot wait behind one that is {head.name}")
+
+
+def hand_back_dead_letters(fates: Sequence[Fate], reason: str) -> list[Fate]:
+    """The dead-letter limit tripped: no dead letter leaves; they stay in Kafka instead."""
+    return [
+        HandedBack(reason, fate.error, fate.follows) if isinstance(fate, DeadLettered) else fate
+        for fate in fates
+    ]

@@ -1,0 +1,188 @@
+"""A worker as the rest of regbridge knows it: one `WorkerSpec` per register folder, one `Registry`.
+
+The command line (`run`, `topics`, `status`, `dlq`), the local dev stack and the deployment checks
+read every worker from the registry; nothing in `shared/` names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import (
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from shared.delivery.clock import Clock
+from shared.delivery.worker import Component, RegisterWorker
+from shared.settings import CommonSettings, RegbridgeSettings
+from shared.topics import EnsureReport, TopicSpec, WorkerTopics, ensure_topics, unique
+
+if TYPE_CHECKING:
+    import typer
+
+    from shared.delivery.ledger import Ledger
+    from shared.delivery.metrics import Metrics
+
+S = TypeVar("S", bound=RegbridgeSettings)
+DemoEvent = tuple[str, dict[str, Any] | bytes]  # (label, event or raw bytes)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What the runtime gives a worker's `build`: its clock, metrics and ledger."""
+
+    clock: Clock
+    metrics: Metrics
+    ledger: Ledger
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a worker's `build` hands the runtime: the worker, jobs beside it, readiness parts."""
+
+    worker: RegisterWorker[Any]
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    components: Mapping[str, Component] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DevContext:
+    """The local stack as a sandbox hook sees it (`make run`)."""
+
+    kafka_bootstrap: str
+    units: int  # how many units the generated HSA directory holds (every sandbox shares it)
+    seed: int
+    state_dir: Path  # where a sandbox may keep files (certificates …)
+    port: Callable[[int], int]  # a preferred port, or 0 (any free one) when it is taken
+
+
+@dataclass(frozen=True)
+class DemoContext:
+    """What a demo hook draws from: the seed and the units of the generated directory."""
+
+    seed: int
+    units: Callable[[], Iterator[Mapping[str, Any]]]  # HSA-shaped unit records
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevHooks:
+    """How `make run` brings a worker up on one machine, and what its demo publishes."""
+
+    # Start the register's sandbox (entered on a stack, left at Ctrl-C); it yields the
+    # environment the workers need to reach it (set for every process started after it).
+    sandbox: Callable[[DevContext], AbstractContextManager[Mapping[str, str]]] | None = None
+    # After every sandbox is up, before the workers start (a first import, say): one line.
+    prepare: Callable[[], Coroutine[Any, Any, str]] | None = None
+    demo: Callable[[DemoContext], Iterator[DemoEvent]] | None = None
+    demo_share: int = 1  # events of this worker per round of the demo
+    # Commands a newcomer might run next, given the stack and the environment it set.
+    try_next: Callable[[DevContext, Mapping[str, str]], Sequence[str]] = lambda _dev, _env: ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSpec(Generic[S]):
+    """One worker: its name (topic prefix, consumer group, ledger namespace, env prefix), its
+    settings, the events it consumes, how it is built, and its commands and dev hooks."""
+
+    name: str
+    summary: str  # one line, for `regbridge run --help` and `topics list`
+    settings: type[S]
+    event_types: tuple[type[BaseModel], ...]  # what its input topic carries
+    input_purpose: str  # "care contacts from journal systems"
+    build: Callable[[S, WorkerContext], AbstractAsyncContextManager[Wiring]]
+    results: bool = True  # one result per event on <name>.results.v1
+    own_topics: Callable[[S], Sequence[TopicSpec]] = lambda _settings: ()
+    commands: Callable[[], typer.Typer] | None = None  # `regbridge <name> …`
+    dev: DevHooks | None = None
+
+    def load_settings(self, **overrides: Any) -> S:
+        """The worker's settings from its environment (``REGBRIDGE_<NAME>_…``)."""
+        return self.settings(**overrides)
+
+    def topics(self, settings: S) -> WorkerTopics:
+        return WorkerTopics(
+            self.name,
+            settings.input_topic,
+            tuple(settings.topics.retry_delays),
+            results=self.results,
+        )
+
+    def topic_specs(self, settings: S) -> list[TopicSpec]:
+        """Every topic this worker consumes, writes or owns, as it should exist."""
+        purpose = f"{self.input_purpose} → {self.name} worker"
+        return [*self.topics(settings).specs(settings.topics, purpose), *self.own_topics(settings)]
+
+    @property
+    def health_port(self) -> int:
+        """The worker's default health port (its settings' default)."""
+        return int(self.settings.model_fields["health_port"].default)
+
+
+class UnknownWorkerError(LookupError):
+    """A worker name the registry does not hold."""
+
+
+class Registry:
+    """The workers of this installation, in start order."""
+
+    def __init__(self, specs: Iterable[WorkerSpec[Any]]) -> None:
+        self._specs: dict[str, WorkerSpec[Any]] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"two workers are named {spec.name!r}")
+            self._specs[spec.name] = spec
+
+    def __iter__(self) -> Iterator[WorkerSpec[Any]]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def get(self, name: str) -> WorkerSpec[Any]:
+        try:
+            return self._specs[name]
+        except KeyError:
+            known = ", ".join(self._specs)
+            raise UnknownWorkerError(f"no worker {name!r} (known: {known})") from None
+
+    def with_spec(self, spec: WorkerSpec[Any]) -> Registry:
+        """This registry and one more worker."""
+        return Registry([*self, spec])
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic the workers consume, write or own, each once."""
+        return unique(t for spec in self for t in spec.topic_specs(spec.load_settings()))
+
+    async def ensure_topics(self, on_progress: Callable[[str], None] = print) -> EnsureReport:
+        """Create every missing topic (shaped by the common topic settings); safe to rerun."""
+        common = CommonSettings()
+        return await ensure_topics(
+            common.kafka,
+            self.topic_specs(),
+            partitions=common.topics.partitions,
+            replication_factor=common.topics.replication_factor,
+            on_progress=on_progress,
+        )
+
+    def input_topics(self) -> dict[str, str]:
+        """Event type → the input topic of a worker that consumes it (first one wins)."""
+        found: dict[str, str] = {}
+        for spec in self:
+            settings = spec.load_settings()
+            for model in spec.event_types:
+                event_type = getattr(model, "EVENT_TYPE", model.__name__)
+                found.setdefault(str(event_type), settings.input_topic)
+        return found
