@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from services.catalog.hsa_client import HsaClient
 from services.catalog.imports import import_units, import_vaccines
 from services.catalog.notifications import CatalogNotificationWorker
-from services.catalog.schedule import SlotClaims, parse_times, run_schedule
 from services.catalog.snapshot import CatalogWriter, SnapshotReport
 from shared.delivery.app import run_worker
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.ledger import Ledger
 from shared.logging import get_logger
 from shared.oauth2 import ClientCredentialsAuth
+from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule
 from shared.settings import CatalogSettings
 from shared.topics import parse_delay
 
@@ -101,9 +101,8 @@ async def run_catalog(settings: CatalogSettings, clock: Clock | None = None) -> 
 
         async def schedule() -> None:
             await run_schedule(
+                DailySlots(parse_times(settings.import_times), zone),
                 kind="hsa-full-import",
-                times=parse_times(settings.import_times),
-                zone=zone,
                 clock=clock,
                 claims=claims,
                 owner=settings.instance_id,

@@ -15,7 +15,6 @@ from pydantic import SecretStr
 
 from services.catalog.app import catalog_jobs, run_catalog
 from services.catalog.hsa_client import TruncatedExportError
-from services.catalog.schedule import SlotClaims, parse_times, run_schedule
 from services.sandboxes.hsa import HsaSandbox
 from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 from shared.catalog.view import CatalogView
@@ -23,6 +22,7 @@ from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
 from shared.delivery.ledger import Ledger
+from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule
 from shared.settings import CatalogSettings, KafkaSettings, TopicSettings
 from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
 from tests.support.runtime_harness import read_topic, wait_for
@@ -230,9 +230,8 @@ async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_
             return "ok"
 
         return run_schedule(
+            DailySlots(parse_times(["11:30"]), ZoneInfo("Europe/Stockholm")),
             kind=f"test-{unique_name}",
-            times=parse_times(["11:30"]),
-            zone=ZoneInfo("Europe/Stockholm"),
             clock=clock,
             claims=claims,
             owner=name,

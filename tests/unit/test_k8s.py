@@ -25,10 +25,10 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from services.catalog.hsa_client import HsaClient
-from services.catalog.schedule import parse_times
 from shared.delivery.app import runtime_options
 from shared.delivery.health import health_app
 from shared.delivery.runtime import DeliveryRuntime
+from shared.schedule import DailySlots, parse_times
 from shared.settings import (
     CatalogSettings,
     GvrSettings,
@@ -405,7 +405,7 @@ def test_catalog_imports_on_its_own_schedule_once(resources: tuple[Resource, ...
     settings = _effective(resources, container)
     assert isinstance(settings, CatalogSettings)
     assert parse_times(settings.import_times), "no import times: the schedule task would fail"
-    ZoneInfo(settings.timezone)
+    DailySlots(parse_times(settings.import_times), ZoneInfo(settings.timezone))
     instance = _env(resources, container)["REGBRIDGE_CATALOG_INSTANCE_ID"]
     assert instance == {"fieldRef": {"fieldPath": "metadata.name"}}  # who claimed a slot
     assert settings.database_url.get_secret_value().startswith("from-")  # claims need the DB
