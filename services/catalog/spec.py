@@ -25,8 +25,9 @@ async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncItera
     claimed in the ledger's database) and the vaccine list run beside it."""
     from services.catalog.app import catalog_jobs, vaccines_loop
     from services.catalog.notifications import CatalogNotificationWorker
-    from services.catalog.schedule import SlotClaims, parse_times, run_schedule
+    from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule
 
+    zone = ZoneInfo(settings.timezone)  # an unknown zone fails at start, not at the slot
     async with catalog_jobs(settings) as jobs:
         claims = SlotClaims(context.ledger.engine)
         await claims.create_schema()
@@ -36,9 +37,8 @@ async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncItera
 
         async def schedule() -> None:
             await run_schedule(
+                DailySlots(parse_times(settings.import_times), zone),
                 kind="hsa-full-import",
-                times=parse_times(settings.import_times),
-                zone=ZoneInfo(settings.timezone),
                 clock=context.clock,
                 claims=claims,
                 owner=settings.instance_id,

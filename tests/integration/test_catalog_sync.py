@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from services.catalog.app import catalog_jobs, run_catalog
+from services.catalog.app import catalog_jobs
+from services.catalog.spec import SPEC as CATALOG
 from services.catalog.hsa_client import TruncatedExportError
-from services.catalog.schedule import SlotClaims, parse_times, run_schedule
 from services.catalog.settings import CatalogSettings
 from services.sandboxes.hsa import HsaSandbox
 from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
@@ -23,7 +23,10 @@ from shared.catalog.view import CatalogView
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
+from shared.delivery.app import run_worker
 from shared.delivery.ledger import Ledger
+from shared.delivery.options import RuntimeOptions
+from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule
 from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
 from tests.support.runtime_harness import read_topic, wait_for
@@ -37,15 +40,15 @@ def base_settings(kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> Cat
     topics = TopicSettings(
         care_units=f"catalog.care-units.{unique_name}",
         vaccines=f"catalog.vaccines.{unique_name}",
-        hsa_notifications=f"catalog.hsa-notifications.{unique_name}",
         retry_delays=["30s"],
     )
     return CatalogSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
         topics=topics,
+        input_topic=f"catalog.hsa-notifications.{unique_name}",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}",
         health_port=0,
-        dlq_min_events=1000,
+        runtime=RuntimeOptions(dlq_min_events=1000),
     )
 
 
@@ -54,14 +57,14 @@ async def topics(base_settings: CatalogSettings) -> None:
     settings = base_settings
     t = settings.topics
     specs = [TopicSpec(t.care_units, "", compacted=True), TopicSpec(t.vaccines, "", compacted=True)]
-    specs += [TopicSpec(n, "") for n in (t.hsa_notifications, dlq_topic("catalog"))]
+    specs += [TopicSpec(n, "") for n in (settings.input_topic, dlq_topic("catalog"))]
     specs += [TopicSpec(retry_topic("catalog", "30s"), "")]
     await ensure_topics(settings.kafka, specs, partitions=3, replication_factor=1)
 
 
 @pytest.fixture
 def hsa(base_settings: CatalogSettings, kafka_bootstrap: str) -> Iterator[HsaSandbox]:
-    topic = base_settings.topics.hsa_notifications
+    topic = base_settings.input_topic
     with HsaSandbox(UNITS, seed=7, kafka_bootstrap=kafka_bootstrap, topic=topic) as sandbox:
         yield sandbox
 
@@ -74,11 +77,7 @@ def settings(base_settings: CatalogSettings, hsa: HsaSandbox) -> CatalogSettings
 @pytest.fixture
 async def view(base_settings: CatalogSettings, topics: None) -> AsyncIterator[CatalogView]:
     settings = base_settings
-    catalog = CatalogView(
-        settings.kafka,
-        units_topic=settings.topics.care_units,
-        vaccines_topic=settings.topics.vaccines,
-    )
+    catalog = CatalogView.following(settings.kafka, settings.topics)
     yield catalog
     await catalog.stop()
 
@@ -158,7 +157,7 @@ async def test_notifications_update_and_remove_units_within_seconds(
     await full_import(settings)
     await view.start()
     await view.wait_ready(30)
-    worker = asyncio.create_task(run_catalog(settings, clock=ManualClock()))
+    worker = asyncio.create_task(run_worker(CATALOG, settings, clock=ManualClock()))
     try:
         target, removed = hsa.directory.hsa_id_of(30), hsa.directory.hsa_id_of(31)
         unit = hsa.directory.get(target)
@@ -205,9 +204,9 @@ async def test_a_notification_for_a_unit_hsa_does_not_know_is_dead_lettered(
             "notified_at": "2026-11-22T10:00:00+01:00",
         },
     }
-    worker = asyncio.create_task(run_catalog(settings, clock=ManualClock()))
+    worker = asyncio.create_task(run_worker(CATALOG, settings, clock=ManualClock()))
     try:
-        await publish(kafka_bootstrap, settings.topics.hsa_notifications, [event])
+        await publish(kafka_bootstrap, settings.input_topic, [event])
         dead = await read_topic(kafka_bootstrap, dlq_topic("catalog"), at_least=1, timeout=30)
     finally:
         worker.cancel()
@@ -231,9 +230,8 @@ async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_
             return "ok"
 
         return run_schedule(
+            DailySlots(parse_times(["11:30"]), ZoneInfo("Europe/Stockholm")),
             kind=f"test-{unique_name}",
-            times=parse_times(["11:30"]),
-            zone=ZoneInfo("Europe/Stockholm"),
             clock=clock,
             claims=claims,
             owner=name,
@@ -290,14 +288,15 @@ async def test_a_worker_is_not_ready_until_its_catalog_view_has_caught_up(
     settings: CatalogSettings, view: CatalogView, tmp_path: Path
 ) -> None:
     from shared.delivery.health import health_app
-    from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+    from shared.delivery.runtime import DeliveryRuntime
+    from shared.topics import WorkerTopics
     from tests.support.double_register.worker import DoubleWorker
 
     await full_import(settings)
     ledger = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     worker = DoubleWorker("http://127.0.0.1:9")
     runtime = DeliveryRuntime(
-        worker, ledger, settings.kafka, RuntimeOptions(input_topic="t", consumer_group="g")
+        worker, ledger, settings.kafka, WorkerTopics("g", "t", ()), RuntimeOptions()
     )
     runtime.status.started = True  # as if consuming: only the view is missing
     app = health_app(runtime, {"catalog": view})

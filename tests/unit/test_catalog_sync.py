@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.catalog.normalise import InvalidUnitError, normalise_hsa_unit
-from services.catalog.schedule import next_slot, parse_times, slot_id
+from shared.schedule import DailySlots, parse_times, slot_id
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TIMES = parse_times(["22:30", "11:30", "15:30"])
+IMPORTS = DailySlots(TIMES, STOCKHOLM)
 
 
 def hsa_unit(**changes: Any) -> dict[str, Any]:
@@ -86,10 +87,10 @@ def test_an_invalid_record_is_refused_with_the_field_named(
     ],
 )
 def test_the_next_slot_is_local_stockholm_time(now: datetime, expected: datetime) -> None:
-    assert next_slot(now, TIMES, STOCKHOLM) == expected.replace(tzinfo=STOCKHOLM)
+    assert IMPORTS.next_after(now) == expected.replace(tzinfo=STOCKHOLM)
 
 
 def test_slot_ids_name_the_local_time() -> None:
     at = datetime(2026, 11, 22, 11, 30, tzinfo=STOCKHOLM)
     assert slot_id("hsa-full-import", at) == "hsa-full-import/2026-11-22T11:30+01:00"
-    assert [time(11, 30), time(15, 30), time(22, 30)] == TIMES
+    assert (time(11, 30), time(15, 30), time(22, 30)) == TIMES

@@ -24,13 +24,13 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from services.catalog.hsa_client import HsaClient
-from services.catalog.schedule import parse_times
 from services.catalog.settings import CatalogSettings
 from services.gvr.settings import GvrSettings
 from services.nvr.settings import NvrSettings
 from services.registry import REGISTRY
 from shared.delivery.health import health_app
 from shared.delivery.runtime import DeliveryRuntime
+from shared.schedule import DailySlots, parse_times
 from shared.settings import CommonSettings, KafkaSettings, RegbridgeSettings, TopicSettings
 from tests.support.kustomize import Resource, build
 
@@ -420,7 +420,7 @@ def test_catalog_imports_on_its_own_schedule_once(resources: tuple[Resource, ...
     settings = _effective(resources, container)
     assert isinstance(settings, CatalogSettings)
     assert parse_times(settings.import_times), "no import times: the schedule task would fail"
-    ZoneInfo(settings.timezone)
+    DailySlots(parse_times(settings.import_times), ZoneInfo(settings.timezone))
     instance = _env(resources, container)["REGBRIDGE_CATALOG_INSTANCE_ID"]
     assert instance == {"fieldRef": {"fieldPath": "metadata.name"}}  # who claimed a slot
     assert settings.database_url.get_secret_value().startswith("from-")  # claims need the DB

@@ -500,15 +500,18 @@ def _case(
 
 def test_a_new_pause_reason_clears_the_old_one_in_the_metric(tmp_path: Path) -> None:
     from shared.delivery.ledger import Ledger
-    from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+    from shared.delivery.options import RuntimeOptions
+    from shared.delivery.runtime import DeliveryRuntime
     from shared.settings import KafkaSettings
-    from tests.unit.test_pipeline import ScriptedWorker  # its name is all the runtime reads here
+    from shared.topics import WorkerTopics
+    from tests.unit.test_chunk import ScriptedWorker  # its name is all the runtime reads here
 
     runtime = DeliveryRuntime(
         ScriptedWorker(),
         Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"),
         KafkaSettings(),
-        RuntimeOptions(input_topic="in", consumer_group="g"),
+        WorkerTopics("scripted", "in", ()),
+        RuntimeOptions(),
     )
     registry = runtime.metrics.registry
 

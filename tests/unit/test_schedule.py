@@ -1,0 +1,452 @@
+"""The shared scheduler: working days, periods, windows, wall-clock slots and claims."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from structlog.testing import capture_logs
+
+import shared.schedule
+from shared.delivery.clock import ManualClock
+from shared.schedule import (
+    DAYS_OFF_RULES,
+    DailySlots,
+    EmptyScheduleError,
+    InvalidPeriodError,
+    MonthlySlots,
+    MonthlyWindow,
+    NaiveDatetimeError,
+    NoSuchWorkingDayError,
+    Period,
+    Schedule,
+    SlotClaims,
+    UnknownDayOffError,
+    WorkingCalendar,
+    parse_times,
+    run_schedule,
+    slot_id,
+)
+from shared.schedule.claims import slots
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+CALENDAR = WorkingCalendar()
+WINDOWS = MonthlyWindow(CALENDAR, STOCKHOLM)
+
+
+def local(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=STOCKHOLM)
+
+
+# --- working days -------------------------------------------------------------------------------
+
+
+def test_january_2027_starts_working_on_the_4th_and_skips_epiphany() -> None:
+    # Given the 1st (New Year's Day), the 2nd and 3rd (a weekend) and the 6th (Epiphany) off
+    # When the first three working days are asked for
+    first_three = [CALENDAR.nth_working_day(2027, 1, n) for n in (1, 2, 3)]
+    # Then they are the 4th, 5th and 7th, as the handbook says
+    assert first_three == [date(2027, 1, 4), date(2027, 1, 5), date(2027, 1, 7)]
+    assert CALENDAR.working_days(2027, 1)[:3] == tuple(first_three)
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [
+        (date(2027, 6, 25), "Midsummer Eve (a day off in practice)"),
+        (date(2027, 12, 24), "Christmas Eve (a day off in practice)"),
+        (date(2027, 12, 31), "New Year's Eve (a day off in practice)"),
+        (date(2027, 1, 9), "a Saturday"),
+        (date(2027, 1, 10), "a Sunday"),
+        (date(2027, 3, 26), "Good Friday"),
+        (date(2027, 3, 29), "Easter Monday"),
+        (date(2027, 5, 6), "Ascension Day"),
+        (date(2026, 5, 1), "May Day on a Friday"),
+        (date(2026, 6, 19), "Midsummer Eve 2026"),
+        (date(2026, 12, 24), "Christmas Eve 2026, a Thursday"),
+    ],
+)
+def test_days_off_are_not_working_days(day: date, why: str) -> None:
+    assert not CALENDAR.is_working_day(day), why
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        date(2027, 1, 5),  # Twelfth Night: a half day at most, still a working day
+        date(2027, 6, 24),  # the day before Midsummer Eve
+        date(2027, 12, 23),
+        date(2027, 12, 27),  # Christmas Day and Boxing Day fell on the weekend: no day in lieu
+        date(2027, 3, 25),  # Maundy Thursday
+    ],
+)
+def test_ordinary_weekdays_are_working_days(day: date) -> None:
+    assert CALENDAR.is_working_day(day)
+
+
+def test_the_extra_days_off_are_a_setting() -> None:
+    # Given a calendar that keeps only Midsummer Eve as an extra day off
+    only_midsummer = WorkingCalendar(days_off=frozenset({"midsummer_eve"}))
+    # Then Christmas Eve and New Year's Eve are worked, Midsummer Eve is not
+    assert only_midsummer.is_working_day(date(2027, 12, 24))
+    assert only_midsummer.is_working_day(date(2027, 12, 31))
+    assert not only_midsummer.is_working_day(date(2027, 6, 25))
+    # and with no extra days off, the public holidays still are not worked
+    assert not WorkingCalendar(days_off=frozenset()).is_working_day(date(2026, 12, 25))
+
+
+def test_an_unknown_day_off_is_refused_with_the_known_ones_named() -> None:
+    with pytest.raises(UnknownDayOffError, match="christmas_eve, midsummer_eve, new_years_eve"):
+        WorkingCalendar(days_off=frozenset({"walpurgis_night"}))
+
+
+@pytest.mark.parametrize("year", range(2024, 2036))
+def test_the_day_off_rules_agree_with_the_holidays_librarys_de_facto_days(year: int) -> None:
+    # Given the library's own list of Sweden's days off in practice (its DE_FACTO category)
+    de_facto = holidays.country_holidays("SE", years=year, categories=("de_facto",))
+    # Then the rules give exactly those days, Midsummer Eve a Friday between 19 and 25 June
+    ours = {rule(year) for rule in DAYS_OFF_RULES.values()}
+    assert ours == set(de_facto)
+    midsummer_eve = DAYS_OFF_RULES["midsummer_eve"](year)
+    assert midsummer_eve.weekday() == 4
+    assert 19 <= midsummer_eve.day <= 25
+
+
+def test_a_month_has_only_so_many_working_days() -> None:
+    # Given February 2027: four full weeks, no holiday
+    assert len(CALENDAR.working_days(2027, 2)) == 20
+    # Then the 21st working day, or the 0th, does not exist
+    with pytest.raises(NoSuchWorkingDayError, match="20 working days"):
+        CALENDAR.nth_working_day(2027, 2, 21)
+    with pytest.raises(NoSuchWorkingDayError):
+        CALENDAR.nth_working_day(2027, 2, 0)
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+
+def test_periods_step_across_year_ends() -> None:
+    assert Period(2026, 12).next() == Period(2027, 1)
+    assert Period(2027, 1).previous() == Period(2026, 12)
+    assert Period(2027, 6).next().previous() == Period(2027, 6)
+    assert Period(2026, 11) < Period(2026, 12) < Period(2027, 1)
+
+
+def test_a_period_reads_and_writes_as_year_and_month() -> None:
+    assert str(Period(2027, 1)) == "2027-01"
+    assert Period.parse("2027-01") == Period(2027, 1)
+    assert Period.of(date(2028, 2, 14)) == Period(2028, 2)
+    assert Period(2028, 2).first_day == date(2028, 2, 1)
+    assert Period(2028, 2).last_day == date(2028, 2, 29)  # a leap year
+    assert Period(2027, 12).last_day == date(2027, 12, 31)
+
+
+@pytest.mark.parametrize("text", ["2027-1", "2027-13", "27-01", "2027/01", "2027-0x"])
+def test_a_period_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(InvalidPeriodError):
+        Period.parse(text)
+
+
+# --- monthly windows ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "opens_at", "closes_at"),
+    [
+        # January 2027: the 1st, a weekend and Epiphany come first
+        (Period(2026, 12), local(2027, 1, 4), local(2027, 1, 7, 15)),
+        (Period(2027, 1), local(2027, 2, 1), local(2027, 2, 3, 15)),
+        # April 2027: Thursday, Friday, then Monday; summer time (+02:00)
+        (Period(2027, 3), local(2027, 4, 1), local(2027, 4, 5, 15)),
+        # April 2024: starts on Easter Monday
+        (Period(2024, 3), local(2024, 4, 2), local(2024, 4, 4, 15)),
+    ],
+)
+def test_a_periods_window_is_the_first_three_working_days_of_the_next_month(
+    period: Period, opens_at: datetime, closes_at: datetime
+) -> None:
+    # When the window of the period's file is asked for
+    window = WINDOWS.window(period)
+    # Then it opens at the start of the next month's first working day, closes at 15:00 on its
+    # third, and the alarm is at the start of that third day
+    assert window.period == period
+    assert window.opens_at == opens_at
+    assert window.closes_at == closes_at
+    assert window.alarm_at == closes_at.replace(hour=0)
+
+
+def test_the_january_2027_window_in_utc() -> None:
+    window = WINDOWS.window(Period(2026, 12))
+    assert window.opens_at.astimezone(UTC) == datetime(2027, 1, 3, 23, tzinfo=UTC)
+    assert window.closes_at.astimezone(UTC) == datetime(2027, 1, 7, 14, tzinfo=UTC)
+    assert window.is_open(datetime(2027, 1, 3, 23, tzinfo=UTC))
+    assert not window.is_open(datetime(2027, 1, 3, 22, 59, tzinfo=UTC))
+    assert not window.is_open(datetime(2027, 1, 7, 14, tzinfo=UTC))
+
+
+def test_the_alarm_can_come_earlier() -> None:
+    # Given an alarm at the start of the second working day
+    early = MonthlyWindow(CALENDAR, STOCKHOLM, alarm_on_working_day=2)
+    # Then January 2027's is at the start of the 5th
+    assert early.window(Period(2026, 12)).alarm_at == local(2027, 1, 5)
+
+
+@pytest.mark.parametrize(
+    ("moment", "period"),
+    [
+        (local(2027, 1, 2, 12), Period(2026, 12)),  # before the window opens: the next to open
+        (local(2027, 1, 4), Period(2026, 12)),  # open
+        (local(2027, 1, 7, 14, 59), Period(2026, 12)),  # the last minute
+        (local(2027, 1, 7, 15), Period(2027, 1)),  # closed: January's window is the next
+        (local(2027, 1, 31, 23, 30), Period(2027, 1)),
+        (datetime(2027, 1, 31, 23, 30, tzinfo=UTC), Period(2027, 1)),  # 1 February, local
+        (local(2026, 12, 31, 23, 59), Period(2026, 12)),
+    ],
+)
+def test_the_period_of_a_moment_is_the_one_whose_window_is_open_or_next(
+    moment: datetime, period: Period
+) -> None:
+    assert WINDOWS.period_of(moment) == period
+
+
+def test_the_next_window_opens_strictly_after_now() -> None:
+    assert WINDOWS.next_window_after(local(2027, 1, 3, 12)).period == Period(2026, 12)
+    assert WINDOWS.next_window_after(local(2027, 1, 4)).period == Period(2027, 1)
+    assert WINDOWS.next_window_after(local(2027, 1, 5)).opens_at == local(2027, 2, 1)
+
+
+def test_a_window_that_closes_before_it_opens_is_refused() -> None:
+    with pytest.raises(NoSuchWorkingDayError):
+        MonthlyWindow(CALENDAR, STOCKHOLM, open_on_working_day=4, close_on_working_day=3)
+    with pytest.raises(NoSuchWorkingDayError):
+        MonthlyWindow(CALENDAR, STOCKHOLM, alarm_on_working_day=0)
+
+
+def test_monthly_slots_fire_on_a_working_day_each_month() -> None:
+    # Given the alarms of the windows: the start of each month's third working day
+    alarms = WINDOWS.alarms
+    # Then they fire on the 7th of January 2027 and the 3rd of February
+    assert alarms.next_after(local(2027, 1, 1)) == local(2027, 1, 7)
+    assert alarms.next_after(local(2027, 1, 7)) == local(2027, 2, 3)
+    assert alarms.previous_at_or_before(local(2027, 1, 7)) == local(2027, 1, 7)
+    assert alarms.previous_at_or_before(local(2027, 1, 6)) == local(2026, 12, 3)
+    assert slot_id("alarm", local(2027, 1, 7)) == "alarm/2027-01-07T00:00+01:00"
+
+
+def test_monthly_slots_at_a_time_of_day() -> None:
+    reports = MonthlySlots(CALENDAR, STOCKHOLM, working_day=2, at=time(6, 30))
+    assert reports.next_after(local(2027, 3, 31)) == local(2027, 4, 2, 6, 30)
+
+
+# --- daily slots --------------------------------------------------------------------------------
+
+
+def test_a_daily_time_in_the_spring_gap_falls_past_it() -> None:
+    # Given 02:30 every day, and 29 March 2026, when Stockholm skips from 02:00 to 03:00
+    nightly = DailySlots(parse_times(["02:30"]), STOCKHOLM)
+    # When the next slot after midnight is asked for
+    at = nightly.next_after(local(2026, 3, 29))
+    # Then it is past the gap: 03:30 summer time, one hour after 01:30 winter time
+    assert at == local(2026, 3, 29, 3, 30)
+    assert at.astimezone(UTC) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert slot_id("nightly", at) == "nightly/2026-03-29T03:30+02:00"
+
+
+def test_daily_slots_keep_their_real_order_across_the_gap() -> None:
+    # Given 02:30 (pushed to 03:30 on the gap day) and 03:15
+    slots_ = DailySlots(parse_times(["03:15", "02:30"]), STOCKHOLM)
+    # Then on 29 March 2026 03:15 comes first, then 03:30, then the next day's 02:30
+    first = slots_.next_after(local(2026, 3, 29, 1))
+    second = slots_.next_after(first)
+    third = slots_.next_after(second)
+    assert (first, second, third) == (
+        local(2026, 3, 29, 3, 15),
+        local(2026, 3, 29, 3, 30),
+        local(2026, 3, 30, 2, 30),
+    )
+
+
+def test_a_daily_time_that_repeats_in_autumn_fires_once() -> None:
+    # Given 02:30 every day, and 25 October 2026, when Stockholm's 02:00-03:00 happens twice
+    nightly = DailySlots(parse_times(["02:30"]), STOCKHOLM)
+    # When the slot is asked for before the first 02:30, and again after it, in the repeated hour
+    first = nightly.next_after(datetime(2026, 10, 25, 0, 15, tzinfo=UTC))  # 02:15 summer time
+    after = nightly.next_after(datetime(2026, 10, 25, 1, 15, tzinfo=UTC))  # 02:15 winter time
+    # Then the first 02:30 is the slot, and the second is not another one
+    assert first.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert after == local(2026, 10, 26, 2, 30)
+    assert nightly.previous_at_or_before(datetime(2026, 10, 25, 1, 45, tzinfo=UTC)) == first
+
+
+def test_a_daily_slot_keeps_its_wall_clock_time_across_the_change() -> None:
+    imports = DailySlots(parse_times(["11:30"]), STOCKHOLM)
+    at = imports.next_after(local(2026, 3, 28, 11, 30))
+    assert at == local(2026, 3, 29, 11, 30)
+    elapsed = at.astimezone(UTC) - local(2026, 3, 28, 11, 30).astimezone(UTC)
+    assert elapsed.total_seconds() == 23 * 3600  # the night was an hour short
+
+
+def test_the_previous_slot_is_at_or_before_now() -> None:
+    imports = DailySlots(parse_times(["11:30", "22:30"]), STOCKHOLM)
+    assert imports.previous_at_or_before(local(2027, 1, 4, 11, 30)) == local(2027, 1, 4, 11, 30)
+    assert imports.previous_at_or_before(local(2027, 1, 4, 11, 29)) == local(2027, 1, 3, 22, 30)
+    assert imports.next_after(local(2027, 1, 4, 11, 30)) == local(2027, 1, 4, 22, 30)
+
+
+def test_schedules_refuse_a_moment_without_a_zone_and_a_day_without_times() -> None:
+    with pytest.raises(NaiveDatetimeError):
+        DailySlots(parse_times(["11:30"]), STOCKHOLM).next_after(datetime(2027, 1, 4, 12))
+    with pytest.raises(NaiveDatetimeError):
+        WINDOWS.period_of(datetime(2027, 1, 4, 12))
+    with pytest.raises(EmptyScheduleError):
+        DailySlots(parse_times([]), STOCKHOLM)
+
+
+# --- run_schedule and slot claims ---------------------------------------------------------------
+
+
+class CountingClock(ManualClock):
+    """A ManualClock that counts the sleeps begun on it, so a test knows when a loop is waiting."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.sleeps = 0
+        self._slept = asyncio.Condition()
+
+    async def sleep(self, seconds: float) -> None:
+        async with self._slept:
+            self.sleeps += 1
+            self._slept.notify_all()
+        await super().sleep(seconds)
+
+    async def until_sleeps(self, count: int) -> None:
+        """Until `count` sleeps have begun on this clock, however long the loops take."""
+        async with self._slept:
+            await self._slept.wait_for(lambda: self.sleeps >= count)
+
+
+@pytest.fixture
+async def engines(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two replicas' engines on one SQLite database, the slot table created."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slots.db'}"
+    pair = (create_async_engine(url), create_async_engine(url))
+    await SlotClaims(pair[0]).create_schema()
+    yield pair
+    for engine in pair:
+        await engine.dispose()
+
+
+async def slot_rows(engine: AsyncEngine) -> list[tuple[str, str, str | None]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(select(slots.c.slot_id, slots.c.claimed_by, slots.c.outcome))
+        return [(row.slot_id, row.claimed_by, row.outcome) for row in result]
+
+
+def replica(
+    name: str, schedule: Schedule, clock: ManualClock, engine: AsyncEngine, runs: list[str]
+) -> asyncio.Task[None]:
+    async def job() -> str:
+        runs.append(name)
+        return f"ran on {name}"
+
+    loop = run_schedule(
+        schedule, kind="import", clock=clock, claims=SlotClaims(engine), owner=name, job=job
+    )
+    return asyncio.create_task(loop)
+
+
+async def stop(*tasks: asyncio.Task[None]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_two_replicas_run_a_slot_once(engines: tuple[AsyncEngine, AsyncEngine]) -> None:
+    # Given two replicas of one schedule (11:30 Stockholm) sharing the slot table, at 11:29:50
+    clock = CountingClock(datetime(2026, 11, 22, 10, 29, 50, tzinfo=UTC))  # 11:29:50 local
+    imports = DailySlots(parse_times(["11:30"]), STOCKHOLM)
+    runs: list[str] = []
+    tasks = [replica(name, imports, clock, e, runs) for name, e in zip("ab", engines, strict=True)]
+    await clock.until_sleeps(2)
+    # When the clock passes 11:30 and both have gone back to sleep until the next day's slot
+    clock.advance(15)
+    await clock.until_sleeps(4)
+    await stop(*tasks)
+    # Then exactly one of them ran the job, and the slot's row says which and how it went
+    assert len(runs) == 1
+    assert await slot_rows(engines[0]) == [
+        ("import/2026-11-22T11:30+01:00", runs[0], f"ran on {runs[0]}")
+    ]
+
+
+async def test_a_failed_job_is_noted_and_logged_and_the_next_slot_still_runs(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    # Given a job that fails the first time and succeeds the second
+    clock = CountingClock(datetime(2027, 1, 3, 22, 59, tzinfo=UTC))  # 23:59 in Stockholm
+    attempts: list[int] = []
+
+    async def job() -> str:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) == 1:
+            raise RuntimeError("register unreachable")
+        return "delivered"
+
+    # and a schedule of the windows' openings (any schedule will do)
+    loop = run_schedule(
+        WINDOWS.openings,
+        kind="file",
+        clock=clock,
+        claims=SlotClaims(engines[0]),
+        owner="a",
+        job=job,
+    )
+    with capture_logs() as logs:
+        task = asyncio.create_task(loop)
+        await clock.until_sleeps(1)
+        # When January's window opens, and then February's
+        clock.advance(60)
+        await clock.until_sleeps(2)
+        clock.advance((local(2027, 2, 1).astimezone(UTC) - clock.now()).total_seconds())
+        await clock.until_sleeps(3)
+        await stop(task)
+    # Then the failure is noted and logged, and the loop went on to the next slot
+    assert attempts == [1, 2]
+    assert await slot_rows(engines[0]) == [
+        ("file/2027-01-04T00:00+01:00", "a", "failed: RuntimeError: register unreachable"),
+        ("file/2027-02-01T00:00+01:00", "a", "delivered"),
+    ]
+    failed = [log for log in logs if log["event"] == "slot_failed"]
+    assert [log["slot"] for log in failed] == ["file/2027-01-04T00:00+01:00"]
+
+
+async def test_a_claimed_slot_is_not_claimed_again(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    first, second = SlotClaims(engines[0]), SlotClaims(engines[1])
+    now = local(2027, 1, 4)
+    assert await first.claim("import/x", "a", now)
+    assert not await second.claim("import/x", "b", now)
+    await first.finish("import/x", "ok", now)
+    assert await slot_rows(engines[1]) == [("import/x", "a", "ok")]
+
+
+# --- boundaries ---------------------------------------------------------------------------------
+
+
+def test_the_scheduler_names_no_register_and_imports_no_service() -> None:
+    package = Path(shared.schedule.__file__).parent
+    for source in package.glob("*.py"):
+        text = source.read_text().lower()
+        assert not re.search(r"\b(gvr|nvr|vgpv|cvr)\b", text), source.name
+        assert "services" not in text, source.name
