@@ -66,11 +66,13 @@ bench-nvr: install tools kafka-jars  ## 100,000 vaccinations, NVR sandbox answer
 bench-scale: install tools kafka-jars  ## GVR workers 1 → 2 → 4, one SIGKILLed, one added; no loss
 	$(BIN)/python -m benchmarks.scale_out
 
-lock: install  ## re-resolve requirements.lock after changing pyproject.toml
+lock: install  ## re-resolve the locks after changing pyproject.toml: dev, workers, sandboxes
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
 		-o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
 		-o requirements.prod.lock
+	$(BIN)/uv pip compile pyproject.toml --extra sandbox --python-version 3.11 --generate-hashes \
+		-o requirements.sandbox.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

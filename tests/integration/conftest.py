@@ -10,9 +10,8 @@ import pytest
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from shared.delivery.ledger import Ledger
+from tests.support.catalog import SEED, UNITS
 from tests.support.register_double import RegisterDouble
-
-UNITS, SEED = 300, 1  # the generated directory the end-to-end tests share
 
 
 async def _ledger(url: str) -> AsyncIterator[Ledger]:

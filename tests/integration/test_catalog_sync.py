@@ -14,16 +14,16 @@ import pytest
 from pydantic import SecretStr
 
 from services.catalog.app import catalog_jobs
-from services.catalog.spec import SPEC as CATALOG
 from services.catalog.hsa_client import TruncatedExportError
 from services.catalog.settings import CatalogSettings
+from services.catalog.spec import SPEC as CATALOG
 from services.sandboxes.hsa import HsaSandbox
 from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 from shared.catalog.view import CatalogView
 from shared.delivery import headers as h
+from shared.delivery.app import run_worker
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
-from shared.delivery.app import run_worker
 from shared.delivery.ledger import Ledger
 from shared.delivery.options import RuntimeOptions
 from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule

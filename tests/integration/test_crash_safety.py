@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,15 +23,15 @@ OPERATIONS = ((1, "create"), (2, "correct"), (3, "correct"), (4, "cancel"))
 KILLS = 4
 
 
-@pytest.fixture
-def double() -> Iterator[RegisterDouble]:
-    with RegisterDouble() as server:
-        yield server
-
-
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.double_register", "run", env["REGBRIDGE_DOUBLE_NAME"]],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.double_register",
+            "run",
+            env["REGBRIDGE_DOUBLE_NAME"],
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from shared.delivery.pipeline import BLOCKED
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.dlq_read import read_dead_letters
 from shared.delivery.dlq_replay import replay
+from shared.delivery.fates import BLOCKED
 from shared.delivery.guards import CircuitBreaker
 from shared.delivery.health import health_app
 from shared.delivery.ledger import Ledger
@@ -35,30 +34,16 @@ pytestmark = pytest.mark.integration
 TIERS = ("30s", "5m")
 
 
-@pytest.fixture(scope="module")
-def double() -> Iterator[RegisterDouble]:
-    with RegisterDouble() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    instance = Ledger.from_url(url)
-    await instance.create_schema()
-    yield instance
-    await instance.close()
+@pytest.fixture
+def ledger(any_ledger: Ledger) -> Ledger:
+    """Every runtime test on SQLite and on PostgreSQL."""
+    return any_ledger
 
 
 @pytest.fixture
 async def setup(
     kafka_bootstrap: str, unique_name: str, double: RegisterDouble
 ) -> AsyncIterator[tuple[DoubleWorker, str]]:
-    double.reset()
     worker = DoubleWorker(double.base_url)
     worker.name = f"w{unique_name}"
     input_topic = f"test.input.{unique_name}"

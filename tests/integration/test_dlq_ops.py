@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from services.cli import app
+from services.cli.app import build_app
+from services.registry import REGISTRY
 from shared.delivery import headers as h
 from shared.delivery.dlq_read import (
     DeadLetter,
@@ -34,7 +36,8 @@ from shared.delivery.dlq_replay import replay
 from shared.delivery.ledger import Ledger
 from shared.delivery.status import worker_status
 from shared.settings import KafkaSettings
-from shared.topics import TopicSpec, dlq_topic, ensure_topics, retry_topic
+from shared.topics import TopicSpec, WorkerTopics, dlq_topic, ensure_topics, retry_topic
+from tests.support.double_register.spec import double_spec
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +115,15 @@ class Seeded:
     positions: dict[str, tuple[int, int]]  # letter name → (partition, offset)
 
     def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers}
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "REGBRIDGE_DOUBLE_NAME": self.worker,
+        }
+
+    @property
+    def app(self) -> typer.Typer:
+        """The command line with this test's worker registered (a throwaway WorkerSpec)."""
+        return build_app(REGISTRY.with_spec(double_spec(self.worker)))
 
 
 def _story(letter: Letter, origin: str, now: datetime) -> list[tuple[str, bytes]]:
@@ -178,19 +189,10 @@ async def seeded(kafka_bootstrap: str, unique_name: str) -> Seeded:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
-
-
 @pytest.fixture
-async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
-    ledger = Ledger.from_url(ledger_url)
-    await ledger.create_schema()
-    yield ledger
-    await ledger.close()
+def ledger(any_ledger: Ledger) -> Ledger:
+    """Replays audited on SQLite and on PostgreSQL."""
+    return any_ledger
 
 
 @pytest.fixture(autouse=True)
@@ -454,14 +456,8 @@ async def busy_worker(seeded: Seeded) -> str:
 async def test_worker_status_counts_lag_retries_dead_letters_and_reads_health(
     seeded: Seeded, busy_worker: str, health_url: str
 ) -> None:
-    status = await worker_status(
-        seeded.kafka,
-        seeded.worker,
-        input_topic=busy_worker,
-        consumer_group=f"regbridge-{seeded.worker}",
-        retry_tiers=["30s", "5m"],
-        health_url=health_url,
-    )
+    topics = WorkerTopics(seeded.worker, busy_worker, ("30s", "5m"))
+    status = await worker_status(seeded.kafka, topics, health_url=health_url)
 
     assert [(p.partition, p.committed, p.end, p.lag) for p in status.lag] == [
         (0, 2, 5, 3),
@@ -482,14 +478,8 @@ async def test_worker_status_counts_lag_retries_dead_letters_and_reads_health(
 
 
 async def test_an_unreachable_health_endpoint_is_reported_not_raised(seeded: Seeded) -> None:
-    status = await worker_status(
-        seeded.kafka,
-        seeded.worker,
-        input_topic=None,
-        consumer_group=f"regbridge-{seeded.worker}",
-        retry_tiers=[],
-        health_url="http://127.0.0.1:9",
-    )
+    topics = WorkerTopics(seeded.worker, "", ())
+    status = await worker_status(seeded.kafka, topics, health_url="http://127.0.0.1:9")
 
     assert status.health is None
     assert status.health_error is not None
@@ -500,7 +490,8 @@ async def test_an_unreachable_health_endpoint_is_reported_not_raised(seeded: See
 
 
 def test_dlq_list_end_to_end_as_a_process(seeded: Seeded) -> None:
-    command = [sys.executable, "-m", "services.cli", "dlq", "list", "--worker", seeded.worker]
+    command = [sys.executable, "-m", "tests.support.double_register", "dlq", "list"]
+    command += ["--worker", seeded.worker]
     filters = ["--record-id", "besok-2"]
 
     result = subprocess.run(
@@ -529,15 +520,17 @@ def test_dlq_list_filters_by_time_class_and_limit(seeded: Seeded) -> None:
     runner = CliRunner()
 
     recent = runner.invoke(
-        app, ["dlq", "list", "-w", seeded.worker, "--since", since], env=seeded.env()
+        seeded.app, ["dlq", "list", "-w", seeded.worker, "--since", since], env=seeded.env()
     )
     limited = runner.invoke(
-        app,
+        seeded.app,
         ["dlq", "list", "-w", seeded.worker, "--error-class", "invalid_event", "--limit", "1"],
         env=seeded.env(),
     )
     naive = runner.invoke(
-        app, ["dlq", "list", "-w", seeded.worker, "--since", "2026-01-05T08:00"], env=seeded.env()
+        seeded.app,
+        ["dlq", "list", "-w", seeded.worker, "--since", "2026-01-05T08:00"],
+        env=seeded.env(),
     )
 
     assert recent.exit_code == 0, recent.output
@@ -553,7 +546,7 @@ def test_dlq_show_prints_one_dead_letter_in_full(seeded: Seeded, tmp_path: Path)
     args = ["dlq", "show", "-w", seeded.worker, f"{partition}:{offset}"]
     database = ["--database-url", f"sqlite+aiosqlite:///{tmp_path}/ledger.db"]
 
-    result = CliRunner().invoke(app, [*args, *database], env=seeded.env())
+    result = CliRunner().invoke(seeded.app, [*args, *database], env=seeded.env())
 
     assert result.exit_code == 0, result.output
     assert "personal data" in result.stderr
@@ -566,7 +559,7 @@ def test_dlq_show_prints_one_dead_letter_in_full(seeded: Seeded, tmp_path: Path)
     assert '    "id": "191212121212"' in out  # the value as JSON, personal data unmasked
     assert "replayed  never" in out or "replays   unknown" in out
     missing = CliRunner().invoke(
-        app, ["dlq", "show", "-w", seeded.worker, "0:999"], env=seeded.env()
+        seeded.app, ["dlq", "show", "-w", seeded.worker, "0:999"], env=seeded.env()
     )
     assert missing.exit_code == 1
     assert "no dead letter at" in missing.stderr
@@ -579,11 +572,11 @@ def test_dlq_replay_confirms_audits_and_refuses_a_second_time(
     base = ["dlq", "replay", "-w", seeded.worker, "--record-id", "besok-2", "--operator", "carol"]
     base += ["--database-url", f"sqlite+aiosqlite:///{tmp_path}/ledger.db"]
 
-    declined = runner.invoke(app, base, env=seeded.env(), input="n\n")
-    first = runner.invoke(app, base, env=seeded.env(), input="y\n")
-    dry = runner.invoke(app, [*base, "--dry-run"], env=seeded.env())
-    second = runner.invoke(app, [*base, "--yes"], env=seeded.env())
-    forced = runner.invoke(app, [*base, "--yes", "--force"], env=seeded.env())
+    declined = runner.invoke(seeded.app, base, env=seeded.env(), input="n\n")
+    first = runner.invoke(seeded.app, base, env=seeded.env(), input="y\n")
+    dry = runner.invoke(seeded.app, [*base, "--dry-run"], env=seeded.env())
+    second = runner.invoke(seeded.app, [*base, "--yes"], env=seeded.env())
+    forced = runner.invoke(seeded.app, [*base, "--yes", "--force"], env=seeded.env())
 
     assert declined.exit_code == 1  # aborted at the question
     assert f"2 selected in {seeded.dlq}: 2 → {seeded.origin}" in first.stdout
@@ -602,10 +595,11 @@ def test_dlq_replay_confirms_audits_and_refuses_a_second_time(
 def test_status_prints_lag_retry_tiers_dead_letters_and_circuit(
     seeded: Seeded, busy_worker: str, health_url: str
 ) -> None:
-    args = ["status", "-w", seeded.worker, "--input-topic", busy_worker]
+    args = ["status", "-w", seeded.worker]
+    env = seeded.env() | {"REGBRIDGE_DOUBLE_INPUT_TOPIC": busy_worker}
 
-    known = CliRunner().invoke(app, [*args, "--health-url", health_url], env=seeded.env())
-    unknown = CliRunner().invoke(app, args, env=seeded.env())
+    known = CliRunner().invoke(seeded.app, [*args, "--health-url", health_url], env=env)
+    unknown = CliRunner().invoke(seeded.app, args, env=env)
 
     assert known.exit_code == 0, known.output
     out = known.stdout

@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.catalog.app import catalog_jobs
-from services.catalog.settings import CatalogSettings
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths
 from services.gvr.worker import GvrWorker
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from shared.catalog.view import CatalogView
-from shared.contracts import CARE_CONTACT_EXAMPLES
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
 from shared.delivery.guards import CircuitBreaker
 from shared.delivery.ledger import Ledger
 from shared.delivery.probe import RegisterProbe
-from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import dlq_topic
+from tests.support.catalog import imported_catalog
+from tests.support.gvr_events import kombikas, visit
 from tests.support.runtime_harness import (
     create_topics,
     publish,
@@ -38,63 +34,24 @@ from tests.support.runtime_harness import (
 )
 
 pytestmark = pytest.mark.integration
-UNITS, SEED = 300, 1
-VISIT_DAY = date(2025, 3, 14)
-
-
-def kombikas(hsa: HsaSandbox) -> tuple[str, str]:
-    """An open unit's kombika valid on the visit day, and a closed unit's kombika."""
-    open_code = closed_code = None
-    for unit in hsa.directory.iter_units():
-        codes = unit.get("kombika") or []
-        if not codes or codes[-1]["validFrom"] > "20250314":
-            continue
-        if unit.get("hsaEndDate") and unit["hsaEndDate"] <= "20250101":
-            closed_code = closed_code or codes[-1]["code"]
-        elif not unit.get("hsaEndDate"):
-            open_code = open_code or codes[-1]["code"]
-    assert open_code, "the generated directory has no open unit with a kombika"
-    assert closed_code, "the generated directory has no closed unit with a kombika"
-    return open_code, closed_code
 
 
 @pytest.fixture(scope="module")
-def hsa() -> Iterator[HsaSandbox]:
-    with HsaSandbox(UNITS, seed=SEED) as sandbox:
-        yield sandbox
+def hsa(hsa_sandbox: HsaSandbox) -> HsaSandbox:
+    return hsa_sandbox
 
 
 @pytest.fixture(scope="module")
-def gvr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GvrSandbox]:
-    certs = tmp_path_factory.mktemp("gvr-certs")
-    with GvrSandbox(UNITS, seed=SEED, certs_dir=certs) as sandbox:
-        yield sandbox
+def gvr(gvr_sandbox: GvrSandbox) -> GvrSandbox:
+    return gvr_sandbox
 
 
 @pytest.fixture
 async def catalog(
-    kafka_bootstrap: str, unique_name: str, hsa: HsaSandbox, tmp_path: Path
+    hsa: HsaSandbox, kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[CatalogView]:
-    topics = TopicSettings(
-        care_units=f"gvr-test.units.{unique_name}", vaccines=f"gvr-test.vaccines.{unique_name}"
-    )
-    settings = CatalogSettings(
-        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
-        topics=topics,
-        hsa_url=hsa.base_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-    )
-    await create_topics(kafka_bootstrap, "unused", topics.care_units, [])
-    await create_topics(kafka_bootstrap, "unused", topics.vaccines, [])
-    async with catalog_jobs(settings) as jobs:
-        await jobs.import_units()
-    view = CatalogView(
-        settings.kafka, units_topic=topics.care_units, vaccines_topic=topics.vaccines
-    )
-    await view.start()
-    await view.wait_ready(60)
-    yield view
-    await view.stop()
+    async with imported_catalog(kafka_bootstrap, hsa.base_url, tmp_path / "c.db") as view:
+        yield view
 
 
 @pytest.fixture
@@ -113,27 +70,6 @@ async def worker(
     instance.name = f"gvr{unique_name}"
     yield instance
     await client.aclose()
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    instance = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
-    await instance.create_schema()
-    yield instance
-    await instance.close()
-
-
-def visit(
-    record_id: str, kombika: str, version: int = 1, op: str = "create", **changes: Any
-) -> dict[str, Any]:
-    event = copy.deepcopy(CARE_CONTACT_EXAMPLES["outpatient_visit"])
-    event.update(
-        event_id=str(uuid.uuid4()), record_id=record_id, record_version=version, operation=op
-    )
-    event["payload"].update(kombika=kombika, referring_kombika=kombika)
-    event["payload"].pop("care_period_code", None)
-    event["payload"].update(changes)
-    return event
 
 
 async def test_create_correct_cancel_arrive_in_order_even_when_the_create_is_retried(

@@ -11,14 +11,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
 import pytest
 
-from services.catalog.app import catalog_jobs
-from services.catalog.settings import CatalogSettings
 from services.nvr.client import NvrClient
 from services.nvr.profile import NvrProfile
 from services.nvr.worker import NvrCall, NvrWorker
@@ -36,8 +33,8 @@ from shared.delivery.ledger import Ledger
 from shared.delivery.runtime import DeliveryRuntime
 from shared.delivery.worker import Outcome
 from shared.oauth2 import ClientCredentialsAuth
-from shared.settings import KafkaSettings, TopicSettings
 from shared.topics import dlq_topic, results_topic, retry_topic
+from tests.support.catalog import SEED, UNITS, imported_catalog
 from tests.support.runtime_harness import (
     create_topics,
     publish,
@@ -47,7 +44,6 @@ from tests.support.runtime_harness import (
 )
 
 pytestmark = pytest.mark.integration
-UNITS, SEED = 300, 1
 COMIRNATY, INFANRIX, PREVENAR = "20201214100018", "20090917100028", "20100401100013"
 RESTRICTED_ID, RESTRICTED_SECRET = "regbridge-restricted", "restricted-secret"
 TOKEN_LIFETIME_S = 300
@@ -61,12 +57,6 @@ class Units(NamedTuple):
     main: Unit
     other: Unit  # another care provider's
     foreign: Unit  # a third provider's, which the restricted client may not report for
-
-
-@pytest.fixture(scope="module")
-def hsa() -> Iterator[HsaSandbox]:
-    with HsaSandbox(UNITS, seed=SEED) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture(scope="module")
@@ -111,51 +101,28 @@ def nvr(nvr_server: NvrSandbox) -> NvrSandbox:
 @pytest.fixture(scope="module")
 async def catalog(
     kafka_bootstrap: str,
-    hsa: HsaSandbox,
+    hsa_sandbox: HsaSandbox,
     nvr_server: NvrSandbox,
     units: Units,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[CatalogView]:
     """The catalog as the worker reads it: HSA's units, and NVR's vaccine list (with a token)."""
-    name = uuid.uuid4().hex[:12]
-    topics = TopicSettings(
-        care_units=f"nvr-test.units.{name}", vaccines=f"nvr-test.vaccines.{name}"
-    )
-    settings = CatalogSettings(
-        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
-        topics=topics,
-        hsa_url=hsa.base_url,
+    database = tmp_path_factory.mktemp("catalog") / "c.db"
+    async with imported_catalog(
+        kafka_bootstrap,
+        hsa_sandbox.base_url,
+        database,
         vaccines_url=nvr_server.base_url,
         vaccines_path=nvr_server.profile.vaccines_path,
         nvr_client_id=DEFAULT_CLIENT_ID,
         nvr_client_secret=DEFAULT_CLIENT_SECRET,
-        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('catalog') / 'c.db'}",
-    )
-    await create_topics(kafka_bootstrap, "unused", topics.care_units, [])
-    await create_topics(kafka_bootstrap, "unused", topics.vaccines, [])
-    async with catalog_jobs(settings) as jobs:
-        await jobs.import_units()
-        await jobs.import_vaccines()
-    view = CatalogView(
-        settings.kafka, units_topic=topics.care_units, vaccines_topic=topics.vaccines
-    )
-    await view.start()
-    await view.wait_ready(60)
-    assert view.vaccine(COMIRNATY) is not None, "the vaccine list did not reach the catalog"
-    for unit in units:
-        known = view.unit(unit[0])
-        assert known is not None, f"HSA and NVR units differ: {unit[0]} not in the catalog"
-        assert (known.care_giver.hsa_id, known.care_giver.org_number) == unit[1:]
-    yield view
-    await view.stop()
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    instance = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
-    await instance.create_schema()
-    yield instance
-    await instance.close()
+    ) as view:
+        assert view.vaccine(COMIRNATY) is not None, "the vaccine list did not reach the catalog"
+        for unit in units:
+            known = view.unit(unit[0])
+            assert known is not None, f"HSA and NVR units differ: {unit[0]} not in the catalog"
+            assert (known.care_giver.hsa_id, known.care_giver.org_number) == unit[1:]
+        yield view
 
 
 WorkerFactory = Callable[..., tuple[NvrWorker, ClientCredentialsAuth]]

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,15 +23,20 @@ OPERATIONS = ((1, "create"), (2, "correct"), (3, "correct"), (4, "cancel"))
 
 
 @pytest.fixture
-def double() -> Iterator[RegisterDouble]:
-    with RegisterDouble() as server:
-        server.set_faults(latency_ms=40)  # chunks take a while: rebalances land mid-chunk
-        yield server
+def slow_double(double: RegisterDouble) -> RegisterDouble:
+    double.set_faults(latency_ms=40)  # chunks take a while: rebalances land mid-chunk
+    return double
 
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.double_register", "run", env["REGBRIDGE_DOUBLE_NAME"]],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.double_register",
+            "run",
+            env["REGBRIDGE_DOUBLE_NAME"],
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -40,8 +44,9 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def test_partitions_moving_between_replicas_lose_and_double_nothing(
-    kafka_bootstrap: str, postgres_url: str, unique_name: str, double: RegisterDouble
+    kafka_bootstrap: str, postgres_url: str, unique_name: str, slow_double: RegisterDouble
 ) -> None:
+    double = slow_double
     worker, topic = f"rebal{unique_name}", f"test.rebalance.{unique_name}"
     await create_topics(kafka_bootstrap, worker, topic, ["30s"], partitions=6)
     # a record's four events lie far apart in its partition, so they straddle chunks and moves

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,25 +26,10 @@ pytestmark = pytest.mark.integration
 TIERS = ("30s", "5m")
 
 
-@pytest.fixture(scope="module")
-def double() -> Iterator[RegisterDouble]:
-    with RegisterDouble() as server:
-        yield server
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    instance = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
-    await instance.create_schema()
-    yield instance
-    await instance.close()
-
-
 @pytest.fixture
 async def setup(
     kafka_bootstrap: str, unique_name: str, double: RegisterDouble
 ) -> AsyncIterator[tuple[DoubleWorker, str]]:
-    double.reset()
     worker = DoubleWorker(double.base_url)
     worker.name = f"w{unique_name}"
     input_topic = f"test.input.{unique_name}"

@@ -1,4 +1,4 @@
-"""`regbridge topics ensure` creates every architecture topic once, with compaction where due."""
+"""`regbridge topics ensure` creates every worker's topics once, with compaction where due."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from shared.settings import KafkaSettings, TopicSettings
-from shared.topics import TopicSpec, architecture_topics, ensure_topics
+from services.registry import REGISTRY
+from shared.settings import KafkaSettings
+from shared.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ def test_cli_topics_ensure_is_idempotent(kafka_bootstrap: str, unique_name: str)
         "REGBRIDGE_GVR_INPUT_TOPIC": f"care.contacts.{unique_name}",
     }
     command = [sys.executable, "-m", "services.cli", "topics", "ensure"]
-    expected = len(architecture_topics(TopicSettings()))
+    expected = len(REGISTRY.topic_specs())  # every worker's topics, each once
 
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

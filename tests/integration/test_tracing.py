@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +30,11 @@ from services.sandboxes.gvr import GvrSandbox
 from shared.contracts import CARE_CONTACT_EXAMPLES
 from shared.delivery import headers as h
 from shared.delivery.ledger import Ledger
-from shared.delivery.runtime import DeliveryRuntime, RuntimeOptions
+from shared.delivery.options import RuntimeOptions
+from shared.delivery.runtime import DeliveryRuntime
 from shared.delivery.worker import RegisterWorker
 from shared.settings import KafkaSettings
-from shared.topics import dlq_topic, results_topic
+from shared.topics import WorkerTopics, dlq_topic, results_topic
 from shared.tracing import instrument_http_client
 from tests.support.double_register.worker import DoubleWorker
 from tests.support.register_double import RegisterDouble
@@ -79,14 +79,6 @@ def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     provider.shutdown()
 
 
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    instance = Ledger.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
-    await instance.create_schema()
-    yield instance
-    await instance.close()
-
-
 @asynccontextmanager
 async def traced_runtime(
     bootstrap: str,
@@ -100,12 +92,8 @@ async def traced_runtime(
         worker,
         ledger,
         KafkaSettings(bootstrap_servers=bootstrap),
-        RuntimeOptions(
-            input_topic=input_topic,
-            consumer_group=f"regbridge-{worker.name}",
-            retry_tiers=TIERS,
-            **options,
-        ),
+        WorkerTopics(worker.name, input_topic, TIERS),
+        RuntimeOptions(**options),
         tracer_provider=provider,
     )
     task = asyncio.create_task(runtime.run())
@@ -132,32 +120,26 @@ def http_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
 
 
 # -- GVR: the whole chain through the real client ---------------------------------------------
-@pytest.fixture(scope="module")
-def gvr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GvrSandbox]:
-    with GvrSandbox(300, seed=1, certs_dir=tmp_path_factory.mktemp("gvr-certs")) as sandbox:
-        yield sandbox
-
-
 async def test_the_journal_trace_runs_through_the_consumer_span_the_register_call_and_the_result(
     kafka_bootstrap: str,
     unique_name: str,
-    gvr: GvrSandbox,
+    gvr_sandbox: GvrSandbox,
     ledger: Ledger,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = spans
     context = build_ssl_context(
-        client_cert=str(gvr.certs.client_cert),
-        client_key=str(gvr.certs.client_key),
-        ca_bundle=str(gvr.certs.ca_cert),
+        client_cert=str(gvr_sandbox.certs.client_cert),
+        client_key=str(gvr_sandbox.certs.client_key),
+        ca_bundle=str(gvr_sandbox.certs.ca_cert),
     )
-    client = GvrClient(gvr.base_url, ssl_context=context, tracer_provider=provider)
+    client = GvrClient(gvr_sandbox.base_url, ssl_context=context, tracer_provider=provider)
     worker = GvrWorker(client, None, GvrPaths())
     worker.name = f"gvr{unique_name}"
     topic = f"trace.contacts.{unique_name}"
     await create_topics(kafka_bootstrap, worker.name, topic, TIERS)
     visit = copy.deepcopy(CARE_CONTACT_EXAMPLES["outpatient_visit"])
-    kombika = gvr.open_kombikas(VISIT_DAY, 1)[0].code
+    kombika = gvr_sandbox.open_kombikas(VISIT_DAY, 1)[0].code
     visit.update(event_id=str(uuid.uuid4()), record_id=f"besok-{unique_name}")
     visit["payload"].update(kombika=kombika, referring_kombika=kombika)
     visit["payload"].pop("care_period_code", None)
@@ -199,12 +181,6 @@ async def test_the_journal_trace_runs_through_the_consumer_span_the_register_cal
 
 
 # -- the register double: bundles, dead letters, no traceparent ---------------------------------
-@pytest.fixture(scope="module")
-def double() -> Iterator[RegisterDouble]:
-    with RegisterDouble() as server:
-        yield server
-
-
 @pytest.fixture
 async def double_worker(
     kafka_bootstrap: str,
@@ -213,7 +189,6 @@ async def double_worker(
     spans: tuple[TracerProvider, InMemorySpanExporter],
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[DoubleWorker, str]]:
-    double.reset()
     worker = DoubleWorker(double.base_url, batch=getattr(request, "param", False))
     assert instrument_http_client(worker._client, spans[0])
     worker.name = f"t{unique_name}"

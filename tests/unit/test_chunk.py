@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from shared.delivery import headers as h
+from shared.delivery.bookkeeping import Bookkeeper
+from shared.delivery.chunk import ChunkRunner
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import (
     DeliveryError,
@@ -18,8 +20,6 @@ from shared.delivery.errors import (
     RegisterUnavailableError,
     ThrottledError,
 )
-from shared.delivery.bookkeeping import Bookkeeper
-from shared.delivery.chunk import ChunkRunner
 from shared.delivery.fates import BLOCKED, Applied, DeadLettered, Fate, Retrying, Skipped
 from shared.delivery.guards import Guards
 from shared.delivery.ledger import Ledger

@@ -66,7 +66,9 @@ def test_regbridge_services_use_real_commands_and_settings() -> None:
             assert field in prefixes[prefix].model_fields, f"{name}: {variable} is no setting"
             checked += 1
     assert checked >= 5
-    workers = {s["command"][1]: s for s in services.values() if s.get("command", [None])[0] == "run"}
+    workers = {
+        s["command"][1]: s for s in services.values() if s.get("command", [None])[0] == "run"
+    }
     assert set(workers) == set(REGISTRY.names), "every worker of the registry runs, and only they"
     for worker_name, worker in workers.items():
         assert worker["image"] == WORKER_IMAGE, f"{worker_name}: workers run the worker image"

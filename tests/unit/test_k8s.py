@@ -40,7 +40,6 @@ OVERLAYS = ("test", "production")
 DOCS = ROOT / "docs" / "kubernetes.md"
 
 
-
 def _settings_of() -> dict[tuple[str, ...], type[CommonSettings]]:
     """Which settings class each command builds, from the registry: `run <worker>` and the
     worker's own commands read its settings; `topics ensure` the common ones."""
