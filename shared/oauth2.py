@@ -1,6 +1,6 @@
 """OAuth2 client credentials for httpx: one cached token, refreshed early, one retry on 401.
 
-    auth = ClientCredentialsAuth("https://nvr.example/oauth2/token", "regbridge", secret)
+    auth = ClientCredentialsAuth("https://register.example/oauth2/token", "regbridge", secret)
     client = httpx.AsyncClient(base_url=..., auth=auth)
 
 - The token is cached with its expiry and fetched again `refresh_early` seconds before it

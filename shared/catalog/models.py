@@ -72,7 +72,8 @@ class Batch(_Value):
 
 
 class Vaccine(_Value):
-    """A vaccine on NVR's current list; key on `catalog.vaccines.v1` is `npl_id`."""
+    """A vaccine on the vaccination register's current list; key on `catalog.vaccines.v1` is
+    `npl_id`."""
 
     schema_version: int = VACCINE_SCHEMA
     npl_id: str = Field(pattern=r"^\d{1,14}$")

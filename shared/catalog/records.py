@@ -133,7 +133,8 @@ class UnitView(_Slotted):
 
 
 class VaccineView(_Slotted):
-    """A vaccine on NVR's list, with its batch numbers and their expiry (inclusive)."""
+    """A vaccine on the vaccination register's list, with its batch numbers and their expiry
+    (inclusive)."""
 
     __slots__ = ("_batches", "atc_code", "covid19", "name", "npl_id")
 

@@ -1,4 +1,4 @@
-"""Groups concurrent submissions into register calls of up to `size` (NVR bundles: ≤ 100)."""
+"""Groups concurrent submissions into register calls of up to `size` (bundles of ≤ 100, say)."""
 
 from __future__ import annotations
 

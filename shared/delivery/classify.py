@@ -302,7 +302,8 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def _message(register: str, status: int, body: str, headers: Mapping[str, str] | None) -> str:
-    """ "GVR answered 400: <the body, whitespace collapsed, cut short>" — identity numbers masked.
+    """ "<register> answered 400: <the body, whitespace collapsed, cut short>", identity numbers
+    masked.
 
     Collapsing whitespace instead of taking the first line keeps pretty-printed JSON (a FHIR
     OperationOutcome starts with a lone "{") readable.

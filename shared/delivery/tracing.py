@@ -4,7 +4,7 @@ One CONSUMER span ``<topic> process`` per consumed record, following OpenTelemet
 conventions; its parent is the record's ``traceparent`` (the journal system's, or on a retry
 tier the previous attempt's), a new root without one. The register call runs inside it, so the
 HTTP client span (from the httpx instrumentation on the register client) is its child. A call
-that carries several events (an NVR bundle) runs in an INTERNAL ``<worker> submit`` span: child
+that carries several events (a bundle) runs in an INTERNAL ``<worker> submit`` span: child
 of the first event's span, linked to the others, and each other event's span links back to it.
 Retry records, dead letters and results carry the event span's ``traceparent``.
 

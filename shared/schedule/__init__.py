@@ -7,7 +7,6 @@ from shared.schedule.errors import (
     NaiveDatetimeError,
     NoSuchWorkingDayError,
     ScheduleError,
-    UnknownDayOffError,
 )
 from shared.schedule.periods import Period
 from shared.schedule.runner import run_schedule
@@ -20,11 +19,9 @@ from shared.schedule.slots import (
     wall_clock,
 )
 from shared.schedule.window import MonthlyWindow, Window
-from shared.schedule.working_days import DAYS_OFF_RULES, DEFAULT_DAYS_OFF, WorkingCalendar
+from shared.schedule.working_days import WorkingCalendar
 
 __all__ = [
-    "DAYS_OFF_RULES",
-    "DEFAULT_DAYS_OFF",
     "DailySlots",
     "EmptyScheduleError",
     "InvalidPeriodError",
@@ -36,7 +33,6 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "SlotClaims",
-    "UnknownDayOffError",
     "Window",
     "WorkingCalendar",
     "parse_times",

@@ -4,7 +4,6 @@ ScheduleError (ValueError)
 ├── NaiveDatetimeError     a moment without a zone: it cannot be placed on any clock
 ├── EmptyScheduleError     a schedule with no times would never fire
 ├── InvalidPeriodError     a month that is not one (13, or "2027-1")
-├── UnknownDayOffError     an extra day off the calendar has no rule for
 └── NoSuchWorkingDayError  the n-th working day of a month that has fewer
 """
 
@@ -25,10 +24,6 @@ class EmptyScheduleError(ScheduleError):
 
 class InvalidPeriodError(ScheduleError):
     """Not a calendar month."""
-
-
-class UnknownDayOffError(ScheduleError):
-    """A name in `WorkingCalendar.days_off` that no rule knows."""
 
 
 class NoSuchWorkingDayError(ScheduleError):

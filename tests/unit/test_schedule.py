@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -15,10 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from structlog.testing import capture_logs
 
-import shared.schedule
 from shared.delivery.clock import ManualClock
 from shared.schedule import (
-    DAYS_OFF_RULES,
     DailySlots,
     EmptyScheduleError,
     InvalidPeriodError,
@@ -29,7 +26,6 @@ from shared.schedule import (
     Period,
     Schedule,
     SlotClaims,
-    UnknownDayOffError,
     WorkingCalendar,
     parse_times,
     run_schedule,
@@ -94,30 +90,23 @@ def test_ordinary_weekdays_are_working_days(day: date) -> None:
     assert CALENDAR.is_working_day(day)
 
 
-def test_the_extra_days_off_are_a_setting() -> None:
-    # Given a calendar that keeps only Midsummer Eve as an extra day off
-    only_midsummer = WorkingCalendar(days_off=frozenset({"midsummer_eve"}))
-    # Then Christmas Eve and New Year's Eve are worked, Midsummer Eve is not
-    assert only_midsummer.is_working_day(date(2027, 12, 24))
-    assert only_midsummer.is_working_day(date(2027, 12, 31))
-    assert not only_midsummer.is_working_day(date(2027, 6, 25))
-    # and with no extra days off, the public holidays still are not worked
-    assert not WorkingCalendar(days_off=frozenset()).is_working_day(date(2026, 12, 25))
-
-
-def test_an_unknown_day_off_is_refused_with_the_known_ones_named() -> None:
-    with pytest.raises(UnknownDayOffError, match="christmas_eve, midsummer_eve, new_years_eve"):
-        WorkingCalendar(days_off=frozenset({"walpurgis_night"}))
+def test_the_days_off_in_practice_are_a_setting() -> None:
+    # Given a calendar that counts the public holidays only
+    public_only = WorkingCalendar(days_off_in_practice=False)
+    # Then Midsummer Eve, Christmas Eve and New Year's Eve are worked, Christmas Day is not
+    assert public_only.is_working_day(date(2027, 6, 25))
+    assert public_only.is_working_day(date(2027, 12, 24))
+    assert public_only.is_working_day(date(2027, 12, 31))
+    assert not public_only.is_working_day(date(2026, 12, 25))
 
 
 @pytest.mark.parametrize("year", range(2024, 2036))
-def test_the_day_off_rules_agree_with_the_holidays_librarys_de_facto_days(year: int) -> None:
-    # Given the library's own list of Sweden's days off in practice (its DE_FACTO category)
+def test_the_days_off_in_practice_are_the_three_eves(year: int) -> None:
+    # Given the library's days off in practice in Sweden (its de_facto category)
     de_facto = holidays.country_holidays("SE", years=year, categories=("de_facto",))
-    # Then the rules give exactly those days, Midsummer Eve a Friday between 19 and 25 June
-    ours = {rule(year) for rule in DAYS_OFF_RULES.values()}
-    assert ours == set(de_facto)
-    midsummer_eve = DAYS_OFF_RULES["midsummer_eve"](year)
+    # Then they are the three eves, Midsummer Eve a Friday between 19 and 25 June
+    (midsummer_eve,) = [day for day in de_facto if day.month == 6]
+    assert set(de_facto) == {midsummer_eve, date(year, 12, 24), date(year, 12, 31)}
     assert midsummer_eve.weekday() == 4
     assert 19 <= midsummer_eve.day <= 25
 
@@ -439,14 +428,3 @@ async def test_a_claimed_slot_is_not_claimed_again(
     assert not await second.claim("import/x", "b", now)
     await first.finish("import/x", "ok", now)
     assert await slot_rows(engines[1]) == [("import/x", "a", "ok")]
-
-
-# --- boundaries ---------------------------------------------------------------------------------
-
-
-def test_the_scheduler_names_no_register_and_imports_no_service() -> None:
-    package = Path(shared.schedule.__file__).parent
-    for source in package.glob("*.py"):
-        text = source.read_text().lower()
-        assert not re.search(r"\b(gvr|nvr|vgpv|cvr)\b", text), source.name
-        assert "services" not in text, source.name
