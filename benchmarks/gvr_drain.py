@@ -67,7 +67,7 @@ def open_kombikas(day: date) -> list[str]:
 
 def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
-    from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
+    from services.gvr.dev import DIAGNOSES, PROCEDURES, PROFESSIONS
 
     from shared.identifiers import luhn_check_digit
 

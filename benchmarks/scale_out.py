@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.scale_out [--phase-seconds 45] [--hold-seconds 20]
         [--settle-seconds 5] [--backlog 15000] [--latency-ms 20] [--partitions 12]
 
-The stack `make run` gets (services/devstack.py): a local broker, ONE PostgreSQL for the ledger all
+The stack `make run` gets (services/devstack/): a local broker, ONE PostgreSQL for the ledger all
 workers share, the catalog imported from the HSA sandbox first, the GVR sandbox in a process of its
 own (mutual TLS, answering after --latency-ms). Outpatient visits keyed by record id: a quarter of
 the records stop at the create, a quarter get a correction, a quarter two, a quarter two and then a
@@ -58,7 +58,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from services.demo import DIAGNOSES, PROCEDURES, PROFESSIONS
+from services.gvr.dev import DIAGNOSES, PROCEDURES, PROFESSIONS
 
 from benchmarks.gvr_drain import CLI, SEED, UNITS, VISIT_DAY, client_tls, open_kombikas
 from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
