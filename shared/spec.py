@@ -73,13 +73,20 @@ class DemoContext:
     units: Callable[[], Iterator[Mapping[str, Any]]]  # HSA-shaped unit records
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """A register's sandbox, up: a line for the newcomer, and the environment that reaches it."""
+
+    description: str  # "GVR sandbox at https://127.0.0.1:8443 (mutual TLS; …)"
+    env: Mapping[str, str]  # set for every process started after it (the workers)
+
+
 @dataclass(frozen=True, kw_only=True)
 class DevHooks:
     """How `make run` brings a worker up on one machine, and what its demo publishes."""
 
-    # Start the register's sandbox (entered on a stack, left at Ctrl-C); it yields the
-    # environment the workers need to reach it (set for every process started after it).
-    sandbox: Callable[[DevContext], AbstractContextManager[Mapping[str, str]]] | None = None
+    # Start the register's sandbox (entered on a stack, left at Ctrl-C).
+    sandbox: Callable[[DevContext], AbstractContextManager[Sandbox]] | None = None
     # After every sandbox is up, before the workers start (a first import, say): one line.
     prepare: Callable[[], Coroutine[Any, Any, str]] | None = None
     demo: Callable[[DemoContext], Iterator[DemoEvent]] | None = None

@@ -3,16 +3,16 @@ workers start (they wait for the catalog)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.spec import DevContext
+from shared.spec import DevContext, Sandbox
 
 PORT = 8090
 
 
 @contextmanager
-def sandbox(dev: DevContext) -> Iterator[Mapping[str, str]]:
+def sandbox(dev: DevContext) -> Iterator[Sandbox]:
     """The HSA sandbox: a generated directory; admin changes are notified on the catalog's input
     topic."""
     from services.catalog.settings import CatalogSettings
@@ -26,7 +26,11 @@ def sandbox(dev: DevContext) -> Iterator[Mapping[str, str]]:
         topic=topic,
         port=dev.port(PORT),
     ) as hsa:
-        yield {"REGBRIDGE_CATALOG_HSA_URL": hsa.base_url}
+        yield Sandbox(
+            f"HSA sandbox at {hsa.base_url} ({dev.units} generated units; changes notified on "
+            f"{topic})",
+            {"REGBRIDGE_CATALOG_HSA_URL": hsa.base_url},
+        )
 
 
 async def first_import() -> str:

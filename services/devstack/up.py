@@ -61,15 +61,15 @@ def run_stack(registry: Registry, echo: Callable[[str], None]) -> None:
             f"created, {len(report.existing)} already there."
         )
         dev = DevContext(kafka.address, DEMO_UNITS, 1, STATE_DIR, preferred_port)
-        hooks = [(spec, spec.dev) for spec in registry if spec.dev is not None]
+        hooks = [spec.dev for spec in registry if spec.dev is not None]
         env: dict[str, str] = {}
-        for spec, hook in hooks:
+        for hook in hooks:
             if hook.sandbox is not None:
-                started = stack.enter_context(hook.sandbox(dev))
-                os.environ.update(started)
-                env.update(started)
-                echo(f"{spec.name}: sandbox up ({', '.join(sorted(started))})")
-        for _spec, hook in hooks:
+                sandbox = stack.enter_context(hook.sandbox(dev))
+                os.environ.update(sandbox.env)
+                env.update(sandbox.env)
+                echo(sandbox.description)
+        for hook in hooks:
             if hook.prepare is not None:
                 echo(asyncio.run(hook.prepare()))
         cli = [sys.executable, "-m", "services.cli"]

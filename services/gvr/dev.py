@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.contracts.examples import demo_event
 from shared.identifiers import synthetic_personnummer
-from shared.spec import DemoContext, DemoEvent, DevContext
+from shared.spec import DemoContext, DemoEvent, DevContext, Sandbox
 
 PROFESSIONS = ("LK", "SJ", "AS", "FT", "KU", "PS")
 DIAGNOSES = ("J069", "I050", "B341A", "J189", "Z000")
@@ -19,19 +19,23 @@ PORT = 8443
 
 
 @contextmanager
-def sandbox(dev: DevContext) -> Iterator[Mapping[str, str]]:
+def sandbox(dev: DevContext) -> Iterator[Sandbox]:
     """The GVR sandbox over mutual TLS; its test CA and the worker's client certificate are kept
     in the stack's state folder."""
     from services.sandboxes.gvr import GvrSandbox
 
     certs = dev.state_dir / "gvr-certs"
     with GvrSandbox(dev.units, seed=dev.seed, certs_dir=certs, port=dev.port(PORT)) as gvr:
-        yield {
-            "REGBRIDGE_GVR_BASE_URL": gvr.base_url,
-            "REGBRIDGE_GVR_CLIENT_CERT": str(gvr.certs.client_cert),
-            "REGBRIDGE_GVR_CLIENT_KEY": str(gvr.certs.client_key),
-            "REGBRIDGE_GVR_CA_BUNDLE": str(gvr.certs.ca_cert),
-        }
+        yield Sandbox(
+            f"GVR sandbox at {gvr.base_url} (mutual TLS; its test CA and the worker's client "
+            f"certificate in {certs})",
+            {
+                "REGBRIDGE_GVR_BASE_URL": gvr.base_url,
+                "REGBRIDGE_GVR_CLIENT_CERT": str(gvr.certs.client_cert),
+                "REGBRIDGE_GVR_CLIENT_KEY": str(gvr.certs.client_key),
+                "REGBRIDGE_GVR_CA_BUNDLE": str(gvr.certs.ca_cert),
+            },
+        )
 
 
 def demo(context: DemoContext) -> Iterator[DemoEvent]:

@@ -10,29 +10,33 @@ from typing import Any
 
 from shared.contracts.examples import demo_event
 from shared.identifiers import synthetic_personnummer
-from shared.spec import DemoContext, DemoEvent, DevContext
+from shared.spec import DemoContext, DemoEvent, DevContext, Sandbox
 
 PORT = 8092
 
 
 @contextmanager
-def sandbox(dev: DevContext) -> Iterator[Mapping[str, str]]:
+def sandbox(dev: DevContext) -> Iterator[Sandbox]:
     """The NVR sandbox (OAuth2 with its well-known test client; its vaccine list is the one the
     catalog reads too)."""
     from services.sandboxes.nvr import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, NvrSandbox
 
     with NvrSandbox(dev.units, seed=dev.seed, port=dev.port(PORT)) as nvr:
         expires = date.today() + timedelta(days=365)
-        yield {
-            "REGBRIDGE_NVR_BASE_URL": nvr.base_url,
-            "REGBRIDGE_NVR_CLIENT_ID": DEFAULT_CLIENT_ID,
-            "REGBRIDGE_NVR_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-            "REGBRIDGE_NVR_CLIENT_SECRET_EXPIRES_ON": expires.isoformat(),
-            # the catalog reads NVR's vaccine list
-            "REGBRIDGE_CATALOG_VACCINES_URL": nvr.base_url,
-            "REGBRIDGE_CATALOG_NVR_CLIENT_ID": DEFAULT_CLIENT_ID,
-            "REGBRIDGE_CATALOG_NVR_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-        }
+        yield Sandbox(
+            f"NVR sandbox at {nvr.base_url} (OAuth2 client {DEFAULT_CLIENT_ID} / "
+            f"{DEFAULT_CLIENT_SECRET}; its vaccine list feeds the catalog)",
+            {
+                "REGBRIDGE_NVR_BASE_URL": nvr.base_url,
+                "REGBRIDGE_NVR_CLIENT_ID": DEFAULT_CLIENT_ID,
+                "REGBRIDGE_NVR_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+                "REGBRIDGE_NVR_CLIENT_SECRET_EXPIRES_ON": expires.isoformat(),
+                # the catalog reads NVR's vaccine list
+                "REGBRIDGE_CATALOG_VACCINES_URL": nvr.base_url,
+                "REGBRIDGE_CATALOG_NVR_CLIENT_ID": DEFAULT_CLIENT_ID,
+                "REGBRIDGE_CATALOG_NVR_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+            },
+        )
 
 
 def demo(context: DemoContext) -> Iterator[DemoEvent]:
