@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
 	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale fhir-validator-jars
 
-run: install tools kafka-jars  ## start Kafka (and, as they land, sandboxes and workers) until Ctrl-C
+run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
 	$(BIN)/regbridge dev up
 
 test: install tools kafka-jars fhir-validator-jars lint typecheck  ## lint, type-check, then every test against a real broker
