@@ -68,7 +68,6 @@ def open_kombikas(day: date) -> list[str]:
 def visits(n: int, kombikas: list[str], run: str) -> list[dict[str, Any]]:
     """N valid creates; patient i is unique (birth date + serial), so every GVR key is too."""
     from services.gvr.dev import DIAGNOSES, PROCEDURES, PROFESSIONS
-
     from shared.identifiers import luhn_check_digit
 
     rng = random.Random(SEED)  # noqa: S311 - benchmark data, not secrets

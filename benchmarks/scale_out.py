@@ -58,9 +58,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from services.gvr.dev import DIAGNOSES, PROCEDURES, PROFESSIONS
 
 from benchmarks.gvr_drain import CLI, SEED, UNITS, VISIT_DAY, client_tls, open_kombikas
+from services.gvr.dev import DIAGNOSES, PROCEDURES, PROFESSIONS
 from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.identifiers import luhn_check_digit

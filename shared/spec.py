@@ -77,7 +77,7 @@ class DemoContext:
 class Sandbox:
     """A register's sandbox, up: a line for the newcomer, and the environment that reaches it."""
 
-    description: str  # "GVR sandbox at https://127.0.0.1:8443 (mutual TLS; …)"
+    description: str  # "<register> sandbox at https://127.0.0.1:8443 (…)": where, and how
     env: Mapping[str, str]  # set for every process started after it (the workers)
 
 
