@@ -97,8 +97,9 @@ class DevHooks:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerSpec(Generic[S]):
-    """One worker: its name (topic prefix, consumer group, ledger namespace, env prefix), its
-    settings, the events it consumes, how it is built, and its commands and dev hooks."""
+    """One worker: its name (topic prefix, consumer group, ledger namespace), its settings (their
+    class sets the ``REGBRIDGE_<NAME>_`` prefix), the events it consumes, how it is built, and its
+    commands and dev hooks."""
 
     name: str
     summary: str  # one line, for `regbridge run --help` and `topics list`
@@ -111,9 +112,9 @@ class WorkerSpec(Generic[S]):
     commands: Callable[[], typer.Typer] | None = None  # `regbridge <name> …`
     dev: DevHooks | None = None
 
-    def load_settings(self, **overrides: Any) -> S:
+    def load_settings(self) -> S:
         """The worker's settings from its environment (``REGBRIDGE_<NAME>_…``)."""
-        return self.settings(**overrides)
+        return self.settings()
 
     def topics(self, settings: S) -> WorkerTopics:
         return WorkerTopics(
