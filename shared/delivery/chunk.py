@@ -75,8 +75,9 @@ class ChunkRunner:
             register_down=self.guards.register_down(calls),
             retry=self.retry,
             now=now,
+            admit=self.guards.admit,
         )
-        chunk = tuple(zip(items, self.guards.admit(fates), strict=True))
+        chunk = tuple(zip(items, fates, strict=True))
         await self.publish(self._messages(chunk, now))
         await self.books.settle(chunk, books, now)
         self.metrics.count(self.worker.name, [fate for _, fate in chunk])

@@ -8,7 +8,7 @@ what only the whole chunk knows: whether the register is down, and the retry sch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -75,12 +75,14 @@ class DeadLettered:
 @dataclass(frozen=True)
 class HandedBack:
     """Left in Kafka: its offset is not committed and the partition is sought back to it
-    (register down, a configuration error, the dead-letter limit)."""
+    (register down, a configuration error, the dead-letter limit), and with it every later event
+    of its partition in the chunk, so that each is settled, and has its result, once."""
 
     name: ClassVar[str] = "handed_back"
     reason: str
     error: DeliveryError | None = None
     follows: bool = False
+    reference: str | None = None  # the register took it in this chunk: looked up when read again
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,11 @@ Fate = Applied | Skipped | Retrying | DeadLettered | HandedBack | Redelivered
 
 
 def maybe_applied(fate: Fate) -> bool:
-    """Sent, and failed in a way that leaves open whether the register applied it (a timeout, a
-    connection lost after the request went out, a 5xx): retry it only after a look-up."""
+    """Sent, and either taken by the register but handed back with its partition, or failed in a
+    way that leaves open whether the register applied it (a timeout, a connection lost after the
+    request went out, a 5xx): send it again only after a look-up."""
+    if isinstance(fate, HandedBack) and fate.reference is not None:
+        return True
     return (
         isinstance(fate, Retrying | HandedBack)
         and not fate.follows
@@ -146,10 +151,20 @@ def decide(
     register_down: bool,
     retry: RetryPolicy,
     now: datetime,
+    admit: Callable[[Sequence[Fate]], list[Fate]] = list,
 ) -> list[Fate]:
     """Every event's fate, in chunk order. A failure is retried (or dead-lettered when its
     retries are spent), handed back while the register is down or misconfigured, or
-    dead-lettered at once when permanent; the events behind it share its fate."""
+    dead-lettered at once when permanent; the events behind it share its fate. `admit` (the
+    dead-letter limit) may hand dead letters back; whatever is handed back takes the rest of its
+    partition with it."""
+    fates = admit(_fates(chunk, register_down, retry, now))
+    return _hand_back_tails([inbound for inbound, _ in chunk], fates)
+
+
+def _fates(
+    chunk: Sequence[tuple[Inbound, Verdict]], register_down: bool, retry: RetryPolicy, now: datetime
+) -> list[Fate]:
     fates: list[Fate | None] = [None] * len(chunk)
     for index, (inbound, verdict) in enumerate(chunk):
         if isinstance(verdict, Done):
@@ -162,6 +177,34 @@ def decide(
             assert head is not None  # a head fails before the events behind it
             fates[index] = _behind(head, verdict.head_event_id)
     return [fate for fate in fates if fate is not None]
+
+
+def _hand_back_tails(inbound: Sequence[Inbound], fates: Sequence[Fate]) -> list[Fate]:
+    """The partition is sought back to its first handed-back event and read again from there:
+    every later event of that partition in the chunk is handed back too, unsettled and without a
+    result, so that reading it again gives it its one fate (an event the register took in this
+    chunk keeps its in-flight row and is looked up, not sent, when read again)."""
+    first: dict[tuple[str, int], int] = {}
+    for record, fate in zip(inbound, fates, strict=True):
+        if isinstance(fate, HandedBack):
+            key = (record.topic, record.partition)
+            first[key] = min(first.get(key, record.offset), record.offset)
+    if not first:
+        return list(fates)
+    result: list[Fate] = []
+    for record, fate in zip(inbound, fates, strict=True):
+        start = first.get((record.topic, record.partition))
+        if start is None or record.offset < start or isinstance(fate, HandedBack):
+            result.append(fate)
+            continue
+        reference = fate.reference if isinstance(fate, Applied) else None
+        error = getattr(fate, "error", None)
+        follows = getattr(fate, "follows", False)
+        result.append(HandedBack(TAIL, error, follows, reference))
+    return result
+
+
+TAIL = "after an event handed back in its partition: read again with it"
 
 
 def _failed(

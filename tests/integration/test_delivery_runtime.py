@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
@@ -199,6 +200,46 @@ async def test_register_down_for_a_minute_dead_letters_nothing(
     assert dead == []
     assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
     assert runtime.status.paused_reason is None
+
+
+async def test_a_circuit_hand_back_gives_every_event_exactly_one_result(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    # Given a register failing half its calls, so that the circuit opens in the middle of chunks
+    # whose other events it took
+    worker, topic = setup
+    clock = ManualClock()
+    circuit = CircuitBreaker(min_calls=5, consecutive_failures=3)
+    double.set_faults(transient_rate=0.5)
+    events = [event(f"flap-{i}") for i in range(300)]
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock, circuit=circuit
+    ) as runtime:
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: runtime.status.paused_reason == "circuit_open", 30, "circuit open")
+        # When it recovers, and probes, retries and the handed-back events run again
+        double.clear_faults()
+        for _ in range(60):
+            clock.advance(31)
+            await asyncio.sleep(0.3)
+            if len(double.accepted()) >= len(events):
+                break
+        await wait_for(lambda: len(double.accepted()) >= len(events), 30, "drained")
+        results = await read_topic(
+            kafka_bootstrap, results_topic(worker.name), at_least=len(events), timeout=10
+        )
+        handed_back = runtime.metrics.registry.get_sample_value(
+            "regbridge_handed_back_total", {"worker": worker.name}
+        )
+
+    # Then the register took each event once, and each event has one result: accepted
+    assert handed_back, "the circuit never handed an event back: the test proves nothing"
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+    per_event = Counter(
+        (json.loads(r.value)["event_id"], json.loads(r.value)["status"]) for r in results
+    )
+    assert set(per_event) == {(e["event_id"], "accepted") for e in events}
+    assert set(per_event.values()) == {1}
 
 
 async def test_dead_letter_limit_stops_a_bad_deploy(

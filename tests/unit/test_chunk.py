@@ -15,12 +15,22 @@ from shared.delivery.bookkeeping import Bookkeeper
 from shared.delivery.chunk import ChunkRunner
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import (
+    ConfigurationError,
     DeliveryError,
     RegisterRejectedError,
     RegisterUnavailableError,
     ThrottledError,
 )
-from shared.delivery.fates import BLOCKED, Applied, DeadLettered, Fate, Retrying, Skipped
+from shared.delivery.fates import (
+    BLOCKED,
+    TAIL,
+    Applied,
+    DeadLettered,
+    Fate,
+    HandedBack,
+    Retrying,
+    Skipped,
+)
 from shared.delivery.guards import Guards
 from shared.delivery.ledger import Ledger
 from shared.delivery.metrics import Metrics
@@ -56,11 +66,13 @@ class ScriptedWorker:
         return None
 
 
-def inbound(event_id: str, record: str, version: int = 1, offset: int = 0, **kw: Any) -> Inbound:
+def inbound(
+    event_id: str, record: str, version: int = 1, offset: int = 0, partition: int = 0, **kw: Any
+) -> Inbound:
     body = {"id": event_id, "record": record, "version": version, "op": "create"}
     return Inbound(
         topic="in",
-        partition=0,
+        partition=partition,
         offset=offset,
         key=record.encode(),
         value=json.dumps(body).encode(),
@@ -292,3 +304,43 @@ async def test_an_answer_lost_to_a_timeout_is_looked_up_before_the_retry_sends_i
     timed_out = await pipeline.ledger.decide("scripted", EventIdentity("t2", "r", 2, "create"))
     refused = await pipeline.ledger.decide("scripted", EventIdentity("u1", "u", 1, "create"))
     assert (timed_out.kind, refused.kind) == ("in_flight", "new")
+
+
+async def test_a_hand_back_takes_the_rest_of_its_partition_and_every_event_has_one_result(
+    pipeline: Pipeline,
+) -> None:
+    # Given a register that refuses our credentials for one event (the worker pauses for it),
+    # with later events of its partition taken meanwhile, and another partition untouched
+    worker = pipeline.worker
+    worker.script["a1"] = ConfigurationError("certificate refused", error_class="tls_handshake")
+    found: list[str] = []
+
+    async def lookup(submission: Submission[Any]) -> Accepted | None:
+        found.append(submission.identity.event_id)
+        return Accepted("REF-b") if submission.identity.record_id == "b" else None
+
+    worker.lookup = lookup  # type: ignore[method-assign]
+    chunk = [
+        inbound("a1", "a", offset=0),
+        inbound("b1", "b", offset=1),  # taken by the register after a1 failed
+        inbound("c1", "c", offset=0, partition=1),
+    ]
+
+    # When the chunk runs, and then (the register fixed) the partition is read again from a1
+    first = await run(pipeline, *chunk)
+    worker.script.clear()
+    second = await run(pipeline, chunk[0], chunk[1])
+
+    # Then b1 is handed back with a1 (no result yet), looked up rather than sent again when read
+    # again, and every event ends with exactly one result
+    assert fates(first) == ["handed_back", "handed_back", "accepted"]
+    assert first.fates[1] == HandedBack(TAIL, reference="REF")
+    assert fates(second) == ["accepted", "accepted"]
+    assert worker.sent == ["a1", "b1", "c1", "a1"]
+    assert found == ["b1"]
+    results = [json.loads(m.value) for m in first.outgoing + second.outgoing]
+    assert sorted((r["event_id"], r["status"]) for r in results) == [
+        ("a1", "accepted"),
+        ("b1", "accepted"),
+        ("c1", "accepted"),
+    ]
