@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from shared.client_noise import ClientNoise
 from shared.identifiers import mask_personal_ids
 from shared.settings import LogFormat
 
@@ -76,6 +77,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.AUTO) -> N
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(ClientNoise())  # the Kafka client's retries: first line, then summaries
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,6 +7,8 @@ import contextlib
 import signal
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.health import serve_health
 from shared.delivery.ledger import Ledger
@@ -67,5 +69,17 @@ async def run_worker(
 
 
 def main(spec: WorkerSpec[Any]) -> None:
-    """`regbridge run <worker>`."""
-    asyncio.run(run_worker(spec))
+    """`regbridge run <worker>`: settings that do not parse, and an exit on error, are logged as
+    structured errors with their cause (and the process exits non-zero)."""
+    try:
+        settings = spec.load_settings()
+    except ValidationError as exc:
+        configure_logging()
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        log.error("settings_invalid", worker=spec.name, error=problems)
+        raise SystemExit(2) from None
+    try:
+        asyncio.run(run_worker(spec, settings))
+    except Exception as exc:
+        log.exception("worker_failed", worker=spec.name, error=f"{type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None

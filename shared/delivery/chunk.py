@@ -12,7 +12,7 @@ from shared.delivery.batcher import Batcher, SubmitFn
 from shared.delivery.bookkeeping import Bookkeeper, RecordBook
 from shared.delivery.clock import Clock
 from shared.delivery.errors import ConfigurationError, InvalidEventError
-from shared.delivery.fates import Failed, Fate, HandedBack, Verdict, decide
+from shared.delivery.fates import DeadLettered, Failed, Fate, HandedBack, Verdict, decide
 from shared.delivery.guards import Flow, Guards
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
@@ -21,7 +21,9 @@ from shared.delivery.record import Call, Item, RecordPath, Sender
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.tracing import EventTracing, pass_on_trace
 from shared.delivery.worker import RegisterWorker
+from shared.logging import get_logger
 
+log = get_logger(__name__)
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
@@ -81,6 +83,7 @@ class ChunkRunner:
         await self.publish(self._messages(chunk, now))
         await self.books.settle(chunk, books, now)
         self.metrics.count(self.worker.name, [fate for _, fate in chunk])
+        self._log_dead_letters(chunk)
         return ChunkResult(chunk, self.guards.flow(_configuration(chunk), self.clock.now()))
 
     def _parse(self, items: Sequence[Item]) -> dict[int, Verdict]:
@@ -117,6 +120,14 @@ class ChunkRunner:
         await sender.batcher.close()
         return sender.calls
 
+    def _log_dead_letters(self, chunk: Sequence[tuple[Item, Fate]]) -> None:
+        """Each dead letter once, at warning, when it is durable (identity numbers masked)."""
+        for item, fate in chunk:
+            if isinstance(fate, DeadLettered):
+                log.warning(
+                    "dead_lettered", worker=self.worker.name, **_dead_letter_fields(item, fate)
+                )
+
     def _messages(self, chunk: Sequence[tuple[Item, Fate]], now: datetime) -> list[Outgoing]:
         """Retry records, dead letters and results, in chunk order, carrying the trace."""
         messages: list[Outgoing] = []
@@ -129,6 +140,19 @@ class ChunkRunner:
                     pass_on_trace(item.inbound.headers, message)
             messages.extend(mine)
         return messages
+
+
+def _dead_letter_fields(item: Item, fate: DeadLettered) -> dict[str, object]:
+    inbound, identity = item.inbound, item.identity
+    return {
+        "error_class": fate.error_class,
+        "reason": fate.reason,
+        "event_id": identity.event_id if identity else None,
+        "record_id": identity.record_id if identity else None,
+        "topic": inbound.topic,
+        "partition": inbound.partition,
+        "offset": inbound.offset,
+    }
 
 
 def _configuration(chunk: Sequence[tuple[Item, Fate]]) -> ConfigurationError | None:

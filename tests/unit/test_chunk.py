@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from shared.delivery import headers as h
 from shared.delivery.bookkeeping import Bookkeeper
@@ -168,6 +169,21 @@ async def test_a_correction_follows_its_failed_create_into_the_same_tier(
     ]
     assert [m.topic for m in result.outgoing] == ["scripted.retry.30s", "scripted.retry.30s"]
     assert worker.sent == ["c1"]  # the correction never went to the register
+
+
+async def test_each_dead_letter_is_logged_once_with_its_class_reason_and_ids(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.worker.script["d1"] = RegisterRejectedError("no such unit", register_status=400)
+
+    with capture_logs() as logs:
+        await run(pipeline, inbound("d1", "r-191212121212", 1), inbound("ok", "s", 1, offset=1))
+
+    (line,) = [entry for entry in logs if entry["event"] == "dead_lettered"]
+    assert line["log_level"] == "warning"
+    assert (line["error_class"], line["reason"]) == ("register_rejected", "no such unit")
+    assert (line["event_id"], line["record_id"]) == ("d1", "r-191212121212")
+    assert (line["topic"], line["partition"], line["offset"]) == ("in", 0, 0)
 
 
 async def test_a_later_event_follows_a_dead_lettered_one(pipeline: Pipeline) -> None:
