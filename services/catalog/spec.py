@@ -29,8 +29,7 @@ async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncItera
 
     zone = ZoneInfo(settings.timezone)  # an unknown zone fails at start, not at the slot
     async with catalog_jobs(settings) as jobs:
-        claims = SlotClaims(context.ledger.engine)
-        await claims.create_schema()
+        claims = SlotClaims(context.ledger.engine)  # in the ledger's database
 
         async def units_job() -> str:
             return (await jobs.import_units()).summary()

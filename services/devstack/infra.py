@@ -137,56 +137,67 @@ def provide_postgres() -> Iterator[Provided | None]:
         yield Provided(url, "local")
 
 
+class LocalPostgres:
+    """A throwaway cluster from the OS binaries on a free loopback port (trust auth), removed on
+    exit; `stop()` and `start()` take the server down and up again on the same data (what a test
+    of the ledger's outage needs)."""
+
+    def __init__(self) -> None:
+        bindir = postgres_binaries()
+        if bindir is None:
+            raise InfrastructureError(
+                "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
+            )
+        self._bindir = bindir
+        self._dir = Path(tempfile.mkdtemp(prefix="regbridge-pg-"))
+        self._port = _free_port()
+        self._as_user = _postgres_user_prefix(self._dir)
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self._port}/postgres"
+
+    def __enter__(self) -> LocalPostgres:
+        try:
+            _run(
+                self._as_user,
+                [
+                    str(self._bindir / "initdb"),
+                    "-D",
+                    str(self._dir / "data"),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )
+            self.start()
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def start(self) -> None:
+        options = f"-p {self._port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = self._dir / "server.log"
+        self._ctl(["-l", str(log), "-w", "-t", "60", "-o", options, "start"])
+        _wait_for_port(self._port, 30)
+
+    def stop(self) -> None:
+        self._ctl(["-m", "fast", "-w", "stop"], check=False)
+
+    def _ctl(self, args: list[str], *, check: bool = True) -> None:
+        pg_ctl = [str(self._bindir / "pg_ctl"), "-D", str(self._dir / "data")]
+        _run(self._as_user, [*pg_ctl, *args], check=check)
+
+
 @contextlib.contextmanager
 def local_postgres() -> Iterator[str]:
     """A throwaway cluster on a free loopback port, trust auth, removed afterwards."""
-    bindir = postgres_binaries()
-    if bindir is None:
-        raise InfrastructureError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    data_dir = Path(tempfile.mkdtemp(prefix="regbridge-pg-"))
-    port = _free_port()
-    as_user = _postgres_user_prefix(data_dir)
-    log = data_dir / "server.log"
-    pgdata = data_dir / "data"
-    _run(
-        as_user,
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(pgdata),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-sync",
-        ],
-    )
-    _run(
-        as_user,
-        [
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(pgdata),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-    )
-    try:
-        _wait_for_port(port, 30)
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        _run(
-            as_user,
-            [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-            check=False,
-        )
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with LocalPostgres() as postgres:
+        yield postgres.url
 
 
 def _postgres_user_prefix(data_dir: Path) -> list[str]:

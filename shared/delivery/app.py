@@ -9,12 +9,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.database import out_of_reach
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.health import serve_health
 from shared.delivery.ledger import Ledger
 from shared.delivery.metrics import Metrics
 from shared.delivery.runtime import DeliveryRuntime
 from shared.logging import configure_logging, get_logger
+from shared.outage import Outage, until_available
 from shared.spec import WorkerContext, WorkerSpec
 from shared.tracing import configure_tracing, shutdown_tracing
 
@@ -35,7 +37,9 @@ async def run_worker(
     ledger = Ledger.from_url(settings.ledger_url())
     context = WorkerContext(clock or SystemClock(), Metrics(), ledger)
     try:
-        await ledger.create_schema()
+        # start-up waits for the ledger's database like any dependency: no crash loop
+        outage = Outage("ledger", {"worker": spec.name})
+        await until_available(ledger.create_schema, outage, out_of_reach, context.clock.sleep)
         async with spec.build(settings, context) as wiring:
             if wiring.worker.name != spec.name:  # topics, ledger and metrics go by one name
                 raise ValueError(f"worker {wiring.worker.name!r} built for spec {spec.name!r}")

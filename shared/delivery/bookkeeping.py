@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from shared.database import out_of_reach
 from shared.delivery.fates import Applied, DeadLettered, Fate, Skipped, maybe_applied, parks
-from shared.delivery.ledger import Decision, InFlight, Ledger, Parked, Settlement
+from shared.delivery.ledger import (
+    Decision,
+    InFlight,
+    Ledger,
+    LedgerUnavailableError,
+    Parked,
+    Settlement,
+)
 from shared.delivery.worker import EventIdentity
 
 if TYPE_CHECKING:
@@ -38,7 +47,8 @@ class RecordBook:
 
 class Bookkeeper:
     """One worker's namespace in the ledger, as a chunk uses it: `open` before anything is sent,
-    `settle` after the chunk's messages are durable and before its offsets are committed."""
+    `settle` after the chunk's messages are durable and before its offsets are committed. A
+    database out of reach is a `LedgerUnavailableError` (the worker pauses), not a crash."""
 
     def __init__(self, ledger: Ledger, register: str) -> None:
         self.ledger = ledger
@@ -48,6 +58,25 @@ class Bookkeeper:
         """Decide every parsed event, read each record's parked events, and note each record's
         submission before anything leaves: after a crash the ledger then knows to look the
         record up at the register before sending again."""
+        async with _reaching():
+            return await self._open(items, now)
+
+    async def settle(
+        self,
+        chunk: Sequence[tuple[Item, Fate]],
+        books: Mapping[str, RecordBook],
+        now: datetime,
+    ) -> None:
+        """The chunk's outcomes in one transaction."""
+        async with _reaching():
+            await self.ledger.settle(self.register, settlement(chunk, books), now)
+
+    async def ping(self) -> None:
+        """Is the ledger's database back? (`LedgerUnavailableError` while it is not.)"""
+        async with _reaching():
+            await self.ledger.ping()
+
+    async def _open(self, items: Sequence[Item], now: datetime) -> dict[str, RecordBook]:
         identities = [item.identity for item in items if item.identity is not None]
         if not identities:
             return {}
@@ -66,14 +95,15 @@ class Bookkeeper:
             for record_id, mine in of_record.items()
         }
 
-    async def settle(
-        self,
-        chunk: Sequence[tuple[Item, Fate]],
-        books: Mapping[str, RecordBook],
-        now: datetime,
-    ) -> None:
-        """The chunk's outcomes in one transaction."""
-        await self.ledger.settle(self.register, settlement(chunk, books), now)
+
+@asynccontextmanager
+async def _reaching() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if out_of_reach(exc):
+            raise LedgerUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 def settlement(chunk: Sequence[tuple[Item, Fate]], books: Mapping[str, RecordBook]) -> Settlement:

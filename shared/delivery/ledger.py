@@ -8,7 +8,18 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Row, Table, and_, delete, event, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Row,
+    Table,
+    and_,
+    delete,
+    event,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy import tuple_ as row_of
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -35,7 +46,15 @@ from shared.delivery.ledger_schema import (
 )
 from shared.delivery.worker import EventIdentity
 
-__all__ = ["Decision", "InFlight", "Ledger", "Parked", "ReplayAuditEntry", "Settlement"]
+__all__ = [
+    "Decision",
+    "InFlight",
+    "Ledger",
+    "LedgerUnavailableError",
+    "Parked",
+    "ReplayAuditEntry",
+    "Settlement",
+]
 
 CHUNK = 500  # ids per IN clause: far below SQLite's and PostgreSQL's bind-parameter limits
 _SCHEMA_LOCK = 0x72656762  # PostgreSQL advisory lock held while a replica creates the schema
@@ -66,6 +85,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA busy_timeout = 10000")  # writers queue instead of failing at once
     cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
     cursor.close()
+
+
+class LedgerUnavailableError(RuntimeError):
+    """The ledger's database cannot be reached now: the worker pauses and waits for it."""
 
 
 class Ledger:
@@ -115,6 +138,11 @@ class Ledger:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """One round trip to the database (raises what the driver raises when it cannot)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(literal(1)))
 
     async def _write(self, statement: Executable, rows: Sequence[dict[str, Any]] = ()) -> None:
         async with self.engine.begin() as conn:

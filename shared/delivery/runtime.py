@@ -30,7 +30,7 @@ from shared.delivery.guards import (
     Resume,
 )
 from shared.delivery.lag import REFRESH_SECONDS, LagGauges
-from shared.delivery.ledger import Ledger
+from shared.delivery.ledger import Ledger, LedgerUnavailableError
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
 from shared.delivery.outgoing import Inbound, Outgoing, Writer
@@ -39,6 +39,7 @@ from shared.delivery.tracing import EventTracing
 from shared.delivery.worker import RegisterWorker
 from shared.kafka import kafka_client_options
 from shared.logging import get_logger
+from shared.outage import Outage
 from shared.settings import KafkaSettings
 from shared.topics import WorkerTopics
 
@@ -56,7 +57,7 @@ class Status:
 
     @property
     def ready(self) -> bool:
-        return self.started and self.paused_reason != "dlq_limit"
+        return self.started and self.paused_reason not in ("dlq_limit", "ledger")
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -133,6 +134,7 @@ class DeliveryRuntime:
         self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
         tier_topics = {topic: tier for tier, topic in topics.retry.items()}
         self.lag_gauges = LagGauges(self.metrics, worker.name, tier_topics)
+        self.ledger_outage = Outage("ledger", {"worker": worker.name})
 
     @property
     def circuit(self) -> CircuitBreaker:
@@ -167,7 +169,11 @@ class DeliveryRuntime:
                 retry_topics=retry_topics,
             )
             await asyncio.gather(
-                self._input_loop(), self._retry_loop(), self._probe_loop(), self._lag_loop()
+                self._input_loop(),
+                self._retry_loop(),
+                self._probe_loop(),
+                self._ledger_loop(),
+                self._lag_loop(),
             )
         finally:
             for task in self._resume_tasks.values():
@@ -248,6 +254,21 @@ class DeliveryRuntime:
                 log.info("circuit_probe", worker=self.worker.name)
                 self._resume("input")
 
+    async def _ledger_loop(self) -> None:
+        """While paused for the ledger: ask it again, backing off; resume when it answers."""
+        while not self._stopping.is_set():
+            if self.status.paused_reason != "ledger":
+                await self._sleep_or_stop(0.5)
+                continue
+            await self._sleep_or_stop(self.ledger_outage.delay)
+            try:
+                await self.chunks.books.ping()
+            except LedgerUnavailableError as exc:
+                self.ledger_outage.failed(exc)
+                continue
+            self.ledger_outage.recovered()
+            self._resume_after("ledger")
+
     async def _lag_loop(self) -> None:
         """Input lag and retry-tier depth from the brokers, paused or not (metrics only)."""
         while not self._stopping.is_set():
@@ -277,9 +298,33 @@ class DeliveryRuntime:
                     "chunk_dropped_after_rebalance", worker=self.worker.name, events=len(inbound)
                 )
                 return
-            result = await self.chunks.run(inbound)  # its messages durable, its ledger settled
+            try:
+                result = await self.chunks.run(inbound)  # its messages durable, ledger settled
+            except LedgerUnavailableError as exc:
+                self._hand_back(consumer, batch)
+                self._ledger_down(exc)
+                return
             await self._commit(consumer, result, batch)
             self._apply(result.flow)
+
+    def _hand_back(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        """Leave a whole chunk in Kafka, uncommitted: it is read again from its first record."""
+        assigned = consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                consumer.seek(tp, records[0].offset)
+        count = sum(len(records) for records in batch.values())
+        self.metrics.handed_back.labels(self.worker.name).inc(count)
+
+    def _ledger_down(self, error: LedgerUnavailableError) -> None:
+        """Stop taking input until the ledger answers again (`_ledger_loop` asks)."""
+        if not self.ledger_outage.down:
+            self.ledger_outage.failed(error)
+        self._pause_all("ledger", f"ledger unreachable, input paused until it answers: {error}")
 
     async def _publish(self, outgoing: Sequence[Outgoing]) -> None:
         assert self._producer is not None
@@ -328,10 +373,13 @@ class DeliveryRuntime:
             "circuit_open",
             "configuration",
         ):
-            log.info("worker_resumed", worker=name, after=self.status.paused_reason)
-            self.metrics.paused.labels(name, self.status.paused_reason).set(0)
-            self.status.paused_reason = None
-            self._resume("input", "retry")
+            self._resume_after(self.status.paused_reason)
+
+    def _resume_after(self, reason: str) -> None:
+        log.info("worker_resumed", worker=self.worker.name, after=reason)
+        self.metrics.paused.labels(self.worker.name, reason).set(0)
+        self.status.paused_reason = None
+        self._resume("input", "retry")
 
     def _pause_all(self, reason: str, message: str) -> None:
         """Pause both consumers (idempotent); alarm when the reason is new."""

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from services.devstack.infra import InfrastructureError, LocalPostgres
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from shared.delivery.ledger import Ledger
+from tests.conftest import IN_CI
 from tests.support.catalog import SEED, UNITS
 from tests.support.register_double import RegisterDouble
 
@@ -70,3 +72,16 @@ def gvr_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GvrSandbox
     certs = tmp_path_factory.mktemp("gvr-certs")
     with GvrSandbox(UNITS, seed=SEED, certs_dir=certs) as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL of the test's own that it may stop and start (a ledger outage)."""
+    try:
+        postgres = LocalPostgres()
+    except InfrastructureError as exc:
+        if IN_CI:
+            pytest.fail(f"{exc} (CI must run the outage tests, not skip them)", pytrace=False)
+        pytest.skip(str(exc))
+    with postgres:
+        yield postgres

@@ -389,6 +389,13 @@ FIRING: list[tuple[str, dict[str, str], str, dict[str, str], float]] = [
         1.0,
     ),
     (
+        "RegbridgeLedgerUnavailable",
+        {'regbridge_paused{worker="gvr",reason="ledger"}': "0 1 1 1 1 1"},
+        "5m",
+        {"worker": "gvr", "severity": "critical"},
+        1.0,
+    ),
+    (
         "RegbridgeWorkerDown",
         {'up{job="regbridge",instance="nvr:8082",service="nvr"}': "0x10"},
         "5m",
