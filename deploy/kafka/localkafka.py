@@ -3,7 +3,9 @@
 
 Usage:
     python deploy/kafka/localkafka.py start --state-dir DIR   # prints the bootstrap address
-    python deploy/kafka/localkafka.py stop  --state-dir DIR
+    python deploy/kafka/localkafka.py stop  --state-dir DIR   # its data stays in DIR
+    python deploy/kafka/localkafka.py start --state-dir DIR   # the same broker again, on its data
+    python deploy/kafka/localkafka.py start --state-dir DIR --fresh   # a new broker in DIR
     python deploy/kafka/localkafka.py fetch                    # only download the jars
 
 Jars are cached outside the repository in ``$REGBRIDGE_KAFKA_CACHE`` (default
@@ -168,86 +170,32 @@ def start(
     timeout: float = 90.0,
     heap: str = "512m",
     oauthbearer: bool = False,
+    fresh: bool = False,
 ) -> dict[str, object]:
-    """Format storage, start the broker in the background, wait until ready, write state.json.
+    """Start the broker in the background, wait until ready, write state.json.
 
-    `oauthbearer`: also listen for SASL/OAUTHBEARER clients (unsecured JWTs; state.json then
-    has `sasl_bootstrap_servers`)."""
+    A state directory that holds a formatted broker (a stopped one) is started again on its data
+    and its ports; an empty one, or `fresh`, is formatted anew. `oauthbearer`: also listen for
+    SASL/OAUTHBEARER clients (unsecured JWTs; state.json then has `sasl_bootstrap_servers`)."""
     java = shutil.which("java")
     if java is None:
         raise BrokerError("java not found: install OpenJDK 17 to run the local broker")
     lib = fetch_jars()
     state_dir.mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(port), free_port()
-    log_dir = state_dir / "data"
-    shutil.rmtree(log_dir, ignore_errors=True)
     props = state_dir / "server.properties"
-    properties = SERVER_PROPERTIES.format(
-        port=port, controller_port=controller_port, log_dir=log_dir
-    )
-    sasl_port = free_port() if oauthbearer else None
-    if sasl_port is not None:
-        values = dict(line.split("=", 1) for line in properties.splitlines())
-        drop = ("listeners=", "advertised.listeners=", "listener.security.protocol.map=")
-        kept = [line for line in properties.splitlines() if not line.startswith(drop)]
-        properties = "\n".join(kept)
-        properties += "\n" + OAUTHBEARER_LISTENER.format(
-            listeners=values["listeners"],
-            advertised=values["advertised.listeners"],
-            sasl_port=sasl_port,
-        )
-    props.write_text(properties)
-    log4j = state_dir / "log4j2.properties"
-    log_file = state_dir / "broker.log"
-    log4j.write_text(LOG4J2.format(log_file=log_file))
-    classpath = f"{lib}/*"
-    cluster_id = subprocess.run(
-        [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    subprocess.run(
-        [
-            java,
-            "-cp",
-            classpath,
-            "kafka.tools.StorageTool",
-            "format",
-            "--standalone",
-            "-t",
-            cluster_id,
-            "-c",
-            str(props),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    with (state_dir / "broker.out").open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                java,
-                f"-Xmx{heap}",
-                "-Xms128m",
-                "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
-                f"-Dlog4j2.configurationFile={log4j}",
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(props),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    (state_dir / "broker.pid").write_text(str(proc.pid))
+    formatted = props.exists() and (state_dir / "data" / "meta.properties").exists()
+    if fresh or not formatted:
+        _format(java, lib, state_dir, port, oauthbearer)
+    properties = props.read_text()
+    port = int(_listener(properties, "PLAINTEXT"))
+    sasl = _listener(properties, "SASL")
+    proc = _launch(java, lib, state_dir, heap)
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise BrokerError(
-                f"broker exited with {proc.returncode}; see {state_dir}/broker.out and {log_file}"
+                f"broker exited with {proc.returncode}; see {state_dir}/broker.out and "
+                f"{state_dir}/broker.log"
             )
         try:
             if metadata_broker_count("127.0.0.1", port) >= 1:
@@ -256,17 +204,85 @@ def start(
             pass
         if time.monotonic() > deadline:
             stop(state_dir)
-            raise BrokerError(f"broker not ready after {timeout:.0f}s; see {log_file}")
+            raise BrokerError(f"broker not ready after {timeout:.0f}s; see {state_dir}/broker.log")
         time.sleep(0.25)
     state: dict[str, object] = {
         "bootstrap_servers": f"127.0.0.1:{port}",
         "pid": proc.pid,
         "state_dir": str(state_dir),
+        "restarted": formatted and not fresh,
     }
-    if sasl_port is not None:
-        state["sasl_bootstrap_servers"] = f"127.0.0.1:{sasl_port}"
+    if sasl is not None:
+        state["sasl_bootstrap_servers"] = f"127.0.0.1:{sasl}"
     (state_dir / "state.json").write_text(json.dumps(state))
     return state
+
+
+def _listener(properties: str, protocol: str) -> str | None:
+    """The port of the advertised listener named `protocol`, from server.properties."""
+    for line in properties.splitlines():
+        if line.startswith("advertised.listeners="):
+            for listener in line.split("=", 1)[1].split(","):
+                if listener.startswith(f"{protocol}://"):
+                    return listener.rsplit(":", 1)[1]
+    return None
+
+
+def _format(java: str, lib: Path, state_dir: Path, port: int, oauthbearer: bool) -> None:
+    """Fresh storage and configuration on free ports (the preferred `port` when it is free)."""
+    port, controller_port = free_port(port), free_port()
+    log_dir = state_dir / "data"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    props = state_dir / "server.properties"
+    properties = SERVER_PROPERTIES.format(
+        port=port, controller_port=controller_port, log_dir=log_dir
+    )
+    if oauthbearer:
+        values = dict(line.split("=", 1) for line in properties.splitlines())
+        drop = ("listeners=", "advertised.listeners=", "listener.security.protocol.map=")
+        kept = [line for line in properties.splitlines() if not line.startswith(drop)]
+        properties = "\n".join(kept)
+        properties += "\n" + OAUTHBEARER_LISTENER.format(
+            listeners=values["listeners"],
+            advertised=values["advertised.listeners"],
+            sasl_port=free_port(),
+        )
+    props.write_text(properties)
+    (state_dir / "log4j2.properties").write_text(LOG4J2.format(log_file=state_dir / "broker.log"))
+    classpath = f"{lib}/*"
+    tool = [java, "-cp", classpath, "kafka.tools.StorageTool"]
+    cluster_id = subprocess.run(
+        [*tool, "random-uuid"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(
+        [*tool, "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _launch(java: str, lib: Path, state_dir: Path, heap: str) -> subprocess.Popen[bytes]:
+    with (state_dir / "broker.out").open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                java,
+                f"-Xmx{heap}",
+                "-Xms128m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                f"-Dlog4j2.configurationFile={state_dir / 'log4j2.properties'}",
+                "-cp",
+                f"{lib}/*",
+                "kafka.Kafka",
+                str(state_dir / "server.properties"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    (state_dir / "broker.pid").write_text(str(proc.pid))
+    return proc
 
 
 def stop(state_dir: Path, *, timeout: float = 20.0) -> bool:
@@ -309,13 +325,17 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument(
                 "--oauthbearer", action="store_true", help="also a SASL/OAUTHBEARER listener"
             )
+            cmd.add_argument(
+                "--fresh", action="store_true", help="format anew even if DIR holds a broker"
+            )
     sub.add_parser("fetch")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(fetch_jars())
         elif args.command == "start":
-            print(json.dumps(start(args.state_dir, port=args.port, oauthbearer=args.oauthbearer)))
+            options = {"port": args.port, "oauthbearer": args.oauthbearer, "fresh": args.fresh}
+            print(json.dumps(start(args.state_dir, **options)))
         else:
             print("stopped" if stop(args.state_dir) else "not running")
     except (BrokerError, subprocess.CalledProcessError) as exc:

@@ -70,38 +70,50 @@ def provide_kafka(preferred_port: int = 0) -> Iterator[Provided]:
         yield Provided(bootstrap, "local")
 
 
+class LocalKafka:
+    """The JVM broker from Maven Central jars in a state folder of its own, removed on exit;
+    `stop()` and `start()` take it down and up again on the same data and port (what a test of
+    a broker restart needs)."""
+
+    def __init__(self, preferred_port: int = 0) -> None:
+        if not LOCALKAFKA.exists():
+            raise InfrastructureError(f"{LOCALKAFKA} is missing: run from a regbridge checkout")
+        self._preferred_port = preferred_port
+        self._dir = Path(tempfile.mkdtemp(prefix="regbridge-kafka-"))
+        self.address = ""
+
+    def __enter__(self) -> LocalKafka:
+        try:
+            self.start()
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def start(self) -> None:
+        port = ["--port", str(self._preferred_port)]
+        result = self._localkafka("start", *port)
+        if result.returncode != 0:
+            raise InfrastructureError(f"local Kafka broker did not start: {result.stderr.strip()}")
+        self.address = str(json.loads(result.stdout.strip().splitlines()[-1])["bootstrap_servers"])
+
+    def stop(self) -> None:
+        self._localkafka("stop")
+
+    def _localkafka(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(LOCALKAFKA), args[0], "--state-dir", str(self._dir)]
+        return subprocess.run([*command, *args[1:]], capture_output=True, text=True, check=False)
+
+
 @contextlib.contextmanager
 def local_kafka(preferred_port: int = 0) -> Iterator[str]:
     """Start the JVM broker from Maven Central jars in a fresh state folder; stop it by pid."""
-    if not LOCALKAFKA.exists():
-        raise InfrastructureError(f"{LOCALKAFKA} is missing: run from a regbridge checkout")
-    state_dir = Path(tempfile.mkdtemp(prefix="regbridge-kafka-"))
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(LOCALKAFKA),
-            "start",
-            "--state-dir",
-            str(state_dir),
-            "--port",
-            str(preferred_port),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise InfrastructureError(f"local Kafka broker did not start: {result.stderr.strip()}")
-    state = json.loads(result.stdout.strip().splitlines()[-1])
-    try:
-        yield str(state["bootstrap_servers"])
-    finally:
-        subprocess.run(
-            [sys.executable, str(LOCALKAFKA), "stop", "--state-dir", str(state_dir)],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(state_dir, ignore_errors=True)
+    with LocalKafka(preferred_port) as kafka:
+        yield kafka.address
 
 
 def postgres_binaries() -> Path | None:

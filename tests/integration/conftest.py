@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.devstack.infra import InfrastructureError, LocalPostgres
+from services.devstack.infra import InfrastructureError, LocalKafka, LocalPostgres
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from shared.delivery.ledger import Ledger
@@ -85,3 +85,19 @@ def stoppable_postgres() -> Iterator[LocalPostgres]:
         pytest.skip(str(exc))
     with postgres:
         yield postgres
+
+
+@pytest.fixture
+def stoppable_kafka() -> Iterator[LocalKafka]:
+    """A broker of the test's own that it may stop and start again on its data."""
+    try:
+        kafka = LocalKafka()
+        kafka.__enter__()
+    except InfrastructureError as exc:
+        if IN_CI:
+            pytest.fail(f"{exc} (CI must run the restart tests, not skip them)", pytrace=False)
+        pytest.skip(str(exc))
+    try:
+        yield kafka
+    finally:
+        kafka.__exit__(None, None, None)

@@ -24,13 +24,13 @@ pytestmark = pytest.mark.integration
 OPERATIONS = ((1, "create"), (2, "correct"), (3, "cancel"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`regbridge run <double>` in a process of its own, its JSON log to a file."""
     command = [
         sys.executable,
@@ -80,14 +80,14 @@ def _environment(
         "REGBRIDGE_DOUBLE_INPUT_TOPIC": topic,
         "REGBRIDGE_DOUBLE_URL": double.base_url,
         "REGBRIDGE_DOUBLE_DATABASE_URL": postgres.url,
-        "REGBRIDGE_DOUBLE_HEALTH_PORT": str(_free_port()),
+        "REGBRIDGE_DOUBLE_HEALTH_PORT": str(free_port()),
         "REGBRIDGE_DOUBLE_LOG_FORMAT": "json",
         "REGBRIDGE_DOUBLE_RUNTIME__CHUNK_SIZE": "50",
         "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
     }
 
 
-def _assert_once_in_order(double: RegisterDouble, events: list[dict[str, Any]]) -> None:
+def assert_once_in_order(double: RegisterDouble, events: list[dict[str, Any]]) -> None:
     accepted = double.accepted()
     ids = [a.event_id for a in accepted]
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} events reached it twice"
@@ -111,7 +111,7 @@ async def test_postgres_down_under_flow_pauses_the_worker_and_loses_nothing(
     env = _environment(kafka_bootstrap, name, topic, stoppable_postgres, double)
     port, log = int(env["REGBRIDGE_DOUBLE_HEALTH_PORT"]), tmp_path / "worker.log"
     events = [event(f"r{i}", v, op) for v, op in OPERATIONS for i in range(150)]
-    process = _start(env, log)
+    process = start_worker(env, log)
     try:
         await _wait_healthy(port, 200)
         await publish(kafka_bootstrap, topic, events[:150])
@@ -140,7 +140,7 @@ async def test_postgres_down_under_flow_pauses_the_worker_and_loses_nothing(
     assert down["paused_reason"] == "ledger"
     assert any("ledger unreachable" in alarm for alarm in down["alarms"])
     assert back["paused_reason"] is None
-    _assert_once_in_order(double, events)
+    assert_once_in_order(double, events)
     lines = _lines(log)
     events_logged = [line["event"] for line in lines]
     assert events_logged.count("dependency_down") == 1
@@ -162,7 +162,7 @@ async def test_a_worker_started_while_postgres_is_down_waits_for_it(
     log = tmp_path / "worker.log"
     events = [event(f"s{i}", v, op) for v, op in OPERATIONS for i in range(30)]
     stoppable_postgres.stop()
-    process = _start(env, log)
+    process = start_worker(env, log)
     try:
         # When it has found the database down and waited a while, and then the database comes up
         await publish(kafka_bootstrap, topic, events)
@@ -183,7 +183,7 @@ async def test_a_worker_started_while_postgres_is_down_waits_for_it(
 
     assert waited, "it exited instead of waiting for its database"
     assert process.returncode == 0
-    _assert_once_in_order(double, events)
+    assert_once_in_order(double, events)
     events_logged = [line["event"] for line in _lines(log)]
     assert events_logged.count("dependency_down") == 1
     assert "dependency_back" in events_logged
