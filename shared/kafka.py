@@ -9,6 +9,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.oauth2 import ClientCredentialsAuth
 
@@ -90,6 +91,24 @@ def standalone_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
 
 def admin_client(kafka: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**kafka_client_options(kafka))
+
+
+async def cluster_id(kafka: KafkaSettings) -> str:
+    """The id of the Kafka cluster the settings reach (what a ledger is bound to)."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        found = (await admin.describe_cluster()).get("cluster_id")
+    finally:
+        await admin.close()
+    if not found:
+        raise KafkaError("the cluster did not say its id (a broker older than Kafka 0.10.1?)")
+    return str(found)
+
+
+def kafka_out_of_reach(error: BaseException) -> bool:
+    """True when `error` says the brokers cannot be reached now (wait), not a bug (raise)."""
+    return isinstance(error, KafkaError | OSError | TimeoutError)
 
 
 async def existing_partitions(

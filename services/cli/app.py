@@ -10,6 +10,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError
 
 from services.cli.dlq import dlq_app
+from services.cli.ledger import ledger_app
 from services.cli.status import status_app
 from services.cli.support import registry_of
 from services.cli.topics import topics_app
@@ -34,6 +35,7 @@ def build_app(registry: Registry) -> typer.Typer:
     app.add_typer(dev_app, name="dev")
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(status_app, name="status")
+    app.add_typer(ledger_app, name="ledger")
     run_app = typer.Typer(help="Run a worker until SIGTERM.", no_args_is_help=True)
     app.add_typer(run_app, name="run")
     for spec in registry:

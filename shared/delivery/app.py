@@ -12,11 +12,13 @@ from pydantic import ValidationError
 from shared.database import out_of_reach
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.health import serve_health
-from shared.delivery.ledger import Ledger
+from shared.delivery.ledger import Ledger, LedgerOfAnotherClusterError
 from shared.delivery.metrics import Metrics
 from shared.delivery.runtime import DeliveryRuntime
+from shared.kafka import cluster_id, kafka_out_of_reach
 from shared.logging import configure_logging, get_logger
 from shared.outage import Outage, until_available
+from shared.settings import KafkaSettings
 from shared.spec import WorkerContext, WorkerSpec
 from shared.tracing import configure_tracing, shutdown_tracing
 
@@ -37,9 +39,7 @@ async def run_worker(
     ledger = Ledger.from_url(settings.ledger_url())
     context = WorkerContext(clock or SystemClock(), Metrics(), ledger)
     try:
-        # start-up waits for the ledger's database like any dependency: no crash loop
-        outage = Outage("ledger", {"worker": spec.name})
-        await until_available(ledger.create_schema, outage, out_of_reach, context.clock.sleep)
+        await _open_ledger(spec.name, ledger, settings.kafka, context.clock)
         async with spec.build(settings, context) as wiring:
             if wiring.worker.name != spec.name:  # topics, ledger and metrics go by one name
                 raise ValueError(f"worker {wiring.worker.name!r} built for spec {spec.name!r}")
@@ -72,6 +72,23 @@ async def run_worker(
         log.info("worker_exited", worker=spec.name)
 
 
+async def _open_ledger(worker: str, ledger: Ledger, kafka: KafkaSettings, clock: Clock) -> None:
+    """Wait for the ledger's database and the brokers like any dependency (no crash loop), then
+    make sure the ledger follows this Kafka cluster: LedgerOfAnotherClusterError if not."""
+    fields = {"worker": worker}
+    database, brokers = Outage("ledger", fields), Outage("kafka", fields)
+    await until_available(ledger.create_schema, database, out_of_reach, clock.sleep)
+    cluster = await until_available(
+        lambda: cluster_id(kafka), brokers, kafka_out_of_reach, clock.sleep
+    )
+    await until_available(
+        lambda: ledger.bind_cluster(worker, cluster, clock.now()),
+        database,
+        out_of_reach,
+        clock.sleep,
+    )
+
+
 def main(spec: WorkerSpec[Any]) -> None:
     """`regbridge run <worker>`: settings that do not parse, and an exit on error, are logged as
     structured errors with their cause (and the process exits non-zero)."""
@@ -84,6 +101,9 @@ def main(spec: WorkerSpec[Any]) -> None:
         raise SystemExit(2) from None
     try:
         asyncio.run(run_worker(spec, settings))
+    except LedgerOfAnotherClusterError as exc:
+        log.error("ledger_of_another_cluster", worker=spec.name, error=str(exc))
+        raise SystemExit(2) from None
     except Exception as exc:
         log.exception("worker_failed", worker=spec.name, error=f"{type(exc).__name__}: {exc}")
         raise SystemExit(1) from None

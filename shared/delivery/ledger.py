@@ -35,8 +35,10 @@ from shared.delivery.ledger_schema import (
     Parked,
     ReplayAuditEntry,
     Settlement,
+    clusters,
     events,
     inflight,
+    insert_ignoring,
     judge,
     metadata,
     parked,
@@ -50,6 +52,7 @@ __all__ = [
     "Decision",
     "InFlight",
     "Ledger",
+    "LedgerOfAnotherClusterError",
     "LedgerUnavailableError",
     "Parked",
     "ReplayAuditEntry",
@@ -89,6 +92,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 class LedgerUnavailableError(RuntimeError):
     """The ledger's database cannot be reached now: the worker pauses and waits for it."""
+
+
+class LedgerOfAnotherClusterError(RuntimeError):
+    """The ledger follows another Kafka cluster's topics: trusting it would skip events as stale
+    or duplicate (a replaced or restored cluster, a copied database, a dev broker started anew)."""
+
+    def __init__(self, register: str, bound: str, current: str) -> None:
+        super().__init__(
+            f"the {register} ledger belongs to Kafka cluster {bound}, not to {current}, the one "
+            f"this worker reaches: its record of what was delivered does not match these topics. "
+            f"If the cluster was replaced on purpose and the ledger should follow it, run "
+            f"`regbridge ledger rebind --worker {register}`; otherwise point the worker at its own "
+            f"ledger (REGBRIDGE_{register.upper()}_DATABASE_URL) or cluster"
+        )
+        self.register, self.bound, self.current = register, bound, current
 
 
 class Ledger:
@@ -378,6 +396,29 @@ class Ledger:
         replayed = select(replay_audit.c.dlq_partition, replay_audit.c.dlq_offset).distinct()
         rows = await self._read(replayed.where(replay_audit.c.dlq_topic == dlq_topic))
         return {(int(partition), int(offset)) for partition, offset in rows}
+
+    # --- the Kafka cluster the ledger follows -----------------------------------------------------
+
+    async def bind_cluster(self, register: str, cluster_id: str, now: datetime) -> None:
+        """The first start binds the register's ledger to the cluster; later ones must match."""
+        row = {"register": register, "cluster_id": cluster_id, "bound_at": now}
+        stmt = insert_ignoring(self.engine.dialect.name, clusters, ("register",))
+        await self._write(stmt, [row])
+        bound = await self.cluster_of(register)
+        if bound != cluster_id:
+            raise LedgerOfAnotherClusterError(register, str(bound), cluster_id)
+
+    async def cluster_of(self, register: str) -> str | None:
+        rows = await self._read(
+            select(clusters.c.cluster_id).where(clusters.c.register == register)
+        )
+        return str(rows[0].cluster_id) if rows else None
+
+    async def rebind_cluster(self, register: str, cluster_id: str, now: datetime) -> None:
+        """An operator's decision: the register's ledger follows `cluster_id` from now on."""
+        row = {"register": register, "cluster_id": cluster_id, "bound_at": now}
+        stmt = upsert(self.engine.dialect.name, clusters, ("register",), ("cluster_id", "bound_at"))
+        await self._write(stmt, [row])
 
     async def reference_of(self, register: str, record_id: str) -> str | None:
         """The register's own id of the record (what a correction or cancellation needs)."""

@@ -123,6 +123,16 @@ replay_audit = Table(
     sqlite_autoincrement=True,
 )
 
+clusters = Table(
+    "regbridge_kafka_clusters",
+    metadata,
+    Column("register", Text, primary_key=True),
+    Column(
+        "cluster_id", Text, nullable=False
+    ),  # the Kafka cluster whose offsets the ledger follows
+    Column("bound_at", UtcDateTime, nullable=False),
+)
+
 RECORD_KEY = ("register", "record_id")  # records, inflight
 EVENT_KEY = ("register", "event_id")  # events
 PARKED_KEY = ("register", "record_id", "event_id")  # parked (seq is the surrogate key)
@@ -143,6 +153,12 @@ def upsert(
         set_={column: new[column] for column in update},
         where=None if where is None else where(new),
     )
+
+
+def insert_ignoring(dialect: str, table: Table, key: Sequence[str]) -> Executable:
+    """INSERT … ON CONFLICT (key) DO NOTHING."""
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=key)
 
 
 @dataclass(frozen=True)

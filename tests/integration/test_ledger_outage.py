@@ -54,7 +54,7 @@ async def _health(port: int) -> tuple[int, dict[str, Any]]:
     return ready.status_code, status.json()
 
 
-async def _wait_healthy(port: int, want: int, timeout: float = 60) -> dict[str, Any]:  # noqa: ASYNC109
+async def wait_healthy(port: int, want: int, timeout: float = 60) -> dict[str, Any]:  # noqa: ASYNC109
     seen: list[tuple[int, dict[str, Any]]] = []
 
     async def answered() -> bool:
@@ -113,14 +113,14 @@ async def test_postgres_down_under_flow_pauses_the_worker_and_loses_nothing(
     events = [event(f"r{i}", v, op) for v, op in OPERATIONS for i in range(150)]
     process = start_worker(env, log)
     try:
-        await _wait_healthy(port, 200)
+        await wait_healthy(port, 200)
         await publish(kafka_bootstrap, topic, events[:150])
         await wait_for(lambda: len(double.accepted()) > 0, 60, "the first acceptance")
 
         # When the database stops for a while, and more events arrive meanwhile
         stoppable_postgres.stop()
         await publish(kafka_bootstrap, topic, events[150:])
-        down = await _wait_healthy(port, 503)
+        down = await wait_healthy(port, 503)
         delivered_while_down = len(double.accepted())
         await asyncio.sleep(5)
         assert len(double.accepted()) == delivered_while_down, "it went on without its ledger"
@@ -129,7 +129,7 @@ async def test_postgres_down_under_flow_pauses_the_worker_and_loses_nothing(
 
         # Then it resumes by itself and delivers everything once, in order
         await wait_for(lambda: len(double.accepted()) >= len(events), 120, "all accepted")
-        back = await _wait_healthy(port, 200)
+        back = await wait_healthy(port, 200)
         await asyncio.sleep(2)  # anything doubled would arrive now
     finally:
         process.send_signal(signal.SIGTERM)
