@@ -67,11 +67,15 @@ def schema_export(
 
 
 @dev_app.command("up")
-def dev_up(ctx: typer.Context) -> None:
-    """Start the local stack (Kafka, sandboxes, workers) until Ctrl-C: what `make run` runs."""
+def dev_up(
+    ctx: typer.Context,
+    demo_events: Annotated[int, typer.Option(help="Events the demo publishes.")] = 900,
+    demo_rate: Annotated[float, typer.Option(help="Demo events per second.")] = 20,
+) -> None:
+    """Start the local stack (Kafka, sandboxes, workers, a demo) until Ctrl-C: `make run`."""
     from services.devstack.up import run_stack
 
-    run_stack(registry_of(ctx), typer.echo)
+    run_stack(registry_of(ctx), typer.echo, demo_events=demo_events, demo_rate=demo_rate)
 
 
 @dev_app.command("demo")

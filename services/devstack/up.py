@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,10 +49,18 @@ def worker_process(command: list[str], log_path: str) -> Iterator[subprocess.Pop
             process.wait()
 
 
-def run_stack(registry: Registry, echo: Callable[[str], None]) -> None:
+def run_stack(
+    registry: Registry,
+    echo: Callable[[str], None],
+    *,
+    demo_events: int = DEMO_EVENTS,
+    demo_rate: float = DEMO_RATE,
+) -> None:
     """Broker → topics → each worker's sandbox (registry order) → their preparations → the
-    workers and the demo, as child processes, until Ctrl-C."""
+    workers and the demo, as child processes, until Ctrl-C. The broker, the sandboxes and the
+    workers' ledgers live and die together: every run starts them all anew."""
     configure_logging("WARNING", LogFormat.CONSOLE)
+    _fresh_ledgers(registry)
     echo("regbridge: starting Kafka (KAFKA_BOOTSTRAP_SERVERS → Docker → local JVM) …")
     with provide_kafka(preferred_port=9092) as kafka, contextlib.ExitStack() as stack:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.address
@@ -76,20 +85,33 @@ def run_stack(registry: Registry, echo: Callable[[str], None]) -> None:
         for spec in registry:
             log = f"regbridge-{spec.name}.log"
             stack.enter_context(worker_process([*cli, "run", spec.name], log))
-        demo = [*cli, "dev", "demo", "--count", str(DEMO_EVENTS), "--rate", str(DEMO_RATE)]
+        demo = [*cli, "dev", "demo", "--count", str(demo_events), "--rate", str(demo_rate)]
         stack.enter_context(worker_process(demo, "regbridge-demo.log"))
-        echo(_next_steps(registry, dev, env))
+        echo(_next_steps(registry, dev, env, demo_events, demo_rate))
         wait_for_interrupt()
         echo("regbridge: stopping what was started …")
 
 
-def _next_steps(registry: Registry, dev: DevContext, env: dict[str, str]) -> str:
+def _fresh_ledgers(registry: Registry) -> None:
+    """Each worker's ledger for this run, in the state folder (last run's removed): a ledger
+    that outlived its broker would skip every demo event as already done."""
+    ledgers = STATE_DIR / "ledgers"
+    shutil.rmtree(ledgers, ignore_errors=True)
+    ledgers.mkdir(parents=True)
+    for spec in registry:
+        prefix = spec.settings.model_config.get("env_prefix", "")
+        os.environ[f"{prefix}DATABASE_URL"] = f"sqlite+aiosqlite:///{ledgers / spec.name}.db"
+
+
+def _next_steps(
+    registry: Registry, dev: DevContext, env: dict[str, str], events: int, rate: float
+) -> str:
     health = ", ".join(f":{spec.health_port} {spec.name}" for spec in registry)
     lines = [
         "",
         f"Running: Kafka, the sandboxes, the workers ({', '.join(registry.names)}; logs in "
         f"regbridge-*.log; health and /status at {health}), and a demo publishing "
-        f"{DEMO_EVENTS} events at {DEMO_RATE}/s, with corrections, cancellations and some "
+        f"{events} events at {rate:g}/s, with corrections, cancellations and some "
         "invalid ones.",
         "",
         "What to do next (in another terminal):",
