@@ -16,7 +16,7 @@ from shared.delivery.fates import DeadLettered, Failed, Fate, HandedBack, Verdic
 from shared.delivery.guards import Flow, Guards
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
-from shared.delivery.outgoing import Inbound, Outgoing, Writer
+from shared.delivery.outgoing import Inbound, Outgoing, Writer, key_text
 from shared.delivery.record import Call, Item, RecordPath, Sender
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.tracing import EventTracing, pass_on_trace
@@ -148,7 +148,7 @@ def _dead_letter_fields(item: Item, fate: DeadLettered) -> dict[str, object]:
         "error_class": fate.error_class,
         "reason": fate.reason,
         "event_id": identity.event_id if identity else None,
-        "record_id": identity.record_id if identity else None,
+        "record_id": identity.record_id if identity else key_text(inbound.key),
         "topic": inbound.topic,
         "partition": inbound.partition,
         "offset": inbound.offset,

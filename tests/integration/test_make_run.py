@@ -33,6 +33,14 @@ def _dev_up(cwd: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _error_lines(folder: Path) -> list[str]:
+    """Every line logged at error by the workers and the demo (both runs append to one file)."""
+    logs = sorted(folder.glob("regbridge-*.log"))
+    return [
+        line for log in logs for line in log.read_text().splitlines() if '"level": "error"' in line
+    ]
+
+
 def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
@@ -77,3 +85,4 @@ async def test_make_run_twice_in_a_row_delivers_the_demo_both_times(tmp_path: Pa
         assert run["nvr"].get("accepted", 0) >= 10, run
         assert run["gvr"].get("skipped_stale", 0) == run["nvr"].get("skipped_stale", 0) == 0
     assert "stopping what was started" in (tmp_path / "second.log").read_text()
+    assert _error_lines(tmp_path) == [], "a healthy make run logs no error"
