@@ -22,7 +22,7 @@ from tests.support.register_double import RegisterDouble
 from tests.support.runtime_harness import create_topics, event, publish, wait_for
 
 pytestmark = pytest.mark.integration
-OUTAGE_S = 20
+OUTAGE_S = 12
 
 
 async def test_a_broker_restart_loses_nothing_and_logs_a_bounded_story(
