@@ -1,10 +1,12 @@
 """Given worker processes joining and leaving the group while events flow (scale-out, scale-in),
 when partitions move between them, then the register has every event exactly once, in order,
-and nothing is dead-lettered: the chunk in hand is finished before its partitions go."""
+each event has exactly one result, and nothing is dead-lettered: the chunk in hand is finished
+before its partitions go."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +15,7 @@ from collections import defaultdict
 
 import pytest
 
-from shared.topics import dlq_topic
+from shared.topics import dlq_topic, results_topic
 from tests.support.register_double import RegisterDouble
 from tests.support.runtime_harness import create_topics, event, publish, read_topic, wait_for
 
@@ -91,4 +93,11 @@ async def test_partitions_moving_between_replicas_lose_and_double_nothing(
     out_of_order = [r for r, versions in by_record.items() if versions != [1, 2, 3, 4]]
     assert out_of_order == []
     assert await read_topic(kafka_bootstrap, dlq_topic(worker), timeout=2) == []
+    results = await read_topic(
+        kafka_bootstrap, results_topic(worker), at_least=len(events), timeout=10
+    )
+    per_event = [json.loads(r.value)["event_id"] for r in results]
+    repeated = len(per_event) - len(set(per_event))
+    assert repeated == 0, f"{repeated} results repeated across the moves"
+    assert set(per_event) == {e["event_id"] for e in events}
     assert codes == [0, 0, 0], "every replica left gracefully"
