@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -128,9 +128,11 @@ async def read_to_end(
     kafka: KafkaSettings,
     topics: Sequence[str],
     on_record: Callable[[ConsumerRecord[bytes, bytes]], None],
-) -> int:
-    """Read every partition of `topics` from its start to the end offsets seen now; return the
-    number of records read. Topics that do not exist are read as empty."""
+    *,
+    start: Mapping[TopicPartition, int] | None = None,
+) -> dict[TopicPartition, int]:
+    """Read every partition of `topics` from its start (or the offset `start` gives it) to the
+    end offsets seen now; return those end offsets. Topics that do not exist are read as empty."""
     admin = admin_client(kafka)
     await admin.start()
     try:
@@ -140,25 +142,26 @@ async def read_to_end(
     finally:
         await admin.close()
     if not partitions:
-        return 0
+        return {}
     consumer = standalone_consumer(kafka)
     await consumer.start()
-    count = 0
     try:
         consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
-        todo = {tp for tp in partitions if end[tp] > 0}
+        for tp, offset in (start or {}).items():
+            if tp in end:
+                consumer.seek(tp, offset)
+        todo = {tp for tp in partitions if end[tp] > (start or {}).get(tp, 0)}
         while todo:
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, records in batch.items():
                 for record in records:
                     if record.offset < end[tp]:
                         on_record(record)
-                        count += 1
             for tp in list(todo):
                 if await consumer.position(tp) >= end[tp]:
                     todo.discard(tp)
     finally:
         await consumer.stop()
-    return count
+    return dict(end)

@@ -111,6 +111,7 @@ class WorkerSpec(Generic[S]):
     own_topics: Callable[[S], Sequence[TopicSpec]] = lambda _settings: ()
     commands: Callable[[], typer.Typer] | None = None  # `regbridge <name> …`
     dev: DevHooks | None = None
+    schedules: tuple[str, ...] = ()  # kinds of the scheduled jobs it runs (`regbridge status`)
 
     def load_settings(self) -> S:
         """The worker's settings from its environment (``REGBRIDGE_<NAME>_…``)."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.catalog.hsa_client import HsaClient
 from services.catalog.imports import import_units, import_vaccines
+from services.catalog.metrics import CatalogMetrics
 from services.catalog.settings import CatalogSettings
-from services.catalog.snapshot import CatalogWriter, SnapshotReport
-from shared.delivery.clock import Clock
+from services.catalog.snapshot import SnapshotReport
+from services.catalog.writer import CatalogWriter
+from shared.delivery.clock import Clock, SystemClock
 from shared.logging import get_logger
 from shared.oauth2 import ClientCredentialsAuth
 
@@ -19,15 +21,18 @@ log = get_logger(__name__)
 
 @dataclass
 class CatalogJobs:
-    """The two snapshot jobs, with the clients they share."""
+    """The two snapshot jobs, with the clients they share; each finished import is counted in
+    `metrics` (when the worker runs them)."""
 
     settings: CatalogSettings
     hsa: HsaClient
     writer: CatalogWriter
+    metrics: CatalogMetrics | None = None
+    clock: Clock = field(default_factory=SystemClock)
 
     async def import_units(self, progress: Callable[[str], None] | None = None) -> SnapshotReport:
         s = self.settings
-        return await import_units(
+        report = await import_units(
             s.kafka,
             self.writer,
             self.hsa,
@@ -35,6 +40,12 @@ class CatalogJobs:
             max_removal_share=s.max_removal_share,
             progress=progress,
         )
+        return self._counted("hsa", report)
+
+    def _counted(self, source: str, report: SnapshotReport) -> SnapshotReport:
+        if self.metrics is not None:
+            self.metrics.imported(source, report, self.clock.now())
+        return report
 
     async def import_vaccines(self) -> SnapshotReport:
         s = self.settings
@@ -42,17 +53,20 @@ class CatalogJobs:
         if s.nvr_client_id:  # NVR's list needs a token; the sandbox's too
             token_url = s.vaccines_url.rstrip("/") + s.nvr_token_path
             auth = ClientCredentialsAuth(token_url, s.nvr_client_id, s.nvr_secret())
-        return await import_vaccines(
+        report = await import_vaccines(
             s.kafka, self.writer, s.vaccines_url, s.topics.vaccines, path=s.vaccines_path, auth=auth
         )
+        return self._counted("vaccines", report)
 
 
 @asynccontextmanager
-async def catalog_jobs(settings: CatalogSettings) -> AsyncIterator[CatalogJobs]:
+async def catalog_jobs(
+    settings: CatalogSettings, metrics: CatalogMetrics | None = None, clock: Clock | None = None
+) -> AsyncIterator[CatalogJobs]:
     hsa, writer = HsaClient(settings.hsa_url), CatalogWriter(settings.kafka)
     await writer.start()
     try:
-        yield CatalogJobs(settings, hsa, writer)
+        yield CatalogJobs(settings, hsa, writer, metrics, clock or SystemClock())
     finally:
         await writer.stop()
         await hsa.aclose()

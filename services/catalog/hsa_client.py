@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +51,12 @@ class HsaClient:
         body = response.json()
         return body if isinstance(body, dict) and body else None
 
-    async def export(self) -> AsyncIterator[ExportRow]:
+    async def export(
+        self, on_header: Callable[[dict[str, Any]], None] | None = None
+    ) -> AsyncIterator[ExportRow]:
         """Every unit of the full export, in order; raises TruncatedExportError at the end unless
-        the trailer arrived with the count of unit lines actually read."""
+        the trailer arrived with the count of unit lines actually read. `on_header` is given the
+        export's header (``generatedAt``, ``asOf``, ``count``) before the first unit."""
         expected: int | None = None
         count = 0
         complete = False
@@ -75,6 +78,8 @@ class HsaClient:
                         continue
                     if isinstance(item, dict) and "export" in item:
                         expected = int(item["export"].get("count", -1))
+                        if on_header is not None:
+                            on_header(item["export"])
                     elif isinstance(item, dict) and "end" in item:
                         complete = int(item["end"].get("count", -1)) == count
                     else:

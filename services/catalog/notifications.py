@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiokafka.errors import KafkaError
 
 from services.catalog.hsa_client import HsaClient
 from services.catalog.imports import unit_value
+from services.catalog.metrics import CatalogMetrics
 from services.catalog.normalise import normalise_hsa_unit
-from services.catalog.snapshot import CatalogWriter
+from services.catalog.topic_state import NOTIFICATION, stamp
+from services.catalog.writer import CatalogWriter
 from shared.contracts import ContractViolationError, HsaUnitNotificationEvent, parse_event
+from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.errors import (
     DeliveryError,
     InvalidEventError,
@@ -35,6 +39,7 @@ class UnknownUnitError(PermanentError):
 class UnitChange:
     hsa_id: str
     change_kind: str  # created | updated | removed
+    notified_at: datetime  # when HSA notified (the event's occurred_at)
 
 
 class CatalogNotificationWorker:
@@ -43,10 +48,19 @@ class CatalogNotificationWorker:
     name = "catalog"
     version = "0.1.0"
 
-    def __init__(self, hsa: HsaClient, writer: CatalogWriter, units_topic: str) -> None:
+    def __init__(
+        self,
+        hsa: HsaClient,
+        writer: CatalogWriter,
+        units_topic: str,
+        metrics: CatalogMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._hsa = hsa
         self._writer = writer
         self._topic = units_topic
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         try:
@@ -64,7 +78,7 @@ class CatalogNotificationWorker:
 
     def map(self, event: object, reference: str | None) -> UnitChange:
         assert isinstance(event, HsaUnitNotificationEvent)  # parse() returned it
-        return UnitChange(event.payload.hsa_id, event.payload.change_kind)
+        return UnitChange(event.payload.hsa_id, event.payload.change_kind, event.occurred_at)
 
     async def submit(self, batch: Sequence[Submission[UnitChange]]) -> list[Outcome]:
         return list(await asyncio.gather(*(self._apply(s.request) for s in batch)))
@@ -78,13 +92,19 @@ class CatalogNotificationWorker:
             if raw is None:
                 if change.change_kind != "removed":
                     raise UnknownUnitError(f"HSA does not know unit {change.hsa_id}")
-                await self._writer.publish(self._topic, change.hsa_id, None)
+                removed = stamp(NOTIFICATION, change.notified_at)  # an import older keeps off
+                await self._writer.publish(self._topic, change.hsa_id, None, removed)
                 return Accepted(change.hsa_id)
             if change.change_kind == "removed":
                 # HSA still answers for it: trust HSA's record, never tombstone a unit it has.
                 log.warning("removal_not_confirmed", hsa_id=change.hsa_id)
             unit = normalise_hsa_unit(raw)
-            await self._writer.publish(self._topic, unit.hsa_id, unit_value(unit))
+            # HSA's modification time, or the notification's if HSA gives none: newer than any
+            # export cut before it, so a later import of that export leaves this value alone
+            changed = stamp(NOTIFICATION, unit.source_updated_at or change.notified_at)
+            await self._writer.publish(self._topic, unit.hsa_id, unit_value(unit), changed)
+            if self._metrics is not None:
+                self._metrics.notified(change.notified_at, self._clock.now())
             return Accepted(unit.hsa_id)
         except DeliveryError as exc:
             return exc

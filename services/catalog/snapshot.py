@@ -1,28 +1,42 @@
-"""Publish a full snapshot to a compacted topic: only what changed, tombstones for what is gone."""
+"""Publish a full snapshot to a compacted topic: only what changed, tombstones for what is gone,
+and never anything older than what the topic holds.
+
+A snapshot holds its source as of some moment (HSA's export: 1.5 hours before the import). A key
+whose value the source changed or removed at or after that moment — a notification came in
+between — is newer than the snapshot: it is neither overwritten nor tombstoned. Notifications that
+arrive while the import runs are read back at its end: where the import overwrote one, the
+notification's record is written again."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-
-from shared.kafka import kafka_client_options, read_to_end
+from services.catalog.topic_state import (
+    TopicState,
+    Written,
+    digest,
+    read_since,
+    read_state,
+    stamp,
+)
+from services.catalog.writer import CatalogWriter
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 
 log = get_logger(__name__)
 PROGRESS_EVERY = 25_000
-SEND_WINDOW = 5_000  # sends awaited together
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One item of a snapshot: its key and value, or why it could not be used.
+    """One item of a snapshot: its key and value (and when the source last changed it), or why
+    it could not be used.
 
     An entry with a key but no value is *seen* (never tombstoned) but skipped; an entry without a
     key could be any unit, so no removal is trusted in that snapshot."""
@@ -30,15 +44,40 @@ class Entry:
     key: str | None
     value: bytes | None
     problem: str | None = None
+    changed_at: datetime | None = None
+
+
+class Snapshot(Protocol):
+    """A complete snapshot: its entries, and as of when it holds its source (None: now). `as_of`
+    is known once iteration has begun (an export's header says it)."""
+
+    as_of: datetime | None
+
+    def __aiter__(self) -> AsyncIterator[Entry]: ...
+
+
+class Listed:
+    """A snapshot that holds its source as of now (NVR's vaccine list, a code file)."""
+
+    as_of: datetime | None = None
+
+    def __init__(self, entries: AsyncIterator[Entry]) -> None:
+        self._entries = entries
+
+    def __aiter__(self) -> AsyncIterator[Entry]:
+        return self._entries
 
 
 @dataclass
 class SnapshotReport:
     topic: str
+    as_of: datetime | None = None
     seen: int = 0
     published: int = 0
     unchanged: int = 0
     removed: int = 0
+    newer_kept: int = 0  # changed by a notification after the snapshot's as-of time: left alone
+    restored: int = 0  # notifications overwritten while the import ran, written again
     skipped: Counter[str] = field(default_factory=Counter)
     removals_withheld: str | None = None
     seconds: float = 0.0
@@ -47,90 +86,40 @@ class SnapshotReport:
         skipped = sum(self.skipped.values())
         text = (
             f"{self.topic}: {self.seen} seen, {self.published} published, "
-            f"{self.unchanged} unchanged, {self.removed} removed, {skipped} skipped "
-            f"in {self.seconds:.1f}s"
+            f"{self.unchanged} unchanged, {self.removed} removed, {skipped} skipped, "
+            f"{self.newer_kept} newer kept in {self.seconds:.1f}s"
         )
+        if self.as_of is not None:
+            text += f" (as of {self.as_of.isoformat(timespec='seconds')})"
         return text + (
             f"; removals withheld: {self.removals_withheld}" if self.removals_withheld else ""
         )
-
-
-def digest(value: bytes) -> bytes:
-    return hashlib.blake2b(value, digest_size=16).digest()
-
-
-async def current_digests(kafka: KafkaSettings, topic: str) -> dict[str, bytes]:
-    """The topic's current state as key → digest of the value (tombstones remove the key)."""
-    state: dict[str, bytes] = {}
-
-    def keep(record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.key is None:
-            return
-        key = record.key.decode()
-        if record.value is None:
-            state.pop(key, None)
-        else:
-            state[key] = digest(record.value)
-
-    await read_to_end(kafka, [topic], keep)
-    return state
-
-
-class CatalogWriter:
-    """The one producer the catalog sync writes its compacted topics with (acks=all)."""
-
-    def __init__(self, kafka: KafkaSettings) -> None:
-        self._producer = AIOKafkaProducer(
-            **kafka_client_options(kafka),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=20,
-            compression_type="gzip",
-        )
-        self._pending: list[asyncio.Future[object]] = []
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        await self.flush()
-        await self._producer.stop()
-
-    async def send(self, topic: str, key: str, value: bytes | None) -> None:
-        self._pending.append(await self._producer.send(topic, value, key=key.encode()))
-        if len(self._pending) >= SEND_WINDOW:
-            await self.flush()
-
-    async def publish(self, topic: str, key: str, value: bytes | None) -> None:
-        """Send one record and wait until Kafka has it (for the notification path)."""
-        await (await self._producer.send(topic, value, key=key.encode()))
-
-    async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
 
 
 async def publish_snapshot(
     kafka: KafkaSettings,
     writer: CatalogWriter,
     topic: str,
-    entries: AsyncIterator[Entry],
+    snapshot: Snapshot,
     *,
     max_removal_share: float = 0.05,
     progress: Callable[[str], None] | None = None,
 ) -> SnapshotReport:
-    """Compare `entries` (a complete snapshot) with the topic and publish the difference.
+    """Compare `snapshot` (complete) with the topic and publish the difference.
 
-    If `entries` raises (a truncated or failed export), what changed so far is published and the
-    error propagates: nothing is tombstoned on the strength of an incomplete snapshot."""
+    If the snapshot raises (a truncated or failed export), what changed so far is published and
+    the error propagates: nothing is tombstoned on the strength of an incomplete snapshot."""
     started = time.perf_counter()
     report = SnapshotReport(topic)
-    current = await current_digests(kafka, topic)
+    writer_id = f"import:{uuid.uuid4().hex[:12]}"
+    state = await read_state(kafka, topic)
     seen: set[str] = set()
     unidentified = 0
+    as_of: float | None = None
     try:
-        async for entry in entries:
+        async for entry in snapshot:
+            if report.seen == 0 and snapshot.as_of is not None:
+                report.as_of, as_of = snapshot.as_of, snapshot.as_of.timestamp()
             report.seen += 1
             if entry.key is not None:
                 seen.add(entry.key)
@@ -142,44 +131,104 @@ async def publish_snapshot(
                 )
                 continue
             assert entry.key is not None  # a value always comes with its key
-            if current.get(entry.key) == digest(entry.value):
+            if state.digests.get(entry.key) == digest(entry.value):
                 report.unchanged += 1
+            elif state.changed_since(entry.key, as_of):
+                report.newer_kept += 1
             else:
-                await writer.send(topic, entry.key, entry.value)
+                headers = stamp(writer_id, entry.changed_at)
+                await writer.send(topic, entry.key, entry.value, headers)
                 report.published += 1
             if progress and report.seen % PROGRESS_EVERY == 0:
                 progress(f"{topic}: {report.seen} read, {report.published} published")
     finally:
         await writer.flush()
         report.seconds = time.perf_counter() - started
-    gone = [key for key in current if key not in seen]
-    if unidentified:
-        report.removals_withheld = f"{unidentified} entries could not be identified"
-    elif current and len(gone) > max_removal_share * len(current):
-        report.removals_withheld = (
-            f"{len(gone)} of {len(current)} would be removed (more than {max_removal_share:.0%})"
-        )
-    if report.removals_withheld:
-        log.error(
-            "snapshot_removals_withheld",
-            topic=topic,
-            reason=report.removals_withheld,
-            would_remove=len(gone),
-        )
-    else:
-        for key in gone:
-            await writer.send(topic, key, None)
-        await writer.flush()
-        report.removed = len(gone)
+    present_at_start = set(state.digests)
+    report.restored = await _restore_newer(kafka, writer, topic, state, writer_id, as_of)
+    gone = [
+        key
+        for key in present_at_start
+        if key not in seen and key in state.digests and not state.changed_since(key, as_of)
+    ]
+    report.newer_kept += sum(
+        1 for key in present_at_start if key not in seen and state.changed_since(key, as_of)
+    )
+    await _remove(writer, report, state, gone, writer_id, unidentified, max_removal_share)
     report.seconds = time.perf_counter() - started
     log.info(
         "snapshot_published",
         topic=topic,
+        as_of=report.as_of.isoformat() if report.as_of else None,
         seen=report.seen,
         published=report.published,
         unchanged=report.unchanged,
         removed=report.removed,
+        newer_kept=report.newer_kept,
+        restored=report.restored,
         skipped=sum(report.skipped.values()),
         seconds=round(report.seconds, 2),
     )
     return report
+
+
+async def _restore_newer(
+    kafka: KafkaSettings,
+    writer: CatalogWriter,
+    topic: str,
+    state: TopicState,
+    writer_id: str,
+    as_of: float | None,
+) -> int:
+    """Read what was written while the import ran. Where the import's record came after a newer
+    one from someone else (a notification), write that one again; `state` follows the topic."""
+    latest_other: dict[str, Written] = {}
+    overwritten: dict[str, Written] = {}
+    for record in await read_since(kafka, topic, state.ends):
+        if record.written_by == writer_id:
+            newer = latest_other.get(record.key)
+            if newer is not None and (as_of is None or (newer.changed_at or 0) >= as_of):
+                overwritten[record.key] = newer
+            continue
+        latest_other[record.key] = record
+        overwritten.pop(record.key, None)
+        state.apply(record)
+    for key, record in overwritten.items():
+        await writer.send(topic, key, record.value, record.headers)
+        state.apply(record)
+        log.warning("snapshot_restored_newer", topic=topic, key=key, written_by=record.written_by)
+    await writer.flush()
+    return len(overwritten)
+
+
+async def _remove(
+    writer: CatalogWriter,
+    report: SnapshotReport,
+    state: TopicState,
+    gone: list[str],
+    writer_id: str,
+    unidentified: int,
+    max_removal_share: float,
+) -> None:
+    """Tombstone `gone`, unless the snapshot could not identify every entry or would remove
+    more than `max_removal_share` of the topic (withheld, logged as an error)."""
+    present = len(state.digests)  # `gone` is among them
+    if unidentified:
+        report.removals_withheld = f"{unidentified} entries could not be identified"
+    elif present and len(gone) > max_removal_share * present:
+        report.removals_withheld = (
+            f"{len(gone)} of {present} would be removed (more than {max_removal_share:.0%})"
+        )
+    if report.removals_withheld:
+        log.error(
+            "snapshot_removals_withheld",
+            topic=report.topic,
+            reason=report.removals_withheld,
+            would_remove=len(gone),
+        )
+        return
+    removed_at = report.as_of or datetime.now(UTC)
+    for key in gone:
+        await writer.send(report.topic, key, None, stamp(writer_id, removed_at))
+    await writer.flush()
+    report.removed = len(gone)

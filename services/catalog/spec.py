@@ -18,17 +18,22 @@ from shared.topics import TopicSpec
 if TYPE_CHECKING:
     import typer
 
+HSA_IMPORT = "hsa-full-import"  # the scheduled full import's slots, claimed in the ledger database
+
 
 @asynccontextmanager
 async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncIterator[Wiring]:
     """Notifications are the runtime's events; the scheduled import (one replica per slot,
     claimed in the ledger's database) and the vaccine list run beside it."""
     from services.catalog.app import catalog_jobs, vaccines_loop
+    from services.catalog.metrics import CatalogMetrics
     from services.catalog.notifications import CatalogNotificationWorker
-    from shared.schedule import DailySlots, SlotClaims, parse_times, run_schedule
+    from shared.schedule import DailySlots, ScheduleMetrics, SlotClaims, parse_times, run_schedule
 
     zone = ZoneInfo(settings.timezone)  # an unknown zone fails at start, not at the slot
-    async with catalog_jobs(settings) as jobs:
+    metrics = CatalogMetrics(context.metrics.registry)
+    slot_metrics = ScheduleMetrics(context.metrics.registry)
+    async with catalog_jobs(settings, metrics, context.clock) as jobs:
         claims = SlotClaims(context.ledger.engine)  # in the ledger's database
 
         async def units_job() -> str:
@@ -37,17 +42,20 @@ async def build(settings: CatalogSettings, context: WorkerContext) -> AsyncItera
         async def schedule() -> None:
             await run_schedule(
                 DailySlots(parse_times(settings.import_times), zone),
-                kind="hsa-full-import",
+                kind=HSA_IMPORT,
                 clock=context.clock,
                 claims=claims,
                 owner=settings.instance_id,
                 job=units_job,
+                metrics=slot_metrics,
             )
 
         async def vaccines() -> None:
             await vaccines_loop(jobs, parse_delay(settings.vaccines_every), context.clock)
 
-        worker = CatalogNotificationWorker(jobs.hsa, jobs.writer, settings.topics.care_units)
+        worker = CatalogNotificationWorker(
+            jobs.hsa, jobs.writer, settings.topics.care_units, metrics, context.clock
+        )
         yield Wiring(worker, background=(schedule, vaccines))
 
 
@@ -88,4 +96,5 @@ SPEC = WorkerSpec(
     own_topics=own_topics,
     commands=commands,
     dev=DevHooks(sandbox=dev.sandbox, prepare=dev.first_import, try_next=try_next),
+    schedules=(HSA_IMPORT,),
 )

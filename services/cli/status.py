@@ -1,16 +1,18 @@
-"""`regbridge status`: lag, retry tiers, dead letters and circuit state per worker."""
+"""`regbridge status`: lag, retry tiers, dead letters, circuit state and schedules per worker."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from services.cli.support import registry_of, worker_settings, worker_spec
 from shared.delivery.status import WorkerStatus, worker_status
+from shared.schedule.report import schedule_lines
 
 status_app = typer.Typer(help="Lag, retry tiers, dead letters and circuit state per worker.")
 _NAMED_URL = re.compile(r"^(?P<worker>[A-Za-z0-9_-]+)=(?P<url>.+)$")
@@ -80,7 +82,10 @@ def status(
         settings = worker_settings(spec)
         topics = spec.topics(settings)
         result = asyncio.run(worker_status(settings.kafka, topics, health_url=urls.get(spec.name)))
+        schedules = asyncio.run(
+            schedule_lines(settings.ledger_url(), spec.schedules, datetime.now(UTC))
+        )
         if index:
             typer.echo("")
-        for line in format_status(result, topics.input):
+        for line in [*format_status(result, topics.input), *schedules]:
             typer.echo(line)

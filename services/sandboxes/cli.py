@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from services.cli.support import wait_for_interrupt
+from shared.durations import parse_delay
 
 sandbox_app = typer.Typer(help="Local stand-ins for the registers and HSA.", no_args_is_help=True)
 
@@ -55,12 +57,28 @@ def sandbox_hsa(
             help="Notification topic (the catalog's input topic).",
         ),
     ] = "catalog.hsa-notifications.v1",
+    export_lead: Annotated[
+        str,
+        typer.Option(help="How long before each slot the export is cut ('90m'; '0': always now)."),
+    ] = "90m",
+    export_slots: Annotated[
+        str, typer.Option(help="The import slots the export is cut for (local times).")
+    ] = "11:30,15:30,22:30",
 ) -> None:
     """Serve a generated HSA directory: /units/{hsa_id}, /export, /admin/…, /docs."""
     from services.sandboxes.hsa import HsaSandbox
+    from shared.schedule import parse_times
 
+    lead = timedelta(0) if export_lead == "0" else timedelta(seconds=parse_delay(export_lead))
     sandbox = HsaSandbox(
-        units, seed, kafka_bootstrap=kafka_bootstrap, topic=topic, host=host, port=port
+        units,
+        seed,
+        kafka_bootstrap=kafka_bootstrap,
+        topic=topic,
+        host=host,
+        port=port,
+        export_lead=lead,
+        export_slots=parse_times(export_slots.split(",")),
     )
     with sandbox:
         notified = f", notifications to {topic} on {kafka_bootstrap}" if kafka_bootstrap else ""

@@ -1,6 +1,6 @@
 """Schedules on working days and wall clocks, each slot run once across replicas."""
 
-from shared.schedule.claims import SlotClaims
+from shared.schedule.claims import SlotClaims, SlotRun
 from shared.schedule.errors import (
     EmptyScheduleError,
     InvalidPeriodError,
@@ -8,6 +8,7 @@ from shared.schedule.errors import (
     NoSuchWorkingDayError,
     ScheduleError,
 )
+from shared.schedule.metrics import ScheduleMetrics
 from shared.schedule.periods import Period
 from shared.schedule.runner import run_schedule
 from shared.schedule.slots import (
@@ -32,7 +33,9 @@ __all__ = [
     "Period",
     "Schedule",
     "ScheduleError",
+    "ScheduleMetrics",
     "SlotClaims",
+    "SlotRun",
     "Window",
     "WorkingCalendar",
     "parse_times",

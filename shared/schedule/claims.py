@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, update
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+FAILED = "failed: "  # how the outcome of a failed run starts
 metadata = MetaData()
 slots = Table(
     "regbridge_schedule_slots",
@@ -18,6 +20,26 @@ slots = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("outcome", Text),
 )
+
+
+@dataclass(frozen=True)
+class SlotRun:
+    """One claimed slot: who ran it, when it finished (None: running, or died) and how."""
+
+    slot_id: str
+    claimed_by: str
+    claimed_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is not None and not self.outcome.startswith(FAILED)
+
+    @property
+    def slot_at(self) -> datetime:
+        """The slot's own time (its id is ``<kind>/<local time to the minute>``)."""
+        return datetime.fromisoformat(self.slot_id.rpartition("/")[2])
 
 
 class SlotClaims:
@@ -49,3 +71,29 @@ class SlotClaims:
                 .where(slots.c.slot_id == slot)
                 .values(finished_at=now, outcome=outcome)
             )
+
+    async def recent(self, kind: str, limit: int = 10) -> list[SlotRun]:
+        """The latest `limit` slots of `kind` that were claimed, newest first."""
+        query = (
+            select(slots)
+            .where(slots.c.slot_id.startswith(f"{kind}/", autoescape=True))
+            .order_by(slots.c.claimed_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SlotRun(**row._asdict()) for row in rows]
+
+    async def last(self, kind: str) -> SlotRun | None:
+        """The latest slot of `kind` that finished well, if any."""
+        query = (
+            select(slots)
+            .where(slots.c.slot_id.startswith(f"{kind}/", autoescape=True))
+            .where(slots.c.finished_at.is_not(None))
+            .where(~slots.c.outcome.startswith(FAILED, autoescape=True))
+            .order_by(slots.c.finished_at.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else SlotRun(**row._asdict())

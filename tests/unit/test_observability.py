@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from services.catalog.metrics import CatalogMetrics
 from shared.delivery.metrics import Metrics
+from shared.schedule import ScheduleMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 OBS = ROOT / "deploy" / "observability"
@@ -31,7 +33,9 @@ IDENT = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 def exported() -> dict[str, set[str]]:
     """Every sample name a worker's /metrics serves → its label names (+ Prometheus' `up`)."""
     samples: dict[str, set[str]] = {"up": set()}
-    for metric in vars(Metrics()).values():
+    collectors = [Metrics(), ScheduleMetrics(CollectorRegistry())]
+    collectors.append(CatalogMetrics(CollectorRegistry()))
+    for metric in (m for c in collectors for m in vars(c).values()):
         if not isinstance(metric, MetricWrapperBase):
             continue
         name, labels = metric._name, set(metric._labelnames)
@@ -78,7 +82,7 @@ def check_expression(expr: str, where: str) -> set[str]:
     assert selectors, f"{where}: no metric in {expr!r}"
     available = set(TARGET_LABELS)
     for name, uses in selectors.items():
-        assert name in known, f"{where}: {name} is not exported (shared/delivery/metrics.py)"
+        assert name in known, f"{where}: {name} is not exported by any worker's metrics"
         labels = known[name] | TARGET_LABELS
         available |= labels
         for used in uses:
@@ -402,6 +406,38 @@ FIRING: list[tuple[str, dict[str, str], str, dict[str, str], float]] = [
         {"job": "regbridge", "instance": "nvr:8082", "service": "nvr", "severity": "critical"},
         0.0,
     ),
+    (  # two replicas: the one that ran no slot knows of no success; the best one counts
+        "RegbridgeScheduleBehind",
+        {
+            'regbridge_schedule_slots_since_success{kind="hsa-full-import",instance="a"}': (
+                "0 0 1 1 2 2 2 2 2 2 2 2"
+            ),
+            'regbridge_schedule_slots_since_success{kind="hsa-full-import",instance="b"}': (
+                "3 3 3 3 3 3 3 3 3 3 3 3"
+            ),
+        },
+        "11m",
+        {"kind": "hsa-full-import", "severity": "warning"},
+        2.0,
+    ),
+    (
+        "RegbridgeCatalogRemovalsWithheld",
+        {'regbridge_catalog_import_removals_withheld{source="hsa"}': "0 0 1 1"},
+        "3m",
+        {"source": "hsa", "severity": "warning"},
+        1.0,
+    ),
+    (
+        "RegbridgeCatalogNotificationsSlow",
+        {
+            'regbridge_catalog_notification_lag_seconds_bucket{le="300.0"}': "0+1x60",
+            'regbridge_catalog_notification_lag_seconds_bucket{le="900.0"}': "0+10x60",
+            'regbridge_catalog_notification_lag_seconds_bucket{le="+Inf"}': "0+10x60",
+        },
+        "45m",
+        {"severity": "warning"},
+        300 + 600 * 8.5 / 9,
+    ),
 ]
 QUIET: list[tuple[str, dict[str, str], str]] = [
     (
@@ -435,6 +471,28 @@ QUIET: list[tuple[str, dict[str, str], str]] = [
         "RegbridgeWorkerDown",
         {'up{job="regbridge",instance="nvr:8082",service="nvr"}': "1x10"},
         "5m",
+    ),
+    (  # one replica behind, the other ran the last slot well
+        "RegbridgeScheduleBehind",
+        {
+            'regbridge_schedule_slots_since_success{kind="hsa-full-import",instance="a"}': "0x12",
+            'regbridge_schedule_slots_since_success{kind="hsa-full-import",instance="b"}': "3x12",
+        },
+        "11m",
+    ),
+    ("RegbridgeScheduleBehind", {'regbridge_schedule_slots_since_success{kind="k"}': "1x12"}, "11m"),
+    (
+        "RegbridgeCatalogRemovalsWithheld",
+        {'regbridge_catalog_import_removals_withheld{source="hsa"}': "0x5"},
+        "3m",
+    ),
+    (
+        "RegbridgeCatalogNotificationsSlow",
+        {
+            'regbridge_catalog_notification_lag_seconds_bucket{le="5.0"}': "0+10x60",
+            'regbridge_catalog_notification_lag_seconds_bucket{le="+Inf"}': "0+10x60",
+        },
+        "45m",
     ),
 ]
 

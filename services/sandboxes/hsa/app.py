@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from services.sandboxes.hsa.cuts import ExportCuts
 from services.sandboxes.hsa.directory import SWEDEN, DirectorySnapshot, HsaDirectory
 from services.sandboxes.hsa.faults import (
     RAW_SEND,
@@ -26,6 +27,7 @@ from services.sandboxes.hsa.faults import (
     FaultsChange,
     close_connection_abruptly,
 )
+from services.sandboxes.hsa.generator import hsa_timestamp
 from services.sandboxes.hsa.notifications import (
     DEFAULT_TOPIC,
     ChangeKind,
@@ -36,6 +38,7 @@ from services.sandboxes.hsa.schema import (
     ChangesAnswer,
     ChangesRequest,
     ErrorAnswer,
+    ExportCut,
     HsaUnit,
     InvalidRowRequest,
     RemoveAnswer,
@@ -54,6 +57,7 @@ class SandboxState:
     directory: HsaDirectory
     seed: int
     notifier: Notifier | None
+    cuts: ExportCuts
     faults: Faults = field(default_factory=Faults)
     versions: dict[str, int] = field(default_factory=dict)  # kept across resets: never goes back
     rng: random.Random = field(init=False)
@@ -103,17 +107,22 @@ def create_app(
     *,
     kafka: KafkaSettings | None = None,
     topic: str = DEFAULT_TOPIC,
+    cuts: ExportCuts | None = None,
 ) -> HsaSandboxApi:
-    """The sandbox over `directory`; with `kafka`, admin changes are notified on `topic`."""
+    """The sandbox over `directory`; with `kafka`, admin changes are notified on `topic`;
+    `cuts`: when the export is frozen (default: 1.5 hours before 11:30, 15:30 and 22:30)."""
     notifier = Notifier(kafka, topic) if kafka is not None else None
+    cuts = cuts or ExportCuts(directory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if notifier is not None:
             await notifier.start()
+        cutter = asyncio.create_task(cuts.run())
         try:
             yield
         finally:
+            cutter.cancel()
             if notifier is not None:
                 await notifier.stop()
 
@@ -123,7 +132,7 @@ def create_app(
         summary="A generated HSA directory: GetHsaUnit lookups, a full export, notifications.",
         lifespan=lifespan,
     )
-    state = app.sandbox = SandboxState(directory, directory.seed, notifier)
+    state = app.sandbox = SandboxState(directory, directory.seed, notifier, cuts)
 
     @app.get(
         "/units/{hsa_id}",
@@ -148,17 +157,31 @@ def create_app(
     async def export() -> Response:
         """The whole directory as NDJSON: a header line, one unit per line, a trailer line.
 
-        ``{"export": {"generatedAt": "YYYYMMDDhhmmss", "count": N}}`` first, then N units, then
-        ``{"end": {"count": N}}``: the export is complete only when the trailer has arrived.
+        ``{"export": {"generatedAt": …, "asOf": "YYYYMMDDhhmmss", "count": N}}`` first, then N
+        units, then ``{"end": {"count": N}}``: the export is complete only when the trailer has
+        arrived. Like HSA's, it holds the directory as of its last cut (`asOf`, Swedish local
+        time), not as of now: later changes come by notification.
         """
         faults = state.faults
         await _latency(faults)
         if faults.export_status is not None:
             body = {"error": f"export unavailable (fault {faults.export_status})"}
             return JSONResponse(body, status_code=faults.export_status)
-        snapshot = state.directory.snapshot()
-        header = {"export": {"generatedAt": state.directory.now_local(), "count": snapshot.count}}
-        return StreamingResponse(_export_body(snapshot, header, faults), media_type=NDJSON)
+        frozen = state.cuts.export()
+        header = {
+            "export": {
+                "generatedAt": state.directory.now_local(),
+                "asOf": hsa_timestamp(frozen.as_of.astimezone(SWEDEN)),
+                "count": frozen.snapshot.count,
+            }
+        }
+        return StreamingResponse(_export_body(frozen.snapshot, header, faults), media_type=NDJSON)
+
+    @app.post("/admin/export/cut", tags=["admin"], response_model=ExportCut)
+    async def cut_export() -> ExportCut:
+        """Freeze the export now, as HSA does 1.5 hours before each import slot."""
+        frozen = state.cuts.cut()
+        return ExportCut(as_of=frozen.as_of, count=frozen.snapshot.count)
 
     @app.post("/admin/units", tags=["admin"], response_model=UpsertAnswer)
     async def upsert_unit(unit: HsaUnit) -> JSONResponse:

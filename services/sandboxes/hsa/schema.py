@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,6 +76,13 @@ class RemoveAnswer(BaseModel):
     removed: str
     record_version: int
     notified: bool
+
+
+class ExportCut(BaseModel):
+    """The export frozen by `POST /admin/export/cut`: as of when, how many units."""
+
+    as_of: datetime
+    count: int
 
 
 class ChangesRequest(BaseModel):
