@@ -161,6 +161,7 @@ async def main() -> None:
                 json={"share": args.changed, "notify": False},
                 timeout=120,
             ).raise_for_status()
+            httpx.post(f"{hsa_url}/admin/export/cut", timeout=120).raise_for_status()
             t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
             rows.append((f"import after {args.changed:.0%} changed", t, published_of(out), rss))
             t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)

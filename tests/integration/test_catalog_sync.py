@@ -98,6 +98,7 @@ async def test_full_import_publishes_everything_once_then_only_changes_and_remov
     gone = [hsa.directory.hsa_id_of(i) for i in (5, 6, 7)]
     for hsa_id in gone:
         hsa.directory.remove(hsa_id)
+    hsa.cut_export()  # HSA's next export holds them
     third = await full_import(settings)
     await view.start()
     await view.wait_ready(30)
@@ -120,6 +121,7 @@ async def test_a_truncated_export_tombstones_nothing(
     await full_import(settings)
     for i in range(300, 320):
         hsa.directory.remove(hsa.directory.hsa_id_of(i))
+    hsa.cut_export()
     hsa.set_faults(export_truncate_after=150)
 
     with pytest.raises(TruncatedExportError):
@@ -136,9 +138,11 @@ async def test_invalid_rows_are_skipped_with_a_reason_and_never_tombstoned(
     await full_import(settings)
     bad, unreadable = hsa.directory.hsa_id_of(20), hsa.directory.hsa_id_of(21)
     hsa.directory.inject_invalid(bad, "bad_kombika")
+    hsa.cut_export()
     first = await full_import(settings)
     hsa.directory.inject_invalid(unreadable, "not_json")
     hsa.directory.remove(hsa.directory.hsa_id_of(22))
+    hsa.cut_export()
     second = await full_import(settings)
     await view.start()
     await view.wait_ready(30)
@@ -217,16 +221,19 @@ async def test_a_notification_for_a_unit_hsa_does_not_know_is_dead_lettered(
     assert h.to_dict(mine[0].headers)[h.ERROR_CLASS] == "unknown_unit"
 
 
-async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_name: str) -> None:
+async def test_two_replicas_run_a_missed_slot_at_start_and_each_slot_once(
+    postgres_url: str, unique_name: str
+) -> None:
+    # Given two replicas starting at 11:29:50 in Stockholm, when no replica ran yesterday's 11:30
     ledger = Ledger.from_url(postgres_url)
     claims = SlotClaims(ledger.engine)
     await claims.create_schema()
-    clock = ManualClock(datetime(2026, 11, 22, 10, 29, 50, tzinfo=UTC))  # 11:29:50 in Stockholm
-    runs: list[str] = []
+    clock = ManualClock(datetime(2026, 11, 22, 10, 29, 50, tzinfo=UTC))
+    runs: list[tuple[str, datetime]] = []
 
     def replica(name: str):  # type: ignore[no-untyped-def]
         async def job() -> str:
-            runs.append(name)
+            runs.append((name, clock.now()))
             return "ok"
 
         return run_schedule(
@@ -239,16 +246,33 @@ async def test_two_replicas_run_a_scheduled_slot_once(postgres_url: str, unique_
         )
 
     tasks = [asyncio.create_task(replica(name)) for name in ("a", "b")]
-    await asyncio.sleep(0.2)
-    clock.advance(15)
-    await wait_for(lambda: len(runs) >= 1, 10, "the slot ran")
+    await wait_for(lambda: len(runs) >= 1, 10, "the missed slot caught up")
     await asyncio.sleep(0.5)
+    caught_up = list(runs)
+    clock.advance(15)
+    await wait_for(lambda: len(runs) >= 2, 10, "the slot ran")
+    await asyncio.sleep(0.5)
+    # When both replicas start again (a restart after the slot): nothing is missed, nothing runs
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [asyncio.create_task(replica(name)) for name in ("a", "b")]
+    await asyncio.sleep(1.0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    recent = await claims.recent(f"test-{unique_name}")
     await ledger.close()
 
-    assert len(runs) == 1
+    # Then yesterday's slot ran once, at start; today's once, on time; each by one replica
+    assert len(caught_up) == 1
+    assert caught_up[0][1] == datetime(2026, 11, 22, 10, 29, 50, tzinfo=UTC)
+    assert len(runs) == 2
+    assert [run.slot_at.isoformat() for run in recent] == [
+        "2026-11-22T11:30:00+01:00",
+        "2026-11-21T11:30:00+01:00",
+    ]
+    assert all(run.succeeded for run in recent)
 
 
 async def test_the_vaccine_list_is_published_and_answers_batch_questions(

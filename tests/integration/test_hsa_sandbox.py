@@ -8,14 +8,16 @@ import re
 import time
 import tracemalloc
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.sandboxes.hsa import HsaDirectory, HsaSandbox
+from services.sandboxes.hsa.cuts import ExportCuts
 from shared.contracts import HsaUnitNotificationEvent, parse_event
 from shared.identifiers import (
     InvalidIdentifierError,
@@ -89,9 +91,48 @@ def test_the_export_has_a_header_every_unit_and_a_trailer_with_the_count(
 ) -> None:
     header, *units, trailer = read_export(http)
 
-    assert header == {"export": {"generatedAt": "20250314100217", "count": UNITS}}
+    # as of 10:00, the cut 1.5 hours before the 11:30 import (HSA's own lead), generated now
+    as_of = "20250314100000"
+    assert header == {"export": {"generatedAt": "20250314100217", "asOf": as_of, "count": UNITS}}
     assert [u["hsaIdentity"] for u in units] == [hsa.directory.hsa_id_of(i) for i in range(UNITS)]
     assert trailer == {"end": {"count": UNITS}}
+
+
+def test_the_export_holds_the_directory_as_of_its_last_cut(
+    hsa: HsaSandbox, http: httpx.Client
+) -> None:
+    # Given a unit renamed and one removed after the export's cut
+    renamed, removed = hsa.directory.hsa_id_of(7), hsa.directory.hsa_id_of(8)
+    hsa.directory.upsert({"hsaIdentity": renamed, "name": "Vårdcentral Efter Snittet"})
+    hsa.directory.remove(removed)
+    # When the export is read, then cut again and read
+    before = {u["hsaIdentity"]: u for u in read_export(http)[1:-1]}
+    cut = http.post("/admin/export/cut")
+    header, *units, _ = read_export(http)
+    after = {u["hsaIdentity"]: u for u in units}
+    # Then the lookups show the changes at once, the export only after its next cut
+    assert http.get(f"/units/{renamed}").json()["name"] == "Vårdcentral Efter Snittet"
+    assert before[renamed]["name"] != "Vårdcentral Efter Snittet"
+    assert removed in before
+    assert after[renamed]["name"] == "Vårdcentral Efter Snittet"
+    assert removed not in after
+    assert cut.json() == {"as_of": "2025-03-14T09:02:17Z", "count": UNITS - 1}
+    assert header["export"]["asOf"] == "20250314100217"
+
+
+def test_export_cuts_come_the_lead_before_each_slot() -> None:
+    cuts = ExportCuts(HsaDirectory(0), lead=timedelta(hours=1, minutes=30))
+    stockholm = ZoneInfo("Europe/Stockholm")
+    at = datetime(2025, 3, 14, 10, 2, 17, tzinfo=stockholm)
+    assert cuts.last_cut(at) == datetime(2025, 3, 14, 10, 0, tzinfo=stockholm)
+    assert cuts.next_cut(at) == datetime(2025, 3, 14, 14, 0, tzinfo=stockholm)
+    early = datetime(2025, 3, 14, 8, 0, tzinfo=stockholm)  # before the day's first cut
+    assert cuts.last_cut(early) == datetime(2025, 3, 13, 21, 0, tzinfo=stockholm)
+    assert cuts.next_cut(datetime(2025, 3, 14, 21, 0, tzinfo=stockholm)) == datetime(
+        2025, 3, 15, 10, 0, tzinfo=stockholm
+    )
+    with pytest.raises(ValueError, match="negative"):
+        ExportCuts(HsaDirectory(0), lead=timedelta(minutes=-1))
 
 
 def test_a_truncated_export_breaks_off_without_its_trailer(
@@ -121,6 +162,7 @@ def test_spoilt_rows_are_bad_in_the_export_only(hsa: HsaSandbox, http: httpx.Cli
     ids = [hsa.directory.hsa_id_of(i) for i in (3, 4, 5)]
     for hsa_id, kind in zip(ids, ("bad_kombika", "bad_org", "not_json"), strict=True):
         hsa.directory.inject_invalid(hsa_id, kind)
+    http.post("/admin/export/cut").raise_for_status()
 
     lines = http.get("/export").text.splitlines()
 
@@ -226,6 +268,7 @@ def test_admin_creates_updates_and_removes_units(hsa: HsaSandbox, http: httpx.Cl
     assert (removed.status_code, removed.json()["record_version"]) == (200, 2)
     assert http.get(f"/units/{existing}").json() == {}
     assert http.delete(f"/admin/units/{existing}").status_code == 404
+    http.post("/admin/export/cut").raise_for_status()  # the export holds them from its next cut
     header, *units, trailer = read_export(http)
     assert header["export"]["count"] == trailer["end"]["count"] == UNITS
     assert units[-1]["hsaIdentity"] == new["hsaIdentity"]

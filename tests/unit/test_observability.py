@@ -480,7 +480,11 @@ QUIET: list[tuple[str, dict[str, str], str]] = [
         },
         "11m",
     ),
-    ("RegbridgeScheduleBehind", {'regbridge_schedule_slots_since_success{kind="k"}': "1x12"}, "11m"),
+    (
+        "RegbridgeScheduleBehind",
+        {'regbridge_schedule_slots_since_success{kind="k"}': "1x12"},
+        "11m",
+    ),
     (
         "RegbridgeCatalogRemovalsWithheld",
         {'regbridge_catalog_import_removals_withheld{source="hsa"}': "0x5"},

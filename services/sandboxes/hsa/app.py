@@ -67,6 +67,7 @@ class SandboxState:
 
     def reset(self) -> None:
         self.directory.reset()
+        self.cuts.reset()
         self.faults = Faults()
         self.rng = random.Random(self.seed)
 

@@ -81,6 +81,11 @@ class ExportCuts:
             self._frozen = frozen
         return frozen
 
+    def reset(self) -> None:
+        """The directory was reset: the export holds it (as generated) as of the last cut."""
+        if not self.live:
+            self.cut(self.last_cut(self.directory.clock()))
+
     def export(self) -> FrozenExport:
         """What `/export` serves: the live directory (lead 0) or the last frozen snapshot.
 
@@ -97,11 +102,11 @@ class ExportCuts:
         if self.live:
             return
         self.export()  # the first snapshot, as of the last cut
+        due = self.next_cut(self.directory.clock())
         while True:
-            now = self.directory.clock()
-            due = self.next_cut(now)
-            await asyncio.sleep(max(0.0, (due - now).total_seconds()))
+            await asyncio.sleep(max(0.0, (due - self.directory.clock()).total_seconds()))
             self.cut(due)
+            due = self.next_cut(max(due, self.directory.clock()))
 
     def _cut(self, day: date, at: time) -> datetime:
         return datetime.combine(day, at, tzinfo=self.zone) - self.lead
