@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from structlog.testing import capture_logs
@@ -25,6 +26,7 @@ from shared.schedule import (
     NoSuchWorkingDayError,
     Period,
     Schedule,
+    ScheduleMetrics,
     SlotClaims,
     WorkingCalendar,
     parse_times,
@@ -32,6 +34,7 @@ from shared.schedule import (
     slot_id,
 )
 from shared.schedule.claims import slots
+from shared.schedule.report import schedule_lines
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CALENDAR = WorkingCalendar()
@@ -342,14 +345,26 @@ async def slot_rows(engine: AsyncEngine) -> list[tuple[str, str, str | None]]:
 
 
 def replica(
-    name: str, schedule: Schedule, clock: ManualClock, engine: AsyncEngine, runs: list[str]
+    name: str,
+    schedule: Schedule,
+    clock: ManualClock,
+    engine: AsyncEngine,
+    runs: list[str],
+    *,
+    catch_up: bool = False,
 ) -> asyncio.Task[None]:
     async def job() -> str:
         runs.append(name)
         return f"ran on {name}"
 
     loop = run_schedule(
-        schedule, kind="import", clock=clock, claims=SlotClaims(engine), owner=name, job=job
+        schedule,
+        kind="import",
+        clock=clock,
+        claims=SlotClaims(engine),
+        owner=name,
+        job=job,
+        catch_up=catch_up,
     )
     return asyncio.create_task(loop)
 
@@ -399,6 +414,7 @@ async def test_a_failed_job_is_noted_and_logged_and_the_next_slot_still_runs(
         claims=SlotClaims(engines[0]),
         owner="a",
         job=job,
+        catch_up=False,
     )
     with capture_logs() as logs:
         task = asyncio.create_task(loop)
@@ -428,3 +444,108 @@ async def test_a_claimed_slot_is_not_claimed_again(
     assert not await second.claim("import/x", "b", now)
     await first.finish("import/x", "ok", now)
     assert await slot_rows(engines[1]) == [("import/x", "a", "ok")]
+
+
+async def test_a_slot_missed_while_no_replica_ran_is_run_once_at_start(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    # Given replicas that were all down at 11:30 and start at 12:05 Stockholm
+    clock = CountingClock(datetime(2026, 11, 22, 11, 5, tzinfo=UTC))
+    imports = DailySlots(parse_times(["11:30", "15:30"]), STOCKHOLM)
+    runs: list[str] = []
+    # When both start, catching up
+    tasks = [
+        replica(name, imports, clock, engine, runs, catch_up=True)
+        for name, engine in zip("ab", engines, strict=True)
+    ]
+    await clock.until_sleeps(2)  # both past the catch-up, asleep until 15:30
+    await stop(*tasks)
+    # Then the 11:30 slot ran once, at start, by one of them; an earlier slot is not run
+    assert len(runs) == 1
+    assert await slot_rows(engines[0]) == [
+        ("import/2026-11-22T11:30+01:00", runs[0], f"ran on {runs[0]}")
+    ]
+    # And when a replica restarts after it, nothing runs again
+    again = replica("c", imports, clock, engines[1], runs, catch_up=True)
+    await clock.until_sleeps(3)
+    await stop(again)
+    assert len(runs) == 1
+
+
+async def test_schedule_metrics_count_the_slots_since_the_last_good_run(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    # Given a schedule at 11:30 and 15:30 whose job fails, watched from 12:05 on 22 November
+    registry = CollectorRegistry()
+    metrics = ScheduleMetrics(registry)
+    clock = CountingClock(datetime(2026, 11, 22, 11, 5, tzinfo=UTC))
+    outcome = ["failed"]
+
+    async def job() -> str:
+        if outcome[0] == "failed":
+            raise RuntimeError("HSA answers 503")
+        return "ok"
+
+    def sample(name: str) -> float | None:
+        return registry.get_sample_value(name, {"kind": "import"})
+
+    loop = run_schedule(
+        DailySlots(parse_times(["11:30", "15:30"]), STOCKHOLM),
+        kind="import",
+        clock=clock,
+        claims=SlotClaims(engines[0]),
+        owner="a",
+        job=job,
+        metrics=metrics,
+    )
+    task = asyncio.create_task(loop)
+    await clock.until_sleeps(1)  # the missed 11:30 ran (and failed)
+    behind_at_start = sample("regbridge_schedule_slots_since_success")
+    # When 15:30 and the next day's 11:30 fail too, and then 15:30 succeeds
+    for hours in (3.5, 20):
+        clock.advance(hours * 3600)
+        await clock.until_sleeps(clock.sleeps + 1)
+    behind = sample("regbridge_schedule_slots_since_success")
+    outcome[0] = "ok"
+    clock.advance(4 * 3600)
+    await clock.until_sleeps(clock.sleeps + 1)
+    await stop(task)
+    # Then the slots were counted from start, and a good run set them back to nought
+    assert behind_at_start == 0
+    assert behind == 2
+    assert sample("regbridge_schedule_slots_since_success") == 0
+    assert sample("regbridge_schedule_last_success_timestamp_seconds") == clock.now().timestamp()
+    # and a schedule started later learns the last good run from the claims
+    later = CollectorRegistry()
+    ScheduleMetrics(later).track(
+        "import",
+        DailySlots(parse_times(["11:30", "15:30"]), STOCKHOLM),
+        clock,
+        await SlotClaims(engines[1]).last("import"),
+    )
+    assert later.get_sample_value("regbridge_schedule_slots_since_success", {"kind": "import"}) == 0
+
+
+async def test_status_shows_the_last_good_run_and_the_latest_outcomes(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
+    engine = create_async_engine(url)
+    claims = SlotClaims(engine)
+    await claims.create_schema()
+    at = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    for slot, outcome in (
+        ("import/2026-11-22T11:30+01:00", "units: 10 published"),
+        ("import/2026-11-22T15:30+01:00", "failed: TruncatedExportError: export broke off"),
+    ):
+        assert await claims.claim(slot, "host-a", at)
+        await claims.finish(slot, outcome, at + timedelta(minutes=2))
+        at += timedelta(hours=4)
+    await engine.dispose()
+
+    lines = await schedule_lines(url, ["import"], datetime(2026, 11, 22, 16, 0, tzinfo=UTC))
+
+    assert lines == [
+        "  schedule  import",
+        "    last success  slot 2026-11-22T11:30+01:00, 5 h 28 min ago",
+        "    2026-11-22T15:30+01:00  host-a  failed: TruncatedExportError: export broke off",
+        "    2026-11-22T11:30+01:00  host-a  units: 10 published",
+    ]
