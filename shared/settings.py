@@ -89,6 +89,7 @@ class TopicSettings(BaseSettings):
     # the catalog's compacted topics, which every worker reads (shared/catalog)
     care_units: str = "catalog.care-units.v1"
     vaccines: str = "catalog.vaccines.v1"
+    kombikas: str = "catalog.kombikas.v1"  # Region Stockholm's code server: kombika → HSA-id
 
     @field_validator("retry_delays")
     @classmethod

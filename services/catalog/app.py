@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from services.catalog.hsa_client import HsaClient
+from services.catalog.codeserver import import_kombikas
+from services.catalog.directory_client import DirectoryClient
 from services.catalog.imports import import_units, import_vaccines
 from services.catalog.metrics import CatalogMetrics
 from services.catalog.settings import CatalogSettings
@@ -25,8 +26,9 @@ class CatalogJobs:
     `metrics` (when the worker runs them)."""
 
     settings: CatalogSettings
-    hsa: HsaClient
+    hsa: DirectoryClient
     writer: CatalogWriter
+    kiv: DirectoryClient | None = None  # Västra Götaland's directory, merged with HSA's units
     metrics: CatalogMetrics | None = None
     clock: Clock = field(default_factory=SystemClock)
 
@@ -38,6 +40,7 @@ class CatalogJobs:
             self.hsa,
             s.topics.care_units,
             max_removal_share=s.max_removal_share,
+            kiv=self.kiv,
             progress=progress,
         )
         return self._counted("hsa", report)
@@ -46,6 +49,21 @@ class CatalogJobs:
         if self.metrics is not None:
             self.metrics.imported(source, report, self.clock.now())
         return report
+
+    async def import_kombikas(self) -> SnapshotReport:
+        """The code server's kombika file into the catalog (settings.codeserver_url is set)."""
+        s = self.settings
+        if not s.codeserver_url:
+            raise ValueError("no code server configured (REGBRIDGE_CATALOG_CODESERVER_URL)")
+        report = await import_kombikas(
+            s.kafka,
+            self.writer,
+            s.codeserver_url,
+            s.topics.kombikas,
+            path=s.codeserver_path,
+            max_removal_share=s.max_removal_share,
+        )
+        return self._counted("kombikas", report)
 
     async def import_vaccines(self) -> SnapshotReport:
         s = self.settings
@@ -63,19 +81,28 @@ class CatalogJobs:
 async def catalog_jobs(
     settings: CatalogSettings, metrics: CatalogMetrics | None = None, clock: Clock | None = None
 ) -> AsyncIterator[CatalogJobs]:
-    hsa, writer = HsaClient(settings.hsa_url), CatalogWriter(settings.kafka)
+    hsa, writer = DirectoryClient(settings.hsa_url), CatalogWriter(settings.kafka)
+    kiv = DirectoryClient(settings.kiv_url, name="KIV") if settings.kiv_url else None
     await writer.start()
     try:
-        yield CatalogJobs(settings, hsa, writer, metrics, clock or SystemClock())
+        yield CatalogJobs(settings, hsa, writer, kiv, metrics, clock or SystemClock())
     finally:
         await writer.stop()
         await hsa.aclose()
+        if kiv is not None:
+            await kiv.aclose()
 
 
 async def import_now(settings: CatalogSettings, progress: Callable[[str], None]) -> SnapshotReport:
     """`regbridge catalog import-now`: one full import from this process, at once."""
     async with catalog_jobs(settings) as jobs:
         return await jobs.import_units(progress)
+
+
+async def import_kombikas_now(settings: CatalogSettings) -> SnapshotReport:
+    """`regbridge catalog kombikas-now`: the code server's file into the catalog, at once."""
+    async with catalog_jobs(settings) as jobs:
+        return await jobs.import_kombikas()
 
 
 async def import_vaccines_now(settings: CatalogSettings) -> SnapshotReport:

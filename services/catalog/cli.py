@@ -1,4 +1,4 @@
-"""`regbridge catalog …`: full import and vaccine list on demand."""
+"""`regbridge catalog …`: full import, kombika file and vaccine list on demand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from services.catalog.app import import_now, import_vaccines_now
+from services.catalog.app import import_kombikas_now, import_now, import_vaccines_now
 from services.catalog.settings import CatalogSettings
 from shared.logging import configure_logging
 
@@ -33,6 +33,22 @@ def catalog_vaccines_now() -> None:
     configure_logging("WARNING", settings.log_format)
 
     typer.echo(asyncio.run(import_vaccines_now(settings)).summary())
+
+
+@catalog_app.command("kombikas-now")
+def catalog_kombikas_now() -> None:
+    """Read the code server's kombika file now and publish what changed."""
+    settings = CatalogSettings()
+    configure_logging("WARNING", settings.log_format)
+    if not settings.codeserver_url:
+        typer.secho("no code server configured: set REGBRIDGE_CATALOG_CODESERVER_URL", err=True)
+        raise typer.Exit(2)
+    report = asyncio.run(import_kombikas_now(settings))
+    typer.echo(report.summary())
+    for reason, count in report.skipped.most_common(10):
+        typer.echo(f"  skipped {count}: {reason}")
+    if report.removals_withheld:
+        raise typer.Exit(1)
 
 
 @catalog_app.command("show")

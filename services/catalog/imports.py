@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from services.catalog.hsa_client import HsaClient
+from services.catalog.directory_client import DirectoryClient
+from services.catalog.kiv import KivUnit, merge, normalise_kiv_unit
 from services.catalog.normalise import InvalidUnitError, hsa_timestamp, normalise_hsa_unit
 from services.catalog.snapshot import Entry, Listed, SnapshotReport, publish_snapshot
 from services.catalog.writer import CatalogWriter
@@ -27,23 +28,56 @@ def unit_value(unit: CareUnit) -> bytes:
     return unit.model_dump_json(exclude_none=True).encode()
 
 
-class HsaExport:
-    """HSA's full export as a snapshot: its units, as of the time its header gives (`asOf`, or
-    `generatedAt` from an HSA that does not say; None if neither)."""
+class DirectoryExport:
+    """HSA's full export as a snapshot — merged, where KIV is configured, with KIV's export by
+    HSA-id (each attribute from its owner: services/catalog/kiv.py). It holds its sources as of
+    the older of the two exports' headers (`asOf`, or `generatedAt` from a directory that does
+    not say; None if neither does)."""
 
-    def __init__(self, hsa: HsaClient) -> None:
+    def __init__(self, hsa: DirectoryClient, kiv: DirectoryClient | None = None) -> None:
         self._hsa = hsa
+        self._kiv = kiv
+        self._as_of: dict[str, datetime] = {}
         self.as_of: datetime | None = None
 
-    def _header(self, header: dict[str, Any]) -> None:
-        text = header.get("asOf") or header.get("generatedAt")
-        try:
-            self.as_of = hsa_timestamp(text, "export.asOf")
-        except InvalidUnitError as exc:  # an unreadable as-of protects nothing: say so
-            log.warning("export_as_of_unreadable", error=exc.message)
+    def _header(self, name: str) -> Callable[[dict[str, Any]], None]:
+        def read(header: dict[str, Any]) -> None:
+            text = header.get("asOf") or header.get("generatedAt")
+            try:
+                as_of = hsa_timestamp(text, f"{name} export.asOf")
+            except InvalidUnitError as exc:  # an unreadable as-of protects nothing: say so
+                log.warning("export_as_of_unreadable", directory=name, error=exc.message)
+                return
+            if as_of is not None:
+                self._as_of[name] = as_of
+                self.as_of = min(self._as_of.values())
+
+        return read
+
+    async def _regional(self) -> tuple[dict[str, KivUnit], dict[str, str]]:
+        """KIV's units by HSA-id, and why a record could not be read (by HSA-id)."""
+        units: dict[str, KivUnit] = {}
+        problems: dict[str, str] = {}
+        if self._kiv is None:
+            return units, problems
+        async for row in self._kiv.export(on_header=self._header("KIV")):
+            key = row.unit.get("hsaIdentity") if row.unit is not None else None
+            try:
+                if row.unit is None:
+                    raise InvalidUnitError(row.problem or "unreadable")
+                kiv = normalise_kiv_unit(row.unit)
+            except InvalidUnitError as exc:
+                if key:  # its HSA unit is kept as it is on the topic: seen, not replaced
+                    problems[str(key)] = f"KIV line {row.line_number}: {exc.message}"
+                else:
+                    log.warning("kiv_row_unreadable", line=row.line_number, error=exc.message)
+                continue
+            units[kiv.hsa_id] = kiv
+        return units, problems
 
     async def __aiter__(self) -> AsyncIterator[Entry]:
-        async for row in self._hsa.export(on_header=self._header):
+        regional, regional_problems = await self._regional()
+        async for row in self._hsa.export(on_header=self._header("HSA")):
             if row.unit is None:
                 yield Entry(None, None, row.problem)
                 continue
@@ -53,26 +87,35 @@ class HsaExport:
             except InvalidUnitError as exc:
                 where = f"line {row.line_number}: {exc.message}"
                 yield Entry(str(key) if key else None, None, where)
-            else:
-                yield Entry(unit.hsa_id, unit_value(unit), changed_at=unit.source_updated_at)
+                continue
+            problem = regional_problems.pop(unit.hsa_id, None)
+            if problem is not None:
+                yield Entry(unit.hsa_id, None, problem)
+                continue
+            merged = merge(unit, regional.pop(unit.hsa_id, None))
+            yield Entry(merged.hsa_id, unit_value(merged), changed_at=merged.source_updated_at)
+        if regional:  # KIV lists them, HSA does not: without HSA's care giver, not published
+            log.warning("kiv_units_not_in_hsa", count=len(regional), first=sorted(regional)[:10])
 
 
 async def import_units(
     kafka: KafkaSettings,
     writer: CatalogWriter,
-    hsa: HsaClient,
+    hsa: DirectoryClient,
     topic: str,
     *,
     max_removal_share: float,
+    kiv: DirectoryClient | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SnapshotReport:
-    """One full import: stream HSA's export, publish what changed, tombstone what disappeared —
-    except where a notification made the topic newer than the export."""
+    """One full import: stream HSA's export (merged with KIV's, if given), publish what changed,
+    tombstone what disappeared — except where a notification made the topic newer than the
+    export."""
     return await publish_snapshot(
         kafka,
         writer,
         topic,
-        HsaExport(hsa),
+        DirectoryExport(hsa, kiv),
         max_removal_share=max_removal_share,
         progress=progress,
     )

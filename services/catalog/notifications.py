@@ -1,4 +1,5 @@
-"""HSA notifications → the unit fetched, normalised and published (or tombstoned)."""
+"""HSA notifications → the unit fetched (from HSA, and from KIV where configured), normalised,
+merged and published (or tombstoned)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import datetime
 
 from aiokafka.errors import KafkaError
 
-from services.catalog.hsa_client import HsaClient
+from services.catalog.directory_client import DirectoryClient
 from services.catalog.imports import unit_value
+from services.catalog.kiv import KivUnit, merge, normalise_kiv_unit
 from services.catalog.metrics import CatalogMetrics
 from services.catalog.normalise import normalise_hsa_unit
 from services.catalog.topic_state import NOTIFICATION, stamp
@@ -50,13 +52,15 @@ class CatalogNotificationWorker:
 
     def __init__(
         self,
-        hsa: HsaClient,
+        hsa: DirectoryClient,
         writer: CatalogWriter,
         units_topic: str,
         metrics: CatalogMetrics | None = None,
         clock: Clock | None = None,
+        kiv: DirectoryClient | None = None,
     ) -> None:
         self._hsa = hsa
+        self._kiv = kiv
         self._writer = writer
         self._topic = units_topic
         self._metrics = metrics
@@ -86,6 +90,13 @@ class CatalogNotificationWorker:
     async def lookup(self, submission: Submission[UnitChange]) -> Accepted | None:
         return None  # publishing a unit again is harmless on a compacted topic
 
+    async def _regional(self, hsa_id: str) -> KivUnit | None:
+        """KIV's record of the unit (None: no KIV configured, or KIV does not list it)."""
+        if self._kiv is None:
+            return None
+        raw = await self._kiv.get_unit(hsa_id)
+        return normalise_kiv_unit(raw) if raw is not None else None
+
     async def _apply(self, change: UnitChange) -> Outcome:
         try:
             raw = await self._hsa.get_unit(change.hsa_id)
@@ -98,7 +109,7 @@ class CatalogNotificationWorker:
             if change.change_kind == "removed":
                 # HSA still answers for it: trust HSA's record, never tombstone a unit it has.
                 log.warning("removal_not_confirmed", hsa_id=change.hsa_id)
-            unit = normalise_hsa_unit(raw)
+            unit = merge(normalise_hsa_unit(raw), await self._regional(change.hsa_id))
             # HSA's modification time, or the notification's if HSA gives none: newer than any
             # export cut before it, so a later import of that export leaves this value alone
             changed = stamp(NOTIFICATION, unit.source_updated_at or change.notified_at)

@@ -19,6 +19,10 @@ class CatalogSettings(RegbridgeSettings):
         default="catalog.hsa-notifications.v1", description="HSA unit notifications"
     )
     hsa_url: str = Field(default="http://127.0.0.1:8090", description="HSA (or its sandbox)")
+    kiv_url: str | None = Field(
+        default=None,
+        description="KIV, Västra Götaland's directory (or its sandbox): merged with HSA's units",
+    )
     vaccines_url: str = Field(
         default="http://127.0.0.1:8092", description="NVR API base for the vaccine list"
     )
@@ -30,6 +34,17 @@ class CatalogSettings(RegbridgeSettings):
     nvr_client_secret: SecretStr = SecretStr("")
     nvr_client_secret_file: str | None = Field(
         default=None, description="file holding the client secret, instead of nvr_client_secret"
+    )
+
+    codeserver_url: str | None = Field(
+        default=None,
+        description="Region Stockholm's code server (or its sandbox): kombika ↔ HSA-id; "
+        "None: HSA's kombika attribute answers alone",
+    )
+    codeserver_path: str = Field(default="/mek.xml", description="the MEK file on the server")
+    kombika_import_times: list[str] = Field(
+        default_factory=lambda: [f"{hour:02d}:15" for hour in range(24)],
+        description="local times the code server's file is read, every day",
     )
 
     import_times: list[str] = Field(

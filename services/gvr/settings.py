@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from datetime import timedelta
+
+from pydantic import Field, SecretStr, field_validator
 
 from services.gvr.mapping import GvrPaths
+from shared.durations import parse_delay
 from shared.settings import RegbridgeSettings, worker_config
 
 
@@ -38,3 +41,20 @@ class GvrSettings(RegbridgeSettings):
     catalog_ready_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the catalog at start"
     )
+    unknown_unit_grace: str = Field(
+        default="6h",
+        description="how long a kombika the catalog does not know is retried (the code "
+        "server's file may lag a new unit) before it is an unknown_unit dead letter; '0': at once",
+    )
+
+    @field_validator("unknown_unit_grace")
+    @classmethod
+    def _grace_parses(cls, value: str) -> str:
+        if value != "0":
+            parse_delay(value)
+        return value
+
+    def unknown_unit_grace_delta(self) -> timedelta:
+        if self.unknown_unit_grace == "0":
+            return timedelta(0)
+        return timedelta(seconds=parse_delay(self.unknown_unit_grace))

@@ -27,7 +27,7 @@ async def build(settings: GvrSettings, _context: WorkerContext) -> AsyncIterator
             await view.wait_ready(settings.catalog_ready_timeout)
             probe = RegisterProbe("GVR", lambda: client.probe(settings.paths.outpatient_visit))
             yield Wiring(
-                GvrWorker(client, view, settings.paths),
+                GvrWorker(client, view, settings.paths, settings.unknown_unit_grace_delta()),
                 background=[probe.run],
                 components={"catalog": view, "register": probe},
             )

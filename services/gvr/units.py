@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from shared.contracts import Admission, Availability, CareContactEvent, Discharge, OutpatientVisit
-from shared.delivery.errors import PermanentError
+from shared.delivery.errors import NotYetKnownError, PermanentError
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
-class UnknownUnitError(PermanentError):
-    """A kombika that the catalog does not know on the event's date."""
+UNKNOWN_UNIT = "unknown_unit"  # the dead letter's class once the grace has passed
 
-    error_class = "unknown_unit"
+
+def unknown_unit(message: str, grace: timedelta) -> NotYetKnownError:
+    """A kombika the catalog does not know on the event's date: retried while `grace` lasts
+    (the code server's file may lag a new unit), then an `unknown_unit` dead letter."""
+    return NotYetKnownError(message, grace=grace, final_class=UNKNOWN_UNIT)
 
 
 class ClosedUnitError(PermanentError):
@@ -68,12 +71,15 @@ def named_units(event: CareContactEvent) -> Iterator[tuple[str, str]]:
             yield f"payload.{field}", str(value)
 
 
-def check_units(event: CareContactEvent, catalog: UnitCatalog) -> None:
-    """Raise UnknownUnitError / ClosedUnitError for the first unit GVR would refuse."""
+def check_units(
+    event: CareContactEvent, catalog: UnitCatalog, grace: timedelta = timedelta(0)
+) -> None:
+    """Raise for the first unit GVR would refuse: an unknown kombika (NotYetKnownError, retried
+    for `grace`), a closed unit (ClosedUnitError)."""
     day = event_day(event)
     for path, kombika in named_units(event):
         unit = catalog.unit_by_kombika(kombika, day)
         if unit is None:
-            raise UnknownUnitError(f"{path}: kombika {kombika} is not a known unit on {day}")
+            raise unknown_unit(f"{path}: kombika {kombika} is not a known unit on {day}", grace)
         if not unit.active_on(day):
             raise ClosedUnitError(f"{path}: kombika {kombika} ({unit.hsa_id}) is closed on {day}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from services.gvr.client import GvrClient
 from services.gvr.mapping import GvrPaths, GvrRequest, lookup_request, to_gvr_request
@@ -30,10 +31,17 @@ class GvrWorker:
     name = "gvr"
     version = VERSION
 
-    def __init__(self, client: GvrClient, catalog: UnitCatalog | None, paths: GvrPaths) -> None:
+    def __init__(
+        self,
+        client: GvrClient,
+        catalog: UnitCatalog | None,
+        paths: GvrPaths,
+        unknown_unit_grace: timedelta = timedelta(0),
+    ) -> None:
         self._client = client
         self._catalog = catalog
         self._paths = paths
+        self._grace = unknown_unit_grace
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         try:
@@ -51,7 +59,7 @@ class GvrWorker:
         """Pure: the catalog is an in-memory view; refuses unknown or closed units here."""
         assert isinstance(event, CareContactEvent)  # parse() returned it
         if self._catalog is not None:
-            check_units(event, self._catalog)
+            check_units(event, self._catalog, self._grace)
         return GvrCall(
             to_gvr_request(event, reference, self._paths), lookup_request(event, self._paths)
         )

@@ -15,7 +15,14 @@ from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 
-from shared.catalog.models import CARE_UNIT_SCHEMA, VACCINE_SCHEMA, CareUnit, Vaccine
+from shared.catalog.models import (
+    CARE_UNIT_SCHEMA,
+    KOMBIKA_SCHEMA,
+    VACCINE_SCHEMA,
+    CareUnit,
+    KombikaMapping,
+    Vaccine,
+)
 from shared.catalog.records import OPEN_END, CareGiver, UnitView, VaccineView
 from shared.identifiers import parse_kombika
 
@@ -23,10 +30,12 @@ _MEMORY_SAMPLE = 256
 _KombikaEntry = tuple[int, int, str]  # (valid_from ordinal, valid_to ordinal or OPEN_END, hsa_id)
 _from_ordinal = itemgetter(0)
 _T = TypeVar("_T")
-_Kind = Literal["unit", "vaccine"]
-_MODELS: dict[_Kind, tuple[type[CareUnit] | type[Vaccine], int]] = {
+_Kind = Literal["unit", "vaccine", "kombika"]
+_Model = CareUnit | Vaccine | KombikaMapping
+_MODELS: dict[_Kind, tuple[type[_Model], int]] = {
     "unit": (CareUnit, CARE_UNIT_SCHEMA),
     "vaccine": (Vaccine, VACCINE_SCHEMA),
+    "kombika": (KombikaMapping, KOMBIKA_SCHEMA),
 }
 
 
@@ -45,13 +54,14 @@ class CatalogStats:
 
     units: int
     vaccines: int
-    kombika_entries: int
+    kombika_entries: int  # kombika periods of HSA's units
     care_givers: int
     skipped: int
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     caught_up: bool = False
     lag: int = 0
     approx_memory_bytes: int = 0
+    code_server_kombikas: int = 0  # kombikas the code server's file assigns
 
 
 class CatalogIndex:
@@ -68,6 +78,9 @@ class CatalogIndex:
         # kombika → its periods sorted by valid-from; a tuple (48 bytes for one) not a list (88)
         self._by_kombika: dict[str, tuple[_KombikaEntry, ...]] = {}
         self._kombika_entries = 0
+        # the code server's assignments, kombika → (valid_from, valid_to, hsa_id) sorted; where
+        # it knows a kombika, it answers instead of HSA's kombika attribute
+        self._code_server: dict[str, tuple[_KombikaEntry, ...]] = {}
         self._care_givers: weakref.WeakValueDictionary[tuple[str, str | None, str], CareGiver] = (
             weakref.WeakValueDictionary()
         )
@@ -87,6 +100,10 @@ class CatalogIndex:
         """Apply one record of the vaccine topic (a null value removes the vaccine)."""
         return self._apply("vaccine", key, value)
 
+    def apply_kombika(self, key: bytes | None, value: bytes | None) -> Skip | None:
+        """Apply one record of the code server's kombika topic (a null value removes it)."""
+        return self._apply("kombika", key, value)
+
     def _apply(self, kind: _Kind, key: bytes | None, value: bytes | None) -> Skip | None:
         ident, skip = self._key(kind, key)
         if skip is not None:
@@ -100,14 +117,16 @@ class CatalogIndex:
             parsed = model.model_validate_json(value)
         except ValidationError as error:
             return self._reject(kind, ident, _validation_reason(error), _summary(error))
-        if (parsed.hsa_id if isinstance(parsed, CareUnit) else parsed.npl_id) != ident:
+        if _key_of(parsed) != ident:
             return self._reject(kind, ident, "key_mismatch", "the key is not the value's id")
         if parsed.schema_version != schema:
             return self._reject(kind, ident, "schema_version", str(parsed.schema_version))
         if isinstance(parsed, CareUnit):
             self.put_unit(parsed)
-        else:
+        elif isinstance(parsed, Vaccine):
             self.put_vaccine(parsed)
+        else:
+            self.put_kombika(parsed)
         self._bad_keys.discard((kind, ident))
         return None
 
@@ -182,17 +201,31 @@ class CatalogIndex:
             batches=batches,
         )
 
+    def put_kombika(self, mapping: KombikaMapping) -> None:
+        """Store the code server's assignments of one kombika, replacing earlier ones."""
+        code = sys.intern(str(parse_kombika(mapping.kombika)))
+        self._code_server[code] = tuple(
+            sorted(
+                dict.fromkeys(
+                    (self._day(a.valid_from), self._end(a.valid_to), sys.intern(a.hsa_id))
+                    for a in mapping.assignments
+                )
+            )
+        )
+
     # ---- queries ------------------------------------------------------------------------------
 
     def unit(self, hsa_id: str) -> UnitView | None:
         return self._units.get(hsa_id)
 
     def unit_by_kombika(self, kombika: str, day: date) -> UnitView | None:
-        """The unit whose kombika period covers `day` (the latest-starting one if several do).
+        """The unit whose kombika period covers `day` (the latest-starting one if several do):
+        the code server's assignments where it knows the kombika, else HSA's kombika attribute.
 
         `kombika` may be compact or spaced; a malformed one raises `InvalidIdentifierError`.
         """
-        entries = self._by_kombika.get(str(parse_kombika(kombika)))
+        code = str(parse_kombika(kombika))
+        entries = self._code_server.get(code) or self._by_kombika.get(code)
         if not entries:
             return None
         ordinal = day.toordinal()
@@ -221,6 +254,7 @@ class CatalogIndex:
             units=len(self._units),
             vaccines=len(self._vaccines),
             kombika_entries=self._kombika_entries,
+            code_server_kombikas=len(self._code_server),
             care_givers=len(self._care_givers),
             skipped=self._skipped.total(),
             skipped_by_reason=dict(self._skipped),
@@ -237,6 +271,8 @@ class CatalogIndex:
         size = sys.getsizeof(self._units) + sys.getsizeof(self._by_kombika)
         size += _scaled(self._units.values(), len(self._units), UnitView.approx_bytes)
         size += _scaled(self._by_kombika.items(), len(self._by_kombika), _kombika_bytes)
+        size += sys.getsizeof(self._code_server)
+        size += _scaled(self._code_server.items(), len(self._code_server), _kombika_bytes)
         size += sys.getsizeof(self._vaccines)
         size += sum(vaccine.approx_bytes() for vaccine in self._vaccines.values())
         size += sys.getsizeof(getattr(self._care_givers, "data", {}))
@@ -262,8 +298,10 @@ class CatalogIndex:
     def _remove(self, kind: _Kind, ident: str) -> None:
         if kind == "unit":
             self.remove_unit(ident)
-        else:
+        elif kind == "vaccine":
             self._vaccines.pop(ident, None)
+        else:
+            self._code_server.pop(ident, None)
 
     def _reject(self, kind: _Kind, ident: str, reason: str, detail: str) -> Skip:
         self._remove(kind, ident)
@@ -305,6 +343,14 @@ def _summary(error: ValidationError) -> str:
     ]
     more = error.error_count() - len(parts)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _key_of(value: _Model) -> str:
+    if isinstance(value, CareUnit):
+        return value.hsa_id
+    if isinstance(value, Vaccine):
+        return value.npl_id
+    return value.kombika
 
 
 def _scaled(items: Iterable[_T], count: int, measure: Callable[[_T], int]) -> int:

@@ -1,8 +1,13 @@
-"""Values on the compacted catalog topics (version 1): a care unit, a vaccine and its batches."""
+"""Values on the compacted catalog topics (version 1): a care unit, a vaccine and its batches, a
+kombika's assignments from Region Stockholm's code server.
+
+Readers ignore fields they do not know, so a catalog sync that adds an optional field can be
+deployed before the workers that read it."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -10,10 +15,13 @@ from shared.contracts.types import HsaId, KombikaCode, OrganisationNumber
 
 CARE_UNIT_SCHEMA = 1
 VACCINE_SCHEMA = 1
+KOMBIKA_SCHEMA = 1
+
+Source = Literal["hsa", "kiv"]
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class KombikaPeriod(_Value):
@@ -25,6 +33,16 @@ class KombikaPeriod(_Value):
 
     def covers(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
+
+
+class RegionalAttributes(_Value):
+    """What a regional directory keeps about a unit beside HSA (Västra Götaland's KIV)."""
+
+    directory: Literal["kiv"] = "kiv"
+    unit_code: str | None = None  # vgrAnsvarsnummer: the region's number for the unit
+    responsibility_area: str | None = None  # vgrAO3kod
+    care_type: str | None = None  # vgrCareType
+    vardval: bool = False  # vgrVardVal: a unit in the region's patient-choice system (Vårdval)
 
 
 class Address(_Value):
@@ -59,11 +77,37 @@ class CareUnit(_Value):
     end_date: date | None = None
     kombika: tuple[KombikaPeriod, ...] = ()
     source_updated_at: AwareDatetime | None = None
+    # where the unit's attributes came from: HSA alone, or HSA and KIV merged (each attribute
+    # from its owner: docs/catalog.md, "KIV beside HSA")
+    sources: tuple[Source, ...] = ("hsa",)
+    regional: RegionalAttributes | None = None
 
     def active_on(self, day: date) -> bool:
         """Open on `day`: started (if a start is known) and not yet ended (end date exclusive)."""
         started = self.start_date is None or self.start_date <= day
         return started and (self.end_date is None or day < self.end_date)
+
+
+class KombikaAssignment(_Value):
+    """The code server's word: the kombika denotes unit `hsa_id` from `valid_from` (inclusive)
+    to `valid_to` (exclusive; None: open)."""
+
+    hsa_id: HsaId
+    valid_from: date
+    valid_to: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
+
+
+class KombikaMapping(_Value):
+    """A kombika and the units it has denoted, from Region Stockholm's code server (the MEK
+    file); key on `catalog.kombikas.v1` is `kombika`. Where it knows a kombika, it is the
+    workers' answer; HSA's kombika attribute is the fallback."""
+
+    schema_version: int = KOMBIKA_SCHEMA
+    kombika: KombikaCode
+    assignments: tuple[KombikaAssignment, ...] = Field(min_length=1)
 
 
 class Batch(_Value):

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -33,9 +33,10 @@ class CatalogTopicMissingError(LookupError):
 
 
 class CatalogView:
-    """Units and vaccines from `catalog.care-units.v1` and `catalog.vaccines.v1`, in memory.
+    """Units, vaccines and the code server's kombikas from `catalog.care-units.v1`,
+    `catalog.vaccines.v1` and `catalog.kombikas.v1`, in memory.
 
-    One consumer without a group reads every partition of both topics from the beginning. The
+    One consumer without a group reads every partition of the topics from the beginning. The
     view is `ready` once each partition has reached the end offset seen at `start`; it then keeps
     following changes until `stop`. Queries are synchronous dictionary look-ups on the index.
     Partitions added to a topic after `start` are read only after a restart.
@@ -47,11 +48,16 @@ class CatalogView:
         *,
         units_topic: str,
         vaccines_topic: str,
+        kombikas_topic: str | None = None,
         index: CatalogIndex | None = None,
     ) -> None:
         self._kafka = kafka
-        self._units_topic = units_topic
-        self._vaccines_topic = vaccines_topic
+        self._kinds: dict[str, Literal["unit", "vaccine", "kombika"]] = {
+            units_topic: "unit",
+            vaccines_topic: "vaccine",
+        }
+        if kombikas_topic is not None:
+            self._kinds[kombikas_topic] = "kombika"
         self.index = index if index is not None else CatalogIndex()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,16 +67,26 @@ class CatalogView:
         self._positions: dict[TopicPartition, int] = {}
         self._started = False
         self._started_at = 0.0
+        self._appliers = {
+            "unit": self.index.apply_unit,
+            "vaccine": self.index.apply_vaccine,
+            "kombika": self.index.apply_kombika,
+        }
 
     @classmethod
     def following(cls, kafka: KafkaSettings, topics: TopicSettings) -> CatalogView:
         """A view of the catalog topics named in the settings (what every worker reads)."""
-        return cls(kafka, units_topic=topics.care_units, vaccines_topic=topics.vaccines)
+        return cls(
+            kafka,
+            units_topic=topics.care_units,
+            vaccines_topic=topics.vaccines,
+            kombikas_topic=topics.kombikas,
+        )
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Assign every partition of both topics, from the beginning, and start following."""
+        """Assign every partition of the topics, from the beginning, and start following."""
         if self._started:
             raise RuntimeError("a CatalogView starts once; make a new one to read again")
         self._started, self._started_at = True, time.monotonic()
@@ -166,12 +182,12 @@ class CatalogView:
     # ---- reading ------------------------------------------------------------------------------
 
     async def _partitions(self) -> list[TopicPartition]:
-        """Every partition of both topics, from the cluster's metadata (retried briefly).
+        """Every partition of the topics, from the cluster's metadata (retried briefly).
 
         Only topics the cluster lists are described: describing a missing topic would create it
         on a broker with `auto.create.topics.enable`, uncompacted.
         """
-        topics = [self._units_topic, self._vaccines_topic]
+        topics = list(self._kinds)
         found: dict[str, list[TopicPartition]] = {}
         admin = AIOKafkaAdminClient(**kafka_client_options(self._kafka))
         await admin.start()
@@ -217,13 +233,11 @@ class CatalogView:
 
     def _apply(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record; a bad value is counted and logged (once per key), never raised."""
+        kind = self._kinds[tp.topic]
         try:
-            if tp.topic == self._units_topic:
-                skip = self.index.apply_unit(record.key, record.value)
-            else:
-                skip = self.index.apply_vaccine(record.key, record.value)
+            skip = self._appliers[kind](record.key, record.value)
         except Exception:  # a defect must not stop every replica's catalog: count it, go on
-            self.index.count_failure("unit" if tp.topic == self._units_topic else "vaccine")
+            self.index.count_failure(kind)
             log.exception(
                 "catalog_record_failed",
                 topic=tp.topic,

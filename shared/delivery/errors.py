@@ -4,7 +4,9 @@ DeliveryError
 ├── TransientError            → next retry tier (after the last: dead letter, retries_exhausted)
 │   ├── RegisterUnavailableError   timeouts, connection errors, 5xx, 503 maintenance
 │   ├── ThrottledError             429 (honours Retry-After)
-│   └── NotYetAppliedError         a correction/cancellation before its create
+│   ├── NotYetAppliedError         a correction/cancellation before its create
+│   └── NotYetKnownError           names what a lagging catalog does not list yet: retried
+│                                  for a grace period, then a dead letter of its final class
 ├── PermanentError            → dead letter at once
 │   ├── InvalidEventError          not JSON, wrong schema, invalid identifier
 │   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
@@ -13,6 +15,8 @@ DeliveryError
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class DeliveryError(Exception):
@@ -62,6 +66,22 @@ class NotYetAppliedError(TransientError):
     """A correction or cancellation arrived before the register has the record's create."""
 
     error_class = "not_yet_applied"
+
+
+class NotYetKnownError(TransientError):
+    """The event names something a catalog does not list (yet): a source that may lag, such as
+    a new unit before the code server's file lists its kombika. Retried through the tiers while
+    the event's first failure is younger than `grace`, then dead-lettered as `final_class`
+    (zero grace: at once)."""
+
+    error_class = "not_yet_known"
+
+    def __init__(
+        self, message: str, *, grace: timedelta, final_class: str, **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.grace = grace
+        self.final_class = final_class
 
 
 class PermanentError(DeliveryError):

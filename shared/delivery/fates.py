@@ -18,6 +18,7 @@ from shared.delivery.errors import (
     DeliveryError,
     InvalidEventError,
     NotYetAppliedError,
+    NotYetKnownError,
     PermanentError,
     ThrottledError,
     TransientError,
@@ -224,6 +225,9 @@ def _failed(
     first = inbound.first_failure_at() or now
     retry_after = error.retry_after if isinstance(error, ThrottledError) else None
     tier = retry.next_tier(failures, first, now, at_least=retry_after)
+    if isinstance(error, NotYetKnownError) and (tier is None or now - first >= error.grace):
+        waited = f"; still so {now - first} after the first attempt" if now > first else ""
+        return DeadLettered(error.final_class, error.message + waited, error)
     if tier is None:
         reason = f"retries exhausted after {failures} attempts: {error.message}"
         return DeadLettered("retries_exhausted", reason, error)

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.catalog.app import catalog_jobs
-from services.catalog.hsa_client import TruncatedExportError
+from services.catalog.directory_client import TruncatedExportError
 from services.catalog.settings import CatalogSettings
 from services.catalog.spec import SPEC as CATALOG
 from services.sandboxes.hsa import HsaSandbox

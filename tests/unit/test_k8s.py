@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from services.catalog.hsa_client import HsaClient
+from services.catalog.directory_client import DirectoryClient
 from services.catalog.settings import CatalogSettings
 from services.gvr.settings import GvrSettings
 from services.nvr.settings import NvrSettings
@@ -333,7 +333,7 @@ def _call_bound(settings: RegbridgeSettings) -> float:
         waits = 0.0 if settings.max_connections >= calls else settings.pool_timeout
         return waits + settings.connect_timeout + settings.write_timeout + settings.read_timeout
     assert isinstance(settings, CatalogSettings)
-    timeout = HsaClient(settings.hsa_url)._client.timeout  # the look-up, then the publish
+    timeout = DirectoryClient(settings.hsa_url)._client.timeout  # the look-up, then the publish
     assert timeout.connect is not None
     assert timeout.write is not None
     assert timeout.read is not None

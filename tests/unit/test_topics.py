@@ -21,6 +21,7 @@ def test_the_registry_topics_by_default() -> None:
     assert {name for name, spec in specs.items() if spec.compacted} == {
         "catalog.care-units.v1",
         "catalog.vaccines.v1",
+        "catalog.kombikas.v1",
     }
     for name in (
         "care.contacts.v1",

@@ -1,4 +1,6 @@
-"""HsaClient: one unit by HSA-id, and the streamed full export, over httpx."""
+"""DirectoryClient: one unit by HSA-id, and the streamed full export, over httpx — HSA's, and
+KIV's, which answers in the same shape (GetHsaUnit-style look-ups, an NDJSON export with a header
+and a trailer)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,11 @@ class ExportRow:
     problem: str | None = None
 
 
-class HsaClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+class DirectoryClient:
+    """One directory's API; `name` ("HSA", "KIV") is the register named in errors."""
+
+    def __init__(self, base_url: str, *, name: str = "HSA", timeout: float = 10.0) -> None:
+        self.name = name
         self._client = httpx.AsyncClient(
             base_url=base_url, timeout=httpx.Timeout(timeout, read=max(timeout, 60.0))
         )
@@ -38,13 +43,13 @@ class HsaClient:
         await self._client.aclose()
 
     async def get_unit(self, hsa_id: str) -> dict[str, Any] | None:
-        """The unit, or None when HSA does not know it (GetHsaUnit answers empty)."""
+        """The unit, or None when the directory does not know it (GetHsaUnit answers empty)."""
         try:
             response = await self._client.get(f"/units/{hsa_id}")
         except httpx.HTTPError as exc:
-            raise classify_exception(exc, register="HSA") from exc
+            raise classify_exception(exc, register=self.name) from exc
         error = classify_response(
-            response.status_code, response.text, headers=response.headers, register="HSA"
+            response.status_code, response.text, headers=response.headers, register=self.name
         )
         if error is not None:
             raise error
@@ -64,7 +69,7 @@ class HsaClient:
             async with self._client.stream("GET", "/export") as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise _status_error(response)
+                    raise _status_error(response, self.name)
                 line_number = 0
                 async for line in response.aiter_lines():
                     line_number += 1
@@ -88,14 +93,16 @@ class HsaClient:
                         problem = None if unit else f"line {line_number}: not a JSON object"
                         yield ExportRow(line_number, unit, problem)
         except httpx.HTTPError as exc:
-            raise TruncatedExportError(f"export broke off after {count} units: {exc}") from exc
+            raise TruncatedExportError(
+                f"{self.name} export broke off after {count} units: {exc}"
+            ) from exc
         if not complete:
             raise TruncatedExportError(
-                f"export ended after {count} units without a matching trailer"
+                f"{self.name} export ended after {count} units without a matching trailer"
                 + (f" (announced {expected})" if expected is not None else "")
             )
 
 
-def _status_error(response: httpx.Response) -> DeliveryError:
-    error = classify_response(response.status_code, response.text, register="HSA")
-    return error or RegisterUnavailableError(f"HSA export answered {response.status_code}")
+def _status_error(response: httpx.Response, name: str) -> DeliveryError:
+    error = classify_response(response.status_code, response.text, register=name)
+    return error or RegisterUnavailableError(f"{name} export answered {response.status_code}")
