@@ -105,6 +105,7 @@ async def main() -> None:
     topics = {
         "units": f"bench.care-units.{suffix}",
         "vaccines": f"bench.vaccines.{suffix}",
+        "kombikas": f"bench.kombikas.{suffix}",
         "notifications": f"bench.hsa-notifications.{suffix}",
     }
     with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +115,7 @@ async def main() -> None:
             [
                 TopicSpec(topics["units"], "", compacted=True),
                 TopicSpec(topics["vaccines"], "", compacted=True),
+                TopicSpec(topics["kombikas"], "", compacted=True),
                 TopicSpec(topics["notifications"], ""),
             ],
             partitions=6,
@@ -145,6 +147,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": broker.address,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
+            "REGBRIDGE_TOPICS_KOMBIKAS": topics["kombikas"],
             "REGBRIDGE_CATALOG_INPUT_TOPIC": topics["notifications"],
             "REGBRIDGE_CATALOG_HSA_URL": hsa_url,
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",

@@ -202,13 +202,13 @@ async def main() -> None:
     from tests.support.runtime_harness import create_topics, publish
 
     n, run = args.visits, uuid.uuid4().hex[:8]
-    topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines")}
+    topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines", "kombikas")}
     events = visits(n, open_kombikas(VISIT_DAY), run)
     with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
         bootstrap, certs = broker.address, Path(tmp) / "certs"
         await ensure_topics(
             KafkaSettings(bootstrap_servers=bootstrap),
-            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines")],
+            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines", "kombikas")],
             partitions=6,
             replication_factor=1,
         )
@@ -218,6 +218,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
+            "REGBRIDGE_TOPICS_KOMBIKAS": topics["kombikas"],
             "REGBRIDGE_GVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",

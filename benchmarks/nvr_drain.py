@@ -373,12 +373,12 @@ async def main() -> None:
     from tests.support.runtime_harness import create_topics, publish
 
     n, run = args.vaccinations, uuid.uuid4().hex[:8]
-    topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines")}
+    topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines", "kombikas")}
     with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
         bootstrap = broker.address
         await ensure_topics(
             KafkaSettings(bootstrap_servers=bootstrap),
-            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines")],
+            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines", "kombikas")],
             partitions=6,
             replication_factor=1,
         )
@@ -387,6 +387,7 @@ async def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
+            "REGBRIDGE_TOPICS_KOMBIKAS": topics["kombikas"],
             "REGBRIDGE_NVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
             "REGBRIDGE_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'c.db'}",

@@ -440,7 +440,7 @@ async def run(args: argparse.Namespace) -> int:
     from tests.support.runtime_harness import create_topics
 
     run_id = uuid.uuid4().hex[:8]
-    topics = {name: f"bench.{name}.{run_id}" for name in ("input", "units", "vaccines")}
+    topics = {name: f"bench.{name}.{run_id}" for name in ("input", "units", "vaccines", "kombikas")}
     with (
         provide_kafka() as broker,
         provide_postgres() as postgres,
@@ -451,7 +451,7 @@ async def run(args: argparse.Namespace) -> int:
         bootstrap, certs = broker.address, Path(tmp) / "certs"
         await ensure_topics(
             KafkaSettings(bootstrap_servers=bootstrap),
-            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines")],
+            [TopicSpec(topics[t], "", compacted=True) for t in ("units", "vaccines", "kombikas")],
             partitions=6,
             replication_factor=1,
         )
@@ -460,6 +460,7 @@ async def run(args: argparse.Namespace) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "REGBRIDGE_TOPICS_CARE_UNITS": topics["units"],
             "REGBRIDGE_TOPICS_VACCINES": topics["vaccines"],
+            "REGBRIDGE_TOPICS_KOMBIKAS": topics["kombikas"],
             "REGBRIDGE_GVR_INPUT_TOPIC": topics["input"],
             "REGBRIDGE_TOPICS_RETRY_DELAYS": f'["{TIER}"]',
             "REGBRIDGE_CATALOG_VACCINES_URL": "http://127.0.0.1:9",

@@ -40,6 +40,7 @@ def base_settings(kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> Cat
     topics = TopicSettings(
         care_units=f"catalog.care-units.{unique_name}",
         vaccines=f"catalog.vaccines.{unique_name}",
+        kombikas=f"catalog.kombikas.{unique_name}",
         retry_delays=["30s"],
     )
     return CatalogSettings(
@@ -56,7 +57,7 @@ def base_settings(kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> Cat
 async def topics(base_settings: CatalogSettings) -> None:
     settings = base_settings
     t = settings.topics
-    specs = [TopicSpec(t.care_units, "", compacted=True), TopicSpec(t.vaccines, "", compacted=True)]
+    specs = [TopicSpec(n, "", compacted=True) for n in (t.care_units, t.vaccines, t.kombikas)]
     specs += [TopicSpec(n, "") for n in (settings.input_topic, dlq_topic("catalog"))]
     specs += [TopicSpec(retry_topic("catalog", "30s"), "")]
     await ensure_topics(settings.kafka, specs, partitions=3, replication_factor=1)

@@ -36,13 +36,19 @@ async def test_every_sandbox_comes_up_with_settings_the_workers_read(
 ) -> None:
     # Given the catalog's topics of this test's own, and the stack's context
     topics = TopicSettings(
-        care_units=f"dev.units.{unique_name}", vaccines=f"dev.vaccines.{unique_name}"
+        care_units=f"dev.units.{unique_name}",
+        vaccines=f"dev.vaccines.{unique_name}",
+        kombikas=f"dev.kombikas.{unique_name}",
     )
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("REGBRIDGE_TOPICS_CARE_UNITS", topics.care_units)
     monkeypatch.setenv("REGBRIDGE_TOPICS_VACCINES", topics.vaccines)
+    monkeypatch.setenv("REGBRIDGE_TOPICS_KOMBIKAS", topics.kombikas)
     monkeypatch.setenv("REGBRIDGE_CATALOG_INPUT_TOPIC", f"dev.notifications.{unique_name}")
-    compacted = [TopicSpec(t, "dev", compacted=True) for t in (topics.care_units, topics.vaccines)]
+    compacted = [
+        TopicSpec(t, "dev", compacted=True)
+        for t in (topics.care_units, topics.vaccines, topics.kombikas)
+    ]
     await ensure_topics(
         REGISTRY.get("catalog").load_settings().kafka, compacted, partitions=1, replication_factor=1
     )

@@ -77,7 +77,9 @@ async def test_regbridge_run_gvr_from_the_workers_install_delivers_a_visit(
     # Given the catalog and GVR's sandbox, and an installation of the workers only
     gvr_sandbox.reset()
     topics = TopicSettings(
-        care_units=f"test.units.{unique_name}", vaccines=f"test.vaccines.{unique_name}"
+        care_units=f"test.units.{unique_name}",
+        vaccines=f"test.vaccines.{unique_name}",
+        kombikas=f"test.kombikas.{unique_name}",
     )
     async with imported_catalog(kafka_bootstrap, hsa_sandbox.base_url, tmp_path / "c.db", topics):
         pass
@@ -88,6 +90,7 @@ async def test_regbridge_run_gvr_from_the_workers_install_delivers_a_visit(
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "REGBRIDGE_TOPICS_CARE_UNITS": topics.care_units,
         "REGBRIDGE_TOPICS_VACCINES": topics.vaccines,
+        "REGBRIDGE_TOPICS_KOMBIKAS": topics.kombikas,
         "REGBRIDGE_TOPICS_RETRY_DELAYS": '["30s"]',
         "REGBRIDGE_GVR_INPUT_TOPIC": topic,
         "REGBRIDGE_GVR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",

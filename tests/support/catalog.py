@@ -30,7 +30,9 @@ async def imported_catalog(
     that read NVR's list (vaccines_url, nvr_client_id …), without them only units are imported."""
     name = uuid.uuid4().hex[:12]
     topics = topics or TopicSettings(
-        care_units=f"test.units.{name}", vaccines=f"test.vaccines.{name}"
+        care_units=f"test.units.{name}",
+        vaccines=f"test.vaccines.{name}",
+        kombikas=f"test.kombikas.{name}",
     )
     settings = CatalogSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
@@ -39,7 +41,10 @@ async def imported_catalog(
         database_url=f"sqlite+aiosqlite:///{database}",
         **vaccine_list,
     )
-    compacted = [TopicSpec(t, "test", compacted=True) for t in (topics.care_units, topics.vaccines)]
+    compacted = [
+        TopicSpec(t, "test", compacted=True)
+        for t in (topics.care_units, topics.vaccines, topics.kombikas)
+    ]
     await ensure_topics(settings.kafka, compacted, partitions=3, replication_factor=1)
     async with catalog_jobs(settings) as jobs:
         await jobs.import_units()
