@@ -90,6 +90,55 @@ def sandbox_hsa(
         wait_for_interrupt()
 
 
+@sandbox_app.command("kiv")
+def sandbox_kiv(
+    hsa_units: Annotated[
+        int, typer.Option(help="Units of the HSA directory; KIV holds its Västra Götaland ones.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed as the HSA sandbox: same units.")] = 1,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8094,
+) -> None:
+    """Serve KIV (Katalog i Väst): /units/{hsa_id}, /export, /admin/…, /docs."""
+    from services.sandboxes.kiv import KivSandbox
+
+    sandbox = KivSandbox(hsa_units, seed, host=host, port=port)
+    with sandbox:
+        count = sandbox.directory.count
+        typer.echo(
+            f"KIV sandbox: {count} units (of {hsa_units} HSA units, seed {seed}) "
+            f"at {sandbox.base_url}"
+        )
+        example = f"  ·  a unit: {sandbox.base_url}/units/{sandbox.directory.hsa_id_of(0)}"
+        typer.echo(f"  API: {sandbox.base_url}/docs{example if count else ''}")
+        typer.echo("Press Ctrl-C to stop.")
+        wait_for_interrupt()
+
+
+@sandbox_app.command("codeserver")
+def sandbox_codeserver(
+    hsa_units: Annotated[
+        int, typer.Option(help="Units of the HSA directory whose kombikas the file maps.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed as the HSA sandbox: same kombikas.")] = 1,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8095,
+) -> None:
+    """Serve Region Stockholm's code server: /mek.xml, /admin/…, /docs."""
+    from services.sandboxes.codeserver import CodeServerSandbox
+
+    sandbox = CodeServerSandbox(hsa_units, seed, host=host, port=port)
+    with sandbox:
+        rows = len(sandbox.file.rows())
+        typer.echo(
+            f"Code-server sandbox: {rows} mappings (of {hsa_units} HSA units, seed {seed}) "
+            f"at {sandbox.base_url}"
+        )
+        typer.echo(f"  API: {sandbox.base_url}/docs  ·  the MEK file: {sandbox.mek_url}")
+        typer.echo("Press Ctrl-C to stop.")
+        wait_for_interrupt()
+
+
 @sandbox_app.command("gvr")
 def sandbox_gvr(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
