@@ -11,8 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from services.sandboxes.codeserver import CodeServerSandbox
-from services.sandboxes.kiv import KivSandbox
 
 from services.catalog.app import catalog_jobs
 from services.catalog.codeserver import import_kombikas
@@ -23,8 +21,10 @@ from services.catalog.writer import CatalogWriter
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths
 from services.gvr.worker import GvrWorker
+from services.sandboxes.codeserver import CodeServerSandbox
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
+from services.sandboxes.kiv import KivSandbox
 from shared.catalog.models import CareUnit
 from shared.catalog.view import CatalogView
 from shared.delivery import headers as h
