@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 FAILED = "failed: "  # how the outcome of a failed run starts
+_SCHEMA_LOCK = 0x72656763  # PostgreSQL advisory lock held while a replica creates the table
 metadata = MetaData()
 slots = Table(
     "regbridge_schedule_slots",
@@ -47,10 +60,21 @@ class SlotClaims:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._schema_lock = asyncio.Lock()
+        self._schema_ready = False
 
     async def create_schema(self) -> None:
-        async with self._engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        """Create the table if it does not exist yet: safe from several schedules of one process
+        at once (one creates, the others wait) and from replicas starting together on
+        PostgreSQL (an advisory lock)."""
+        async with self._schema_lock:
+            if self._schema_ready:
+                return
+            async with self._engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+                await conn.run_sync(metadata.create_all)
+            self._schema_ready = True
 
     async def claim(self, slot: str, owner: str, now: datetime) -> bool:
         """True if this call inserted the slot's row, so `owner` runs it; False if it was taken."""

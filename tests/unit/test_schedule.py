@@ -338,6 +338,17 @@ async def engines(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, AsyncEngin
         await engine.dispose()
 
 
+async def test_two_schedules_of_one_process_create_the_slot_table_at_once(tmp_path: Path) -> None:
+    """The catalog runs two schedules on one SlotClaims: both create the table at start."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'slots.db'}")
+    claims = SlotClaims(engine)
+    try:
+        await asyncio.gather(*(claims.create_schema() for _ in range(4)))
+        assert await claims.claim("kind/slot", "me", datetime(2026, 12, 5, tzinfo=UTC))
+    finally:
+        await engine.dispose()
+
+
 async def slot_rows(engine: AsyncEngine) -> list[tuple[str, str, str | None]]:
     async with engine.connect() as conn:
         result = await conn.execute(select(slots.c.slot_id, slots.c.claimed_by, slots.c.outcome))
