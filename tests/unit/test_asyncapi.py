@@ -106,6 +106,19 @@ def test_each_input_topic_is_a_channel_with_its_event_key_and_traceparent(
 
 
 @pytest.mark.parametrize("spec", list(REGISTRY), ids=lambda spec: spec.name)
+def test_the_examples_satisfy_the_payload_schema_and_a_bad_event_does_not(
+    document: dict[str, Any], spec: Any
+) -> None:
+    (message,) = messages_of(document, spec.topics(spec.load_settings()).input)
+    # the payload schema, its refs resolved within the document (other keys are ignored)
+    validator = jsonschema.Draft202012Validator({**document, "$ref": message["payload"]["$ref"]})
+    for example in message["examples"]:
+        assert list(validator.iter_errors(example["payload"])) == [], example["name"]
+    bad = copy.deepcopy(message["examples"][0]["payload"]) | {"unexpected": True}
+    assert not validator.is_valid(bad)
+
+
+@pytest.mark.parametrize("spec", list(REGISTRY), ids=lambda spec: spec.name)
 def test_results_and_dead_letters_are_channels_regbridge_sends_to(
     document: dict[str, Any], spec: Any
 ) -> None:
