@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Union
 from pydantic import BaseModel
 
 from shared.contracts.envelope import SCHEMA_VERSION
-from shared.contracts.examples import CARE_CONTACT_EXAMPLES, EXAMPLES
-from shared.contracts.parsing import MAX_EVENT_BYTES
+from shared.contracts.parsing import EVENT_TYPES, MAX_EVENT_BYTES
 from shared.contracts.result import EventResult
+from shared.contracts.schema import event_examples
 from shared.delivery import headers as h
 
 if TYPE_CHECKING:
@@ -126,26 +126,17 @@ def _key(description: str) -> dict[str, Any]:
 
 
 def _examples(models: Sequence[type[BaseModel]]) -> list[dict[str, Any]]:
-    found = []
-    for model in models:
-        event_type = str(getattr(model, "EVENT_TYPE", ""))
-        payloads = (
-            list(CARE_CONTACT_EXAMPLES.values())
-            if event_type == "care.contact"
-            else [EXAMPLES[event_type]]
-            if event_type in EXAMPLES
-            else []
-        )
-        for payload in payloads:
-            kind = payload["payload"].get("kind")
-            found.append(
-                {
-                    "name": f"{event_type}.{kind}" if kind else event_type,
-                    "headers": {h.TRACEPARENT: _EXAMPLE_TRACEPARENT},
-                    "payload": payload,
-                }
-            )
-    return found
+    """The contract's examples of these event models, each with a traceparent header."""
+    return [
+        {
+            "name": ".".join(filter(None, (event_type, example["payload"].get("kind")))),
+            "headers": {h.TRACEPARENT: _EXAMPLE_TRACEPARENT},
+            "payload": example,
+        }
+        for event_type in (str(getattr(model, "EVENT_TYPE", "")) for model in models)
+        if event_type in EVENT_TYPES
+        for example in event_examples(event_type)
+    ]
 
 
 def _broker() -> KafkaBroker:
