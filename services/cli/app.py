@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +10,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from services.cli.dlq import dlq_app
 from services.cli.ledger import ledger_app
+from services.cli.schema import schema_app
 from services.cli.status import status_app
 from services.cli.support import registry_of
 from services.cli.topics import topics_app
@@ -18,7 +18,6 @@ from services.sandboxes.cli import sandbox_app
 from shared.settings import KafkaSettings
 from shared.spec import Registry, WorkerSpec
 
-schema_app = typer.Typer(help="The public event contract as JSON Schema.", no_args_is_help=True)
 dev_app = typer.Typer(help="The local stack behind `make run`.", no_args_is_help=True)
 
 
@@ -53,17 +52,6 @@ def _runner(spec: WorkerSpec[Any]) -> Any:
         run_worker(spec)
 
     return run
-
-
-@schema_app.command("export")
-def schema_export(
-    out: Annotated[Path, typer.Option(help="Folder to write the schemas into.")] = Path("schemas"),
-) -> None:
-    """Write one JSON Schema file per event type."""
-    from shared.contracts.schema import export_schemas
-
-    for path in export_schemas(out):
-        typer.echo(f"wrote {path}")
 
 
 @dev_app.command("up")

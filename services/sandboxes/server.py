@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - compared with, never bound here
 
@@ -164,6 +164,57 @@ class ServerThread(StartStop):
         if thread.is_alive():
             server.force_exit = True
             thread.join(5)
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """A register's request size limit: 413 for a body over `max_bytes`, in the register's words.
+
+    A declared ``Content-Length`` over the limit is answered before the body is read; a body
+    without one (chunked) is read up to the limit and answered 413 as soon as it passes it.
+    """
+
+    app: ASGIApp
+    max_bytes: int
+    content_type: str
+    body: Callable[[int | None], bytes]  # the register's error body: the size (None: unknown)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send, int(declared))
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            more = message["type"] == "http.request" and message.get("more_body", False)
+            if size > self.max_bytes:
+                await self._refuse(send, None)
+                return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, size: int | None) -> None:
+        body = self.body(size)
+        headers = [
+            (b"content-type", self.content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class ServedSandbox(StartStop):

@@ -12,7 +12,7 @@ from shared.contracts.care_contact import (
 from shared.contracts.envelope import SCHEMA_VERSION, EventEnvelope, Operation
 from shared.contracts.errors import ContractViolationError, Violation
 from shared.contracts.hsa import HsaUnitNotification, HsaUnitNotificationEvent
-from shared.contracts.parsing import EVENT_TYPES, Event, parse_event
+from shared.contracts.parsing import EVENT_TYPES, MAX_EVENT_BYTES, Event, parse_event
 from shared.contracts.patient import Patient
 from shared.contracts.schema import CARE_CONTACT_EXAMPLES, EXAMPLES, export_schemas
 from shared.contracts.vaccination import (
@@ -27,6 +27,7 @@ __all__ = [
     "CARE_CONTACT_EXAMPLES",
     "EVENT_TYPES",
     "EXAMPLES",
+    "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
     "Admission",
     "Availability",

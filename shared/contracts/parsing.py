@@ -20,6 +20,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 """event_type → the model of that event (version 1)."""
 
+MAX_EVENT_BYTES = 256 * 1024
+"""The largest message value the contract accepts (256 KiB), checked before any JSON parsing.
+
+A real event is a few KiB; the bound keeps one producer's mistake (a runaway list, a file in a
+field) from costing a worker memory and time, and stays well under Kafka's default 1 MB."""
+
 _UNION_TAGS: dict[type[Event], frozenset[str]] = {CareContactEvent: frozenset(CARE_CONTACT_KINDS)}
 
 
@@ -60,9 +66,14 @@ def _model_for(data: dict[str, Any]) -> type[Event]:
 def parse_event(raw: bytes) -> Event:
     """Validate one Kafka message value against the contract and return its model.
 
-    Raises `ContractViolationError` naming the field path and the rule of every failure; its
+    A value over `MAX_EVENT_BYTES` is refused whole, before it is decoded. Raises
+    `ContractViolationError` naming the field path and the rule of every failure; its
     message never contains the offending values (so no personal identity number leaks into logs).
     """
+    if len(raw) > MAX_EVENT_BYTES:
+        raise ContractViolationError.single(
+            ROOT, f"message is {len(raw)} bytes; the contract allows at most {MAX_EVENT_BYTES}"
+        )
     text, data = _decode(raw)
     if not isinstance(data, dict):
         raise ContractViolationError.single(ROOT, "an event must be a JSON object")

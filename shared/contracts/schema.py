@@ -12,7 +12,8 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_BASE_URI = "urn:regbridge:schema:"
 
 
-def _examples(event_type: str) -> list[dict[str, Any]]:
+def event_examples(event_type: str) -> list[dict[str, Any]]:
+    """The contract's examples of one event type (one per kind of care contact)."""
     if event_type == "care.contact":  # one per kind, so vendors see every payload shape
         return list(CARE_CONTACT_EXAMPLES.values())
     return [EXAMPLES[event_type]]
@@ -42,7 +43,7 @@ def event_schema(event_type: str, *, base_uri: str = DEFAULT_BASE_URI) -> dict[s
         "title": f"{event_type} event, version {SCHEMA_VERSION}",
         "description": description,
         **body,
-        "examples": _examples(event_type),
+        "examples": event_examples(event_type),
     }
 
 
@@ -61,6 +62,7 @@ def export_schemas(out_dir: Path, *, base_uri: str = DEFAULT_BASE_URI) -> list[P
 __all__ = [
     "CARE_CONTACT_EXAMPLES",
     "EXAMPLES",
+    "event_examples",
     "event_schema",
     "export_schemas",
     "schema_file_name",

@@ -175,6 +175,11 @@ async def test_bad_input_ends_as_dead_letters_with_precise_reasons(
             "409",
         ),
         "not JSON": (b"{not json", "invalid_event", "JSON"),
+        "oversized (~0.5 MB)": (
+            visit(r(12), open_code, diagnoses=["J069"] * 60_000),
+            "invalid_event",
+            "bytes; the contract allows at most",
+        ),
     }
     async with running_runtime(kafka_bootstrap, worker, ledger, topic, tiers=("30s",)):
         await publish(kafka_bootstrap, topic, [twin])

@@ -17,6 +17,7 @@ from services.sandboxes.gvr.schema import Fel, FelKod, FelSvar, Kvitto, Traffar
 from services.sandboxes.gvr.state import SandboxState
 from services.sandboxes.gvr.store import Outcome, Result, Status, StoredRecord
 from services.sandboxes.gvr.validation import RESOURCES, RecordKey, Resource
+from services.sandboxes.server import BodyLimit
 
 FAULTED_PREFIXES = ("/vardhandelse", "/tillganglighet")
 """The register's routes, the only ones faults apply to (never the admin routes, the OpenAPI)."""
@@ -30,6 +31,16 @@ FAULT_ANSWERS = FaultAnswers(
     throttled=(FelKod.STRYPT.value, "för många anrop; försök igen om {seconds} s"),
     error=(FelKod.INTERNT.value, "internt fel i GVR (fel injicerat)"),
 )
+MAX_REQUEST_BYTES = 1024 * 1024
+"""The largest request body the sandbox takes (1 MiB): 413 with `GVR-FORMAT` above it."""
+
+
+def _too_large(size: int | None) -> bytes:
+    how_big = f"{size} byte" if size is not None else f"större än {MAX_REQUEST_BYTES} byte"
+    text = f"anropet är {how_big}; GVR tar emot högst {MAX_REQUEST_BYTES} byte"
+    return FAULT_ANSWERS.body(FelKod.FORMAT.value, text)
+
+
 _KOMBIKA_QUERY = ("enhet.inr", "enhet.klin", "enhet.avd")
 _RETRY_AFTER = {
     "Retry-After": {
@@ -55,7 +66,8 @@ class GvrSandboxApi(FastAPI):
         async def inner(scope: Scope, receive: Receive, send: Send) -> None:
             await FastAPI.__call__(self, scope, receive, send)
 
-        faulted = FaultMiddleware(inner, self.sandbox.faults, FAULTED_PREFIXES, FAULT_ANSWERS)
+        limited = BodyLimit(inner, MAX_REQUEST_BYTES, FAULT_ANSWERS.content_type, _too_large)
+        faulted = FaultMiddleware(limited, self.sandbox.faults, FAULTED_PREFIXES, FAULT_ANSWERS)
         await faulted(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:

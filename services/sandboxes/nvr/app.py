@@ -25,6 +25,7 @@ from services.sandboxes.nvr.fhir import (
 )
 from services.sandboxes.nvr.state import NvrState
 from services.sandboxes.nvr.store import StoredImmunization
+from services.sandboxes.server import BodyLimit
 
 _FHIR_BODY = {
     "requestBody": {
@@ -48,6 +49,16 @@ FAULT_ANSWERS = FaultAnswers(
     error=("exception", "internal error in NVR (injected)"),
 )
 """The faults' OperationOutcomes (faults apply to the FHIR base and the vaccine list only)."""
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+"""The largest request body the sandbox takes (5 MiB): 413 with a `too-long` outcome above it."""
+
+
+def _too_large(size: int | None) -> bytes:
+    how_big = f"{size} bytes" if size is not None else f"over {MAX_REQUEST_BYTES} bytes"
+    text = f"request body is {how_big}; NVR accepts at most {MAX_REQUEST_BYTES}"
+    return json.dumps(outcome("too-long", text)).encode()
+
+
 _ID = Annotated[str, Path(alias="id", description="The id the register gave (nvr-…).")]
 
 
@@ -62,7 +73,8 @@ class NvrSandboxApi(FastAPI):
 
         profile = self.sandbox.profile
         prefixes = (profile.fhir_path, profile.vaccines_path)
-        faulted = FaultMiddleware(inner, self.sandbox.faults, prefixes, FAULT_ANSWERS)
+        limited = BodyLimit(inner, MAX_REQUEST_BYTES, FHIR_JSON, _too_large)
+        faulted = FaultMiddleware(limited, self.sandbox.faults, prefixes, FAULT_ANSWERS)
         await faulted(scope, receive, send)
 
 
