@@ -68,7 +68,7 @@ UnitId = Annotated[
 
 
 class CarePatient(Patient):
-    """The patient of a care contact, with what the region's register takes besides the id (all optional)."""
+    """The patient of a care contact, with what the register takes besides the id (optional)."""
 
     lkf: str | None = Field(
         default=None,
