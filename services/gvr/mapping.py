@@ -9,10 +9,11 @@ Operations (``path`` from `GvrPaths` by ``payload.kind``; ``reference`` = GVR's 
     lookup   GET    {path}?patientId=…&enhet.inr=…&enhet.klin=…&enhet.avd=…&<date>=…[&<time>=…]
 
 A correct or cancel without a reference raises `NotYetAppliedError` (transient: the create may be
-in flight). GVR's key of a record is ``(patientId, date, time, kombika)``; availability has no time
-in its key ("" in `GvrRequest.key`). Timestamps are converted to Europe/Stockholm: *date* is
-YYYY-MM-DD, *time* HH:MM (seconds dropped), *zoned* ISO 8601 with the local offset, to the second.
-Optional fields that are None are left out of the body; lists are always sent (possibly empty).
+in flight). GVR's key of a record is ``(patientId, date, time, kombika)``; availability, a
+date-only visit and the ERSMO kinds have no time in their key ("" in `GvrRequest.key`).
+Timestamps are converted to Europe/Stockholm: *date* is YYYY-MM-DD, *time* HH:MM (seconds
+dropped), *zoned* ISO 8601 with the local offset, to the second. Optional fields that are None
+are left out of the body; the first contract's lists are always sent (possibly empty).
 
 Field by field, contract → GVR:
 
@@ -29,12 +30,32 @@ Field by field, contract → GVR:
       atc_codes[i]                  → lakemedel[i] {"atc": code}
       event_id, event_type, schema_version, occurred_at, record_version, operation, payload.kind
                                     → not sent (kind picks the resource, operation the method)
-    outpatient_visit → besok
-      kombika → enhet · visited_at → besoksdatum (date) + besokstid (time) · visit_type →
-      besokstyp · professions → yrkeskategorier (in order) · akut → akut · tariff → taxa ·
-      care_period_code → vardperiodkod (optional) · contact_type → kontakttyp · diagnoses →
-      diagnoser · procedures → atgarder · atc_codes → lakemedel · referring_kombika →
-      remitterandeEnhet (optional)
+      a unit_hsa_id (instead of a kombika) → {"hsaId": "SE…"}; in a query ``enhet.hsaId``
+      patient.lkf / base_area / birth_date / sex → patientLkf / patientBasomrade /
+                                      patientFodelsedatum / patientKon (each when given)
+      procedures[i].condition_index → atgarder[i].tillstandRad (index + 1); diagnosRad only
+                                      when the procedure is linked to a diagnosis
+      ends_on → slutdatum · end_unit → slutenhet (kombika or hsaId object) · commission →
+      ersUppdrag (the ERSMO kinds and outpatient visits; each when given)
+    outpatient_visit → besok (key: besoksdatum + besokstid, "" for a date-only visit)
+      kombika | unit_hsa_id → enhet · visited_at → besoksdatum (date) + besokstid (time), or
+      visited_on → besoksdatum alone · visit_type → besokstyp · professions → yrkeskategorier
+      (in order, possibly empty) · akut → akut (J, N, 1, 2) · tariff → taxa · patient_fee +
+      patient_fee_class → patientavgift {kod, klass} · care_period_code → vardperiodkod ·
+      contact_type → kontakttyp · contact_form → kontaktform (OPPENVARD | HEMSJUKVARD) ·
+      diagnoses → diagnoser · conditions[i] → tillstand[i] {kod, klass, datum, ordning: i + 1,
+      diagnosRad} · procedures → atgarder · atc_codes + medications → lakemedel ({atc}, then
+      {atc, datum, diagnosRad, tillstandRad}) · products → produkter {kod, klass, antal} ·
+      resource_groups → resursgrupper {kod, klass} · referring_kombika | referring_unit_hsa_id
+      → remitterandeEnhet · referred_to_unit → remitteradTill · stay_before / care_before /
+      stay_after / care_after → visteFore / vardFore / visteEfter / vardEfter ·
+      belongs_to_care_responsibility / belongs_to_contact → tillhorVardansvar /
+      tillhorVardkontakt (all optional; new lists only when not empty)
+    care_responsibility → vardansvar (key date: startdatum, no time)
+      starts_on → startdatum · form → vardansvarsform (HEMSJUKVARD | OKANT) · level → niva
+      (BASAL | AVANCERAD | OKANT) · diagnoses → diagnoser · conditions → tillstand
+    care_period | examination | dispatch → vardperiod | undersokning | expediering
+      starts_on → startdatum (key date, no time), and the common fields above
     admission → inskrivning
       kombika → enhet · admitted_at → inskrivningsdatum (date) + inskrivningstid (time) ·
       admission_code → inskrivningskod · referring_kombika → remitterandeEnhet (optional) ·

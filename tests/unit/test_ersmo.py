@@ -18,11 +18,9 @@ from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
 from services.sandboxes.gvr.kombika import KombikaRegistry
 from services.sandboxes.gvr.validation import RESOURCES
 from shared.contracts import CARE_CONTACT_EXAMPLES, ContractViolationError, parse_event
+from tests.support.ersmo_samples import FIXTURES, SAMPLE_KOMBIKAS, expected
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "ersmo"
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
-SAMPLE_KOMBIKAS = ("30216311002", "17101011M04", "10011101M03", "98156021M02")
-"""The sample files' units that the tests make known (the others are meant to be unknown)."""
 
 
 def converted(name: str, prefix: str = "") -> Any:
@@ -173,26 +171,6 @@ def test_the_command_fails_only_when_nothing_converted(tmp_path: Path) -> None:
 
 # --- every sample record, as the contract and GVR's checks judge it ---------------------------
 
-EXPECTED: dict[tuple[str, str], str] = {
-    ("ersmo-2013-09-08.xml", "12345678901234567890"): "register_rejected GVR-DATUM",
-    ("ersmo-2013-09-09.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-01-01-vardansvar.xml", "191212121212_98156021M02_20090129"): "accepted",
-    ("ersmo-2014-07-15-a.xml", "111"): "invalid_event payload.patient.id",
-    ("ersmo-2014-07-15-a.xml", "444"): "accepted",
-    ("ersmo-2014-07-15-a.xml", "777"): "unknown_unit 12345678901",
-    ("ersmo-2014-07-15-a.xml", "888"): "register_duplicate",
-    ("ersmo-2014-07-15-a.xml", "999"): "unknown_unit 12345678901",
-    ("ersmo-2014-07-15-b.xml", "999"): "accepted",
-    ("ersmo-2014-08-01.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-09-04.xml", "Duplicate_OrdnNr"): "refused",
-    ("ersmo-2014-09-10.xml", "12345678901234567890"): "unknown_unit 70471000000",
-    ("ersmo-2014-10-12.xml", "12345678901234567890"): "unknown_unit 20130101999",
-    ("ersmo-2014-10-13.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-10-14.xml", "12345678901234567890"): "unknown_unit 70471000000",
-}
-"""Every other record carries J250, which is not an ICD-10 code: GVR-KOD-OKAND."""
-J250 = "register_rejected GVR-KOD-OKAND J250"
-
 
 def judge_fixture(name: str) -> dict[str, list[str]]:
     """record id → the outcome of each of its events, judged in-process as the worker and the
@@ -248,9 +226,9 @@ def judge_fixture(name: str) -> dict[str, list[str]]:
 def test_every_sample_record_meets_the_registers_answer(name: str) -> None:
     outcomes = judge_fixture(name)
     for rid, found in outcomes.items():
-        expected = EXPECTED.get((name, rid), J250)
-        assert found[0] == expected, f"{name} {rid}: {found}"
-        assert all(later in (expected, "blocked_by_earlier") for later in found[1:]), found
+        first = expected(name, rid)
+        assert found[0] == first, f"{name} {rid}: {found}"
+        assert all(later in (first, "blocked_by_earlier") for later in found[1:]), found
 
 
 # --- the contract's new content and its mapping -----------------------------------------------
