@@ -37,6 +37,7 @@ OrdnNr are refused: which one comes first (the main diagnosis) cannot be known.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree
 
 NAMESPACE = uuid.UUID("6f1c7c1e-5a43-4d7e-9a53-2f7c0e9b1d01")
-"""Event ids are uuid5 of (source, file id, record id, occurrence): a re-run repeats them."""
+"""Event ids are uuid5 of (source, record id, occurrence, the record's content): converting a
+file again repeats them; another record, or the same one changed, gets another id."""
 ATC_CLASS = "020"
 _FORMS = {"Öppenvårdskontakt": "outpatient", "Hemsjukvårdskontakt": "home_care"}
 _DUTY_FORMS = {"Hemsjukvårdsansvar": "home_care", "Okänt": "unknown"}
@@ -117,7 +119,8 @@ def convert(
         operation = "create" if version == 1 else "correct"
         if record.get("Makulerad", "false") in ("true", "1"):
             operation = "cancel"
-        name = f"{source_system}/{root.get('ID', '')}/{ersmo_id}/{version}"
+        content = hashlib.sha256(ElementTree.tostring(record)).hexdigest()
+        name = f"{source_system}/{record_prefix}{ersmo_id}/{version}/{content}"
         result.events.append(
             {
                 "event_id": str(uuid.uuid5(NAMESPACE, name)),
