@@ -269,7 +269,7 @@ LIKELY_REJECTIONS = [  # row of gvr.md, changes to a valid visit, falt, kod, wor
     (7, {"diagnoser": [{"kod": "j06.9", "ordning": 1}]}, "diagnoser[0].kod", CODE, "the dot"),
     (7, {"diagnoser": [{"kod": "J0699", "ordning": 1}]}, "diagnoser[0].kod", "GVR-KOD-OKAND", ""),
     (8, {"atgarder": AQ14}, "atgarder[0].kod", CODE, "2 letters + 3 digits"),
-    (9, {"akut": "Y"}, "akut", "GVR-KOD-OKAND", "J eller N"),
+    (9, {"akut": "Y"}, "akut", "GVR-KOD-OKAND", "J, N, 1 eller 2"),
     (10, TARIFF_2018_IN_2019, "taxa", "GVR-KOD-EJ-GILTIG", "2018-12-31"),
 ]  # fmt: skip
 
@@ -355,13 +355,13 @@ def test_every_failing_field_is_listed(http: httpx.Client, unit: KombikaPeriod) 
         yrkeskategorier=["LK", "XX", "LAK"],
         diagnoser=[{"kod": "J069", "ordning": 2}],
         lakemedel=[{"atc": "J01"}],
-        taxa=None,
+        kallId=None,
         okand="x",
     )
 
     assert errors(http.post("/vardhandelse/besok", json=record)) == {
         "okand": "GVR-OKANT-FALT",
-        "taxa": "GVR-SAKNAS",
+        "kallId": "GVR-SAKNAS",
         "besokstid": "GVR-FORMAT",
         "patientId": "GVR-PATIENTID",
         "yrkeskategorier[1]": "GVR-KOD-OKAND",
