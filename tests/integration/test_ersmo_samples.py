@@ -3,6 +3,7 @@ checks) to the GVR sandbox over mutual TLS; each ends accepted or dead-lettered 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from typer.testing import CliRunner
 
+from services.gvr.cli import gvr_app
 from services.gvr.client import GvrClient
 from services.gvr.ersmo import convert
 from services.gvr.mapping import GvrPaths
@@ -195,3 +198,24 @@ async def test_every_sample_record_is_accepted_or_dead_lettered_for_gvrs_reason(
     assert refused == ["ersmo-2014-09-04.xml/Duplicate_OrdnNr"]
     assert sum(outcome == "accepted" for outcome in found.values()) == 6
     assert all("191212121244" not in outcome for outcome in found.values())
+
+
+def test_the_command_publishes_a_files_events_keyed_by_record_id(
+    kafka_bootstrap: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fixture and a topic
+    topic = f"test.ersmo-publish.{unique_name}"
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    asyncio.run(
+        ensure_topics(kafka, [TopicSpec(topic, "test")], partitions=1, replication_factor=1)
+    )
+    monkeypatch.setenv("REGBRIDGE_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    # When the command publishes it
+    fixture = FIXTURES / "ersmo-2014-07-15-a.xml"
+    result = CliRunner().invoke(gvr_app, ["import", "ersmo", str(fixture), "--publish", topic])
+    # Then the five events are on the topic, keyed by their record ids, and nothing on stdout
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    records = asyncio.run(read_topic(kafka_bootstrap, topic, at_least=5, timeout=30))
+    assert sorted(r.key for r in records) == [b"111", b"444", b"777", b"888", b"999"]
+    assert {json.loads(r.value)["event_type"] for r in records} == {"care.contact"}
