@@ -5,12 +5,11 @@ from shared.contracts.care_contact import (
     Availability,
     CareContact,
     CareContactEvent,
-    CareEpisode,
-    CareResponsibility,
     Discharge,
     OutpatientVisit,
     Procedure,
 )
+from shared.contracts.care_ersmo import CareEpisode, CareResponsibility
 from shared.contracts.care_parts import (
     CarePatient,
     Condition,

@@ -15,8 +15,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.contracts.care_ersmo import CareEpisode, CareResponsibility
 from shared.contracts.care_parts import (
+    COMMISSION_DOC,
+    CONDITIONS_DOC,
+    END_DOC,
+    END_UNIT_DOC,
     MAX_ROWS,
+    UNIT_DOC,
+    UNIT_HSA_DOC,
     AkutCode,
     CarePatient,
     CodeClass,
@@ -29,6 +36,8 @@ from shared.contracts.care_parts import (
     SingleCode,
     UnitId,
     check_links,
+    ends_after,
+    one_unit,
 )
 from shared.contracts.envelope import CONTRACT_CONFIG, EventEnvelope
 from shared.contracts.patient import Patient
@@ -93,28 +102,6 @@ def check_procedure_links(
     return procedures
 
 
-_MAX = MAX_ROWS
-_UNIT = "Reporting unit as kombika: inrättning (5 digits), klinik (3), avdelning (1-3)."
-_UNIT_HSA = "Reporting unit as HSA-id, instead of `kombika` (give exactly one of the two)."
-_END = "Date the event ended (YYYY-MM-DD), when it spans days; not before its start."
-_END_UNIT = "Unit where the event ended, as kombika or HSA-id, when not the reporting unit."
-_COMMISSION = "The commission (ERSUPPDRAG, at most 7 characters) the event is reimbursed under."
-_CONDITIONS = "Conditions recorded (e.g. ASA class), dated, each optionally linked to a diagnosis."
-
-
-def one_unit(kombika: str | None, hsa_id: str | None) -> None:
-    """The reporting unit is given once: as kombika or as HSA-id."""
-    if (kombika is None) == (hsa_id is None):
-        raise PydanticCustomError(
-            "unit", "give the unit as `kombika` or as `unit_hsa_id` (exactly one of the two)"
-        )
-
-
-def ends_after(start: date, end: date | None) -> None:
-    if end is not None and end < start:
-        raise PydanticCustomError("ends_on", "ends_on must not be before the event's start date")
-
-
 class OutpatientVisit(BaseModel):
     """An outpatient visit (Vårdkontakt öppenvård), or a home-care contact."""
 
@@ -122,8 +109,8 @@ class OutpatientVisit(BaseModel):
 
     kind: Literal["outpatient_visit"] = Field(description="Payload kind: an outpatient visit.")
     patient: CarePatient = Field(description=_PATIENT)
-    kombika: KombikaCode | None = Field(default=None, description=_UNIT)
-    unit_hsa_id: HsaId | None = Field(default=None, description=_UNIT_HSA)
+    kombika: KombikaCode | None = Field(default=None, description=UNIT_DOC)
+    unit_hsa_id: HsaId | None = Field(default=None, description=UNIT_HSA_DOC)
     visited_at: AwareDatetime | None = Field(
         default=None,
         description="Date and time of the visit, with zone offset (part of the record key). "
@@ -134,8 +121,8 @@ class OutpatientVisit(BaseModel):
         description="Date of the visit when its time is not known (YYYY-MM-DD), instead of "
         "`visited_at`.",
     )
-    ends_on: date | None = Field(default=None, description=_END)
-    end_unit: UnitId | None = Field(default=None, description=_END_UNIT)
+    ends_on: date | None = Field(default=None, description=END_DOC)
+    end_unit: UnitId | None = Field(default=None, description=END_UNIT_DOC)
     contact_form: Literal["outpatient", "home_care"] | None = Field(
         default=None,
         description="Form of the contact: outpatient (öppenvårdskontakt) or home care "
@@ -174,25 +161,29 @@ class OutpatientVisit(BaseModel):
         default=None,
         description="Type of care contact (kontakttyp, VKTYP); ERSMO event type 014. Optional.",
     )
-    diagnoses: tuple[Icd10Se, ...] = Field(default=(), max_length=_MAX, description=_DIAGNOSES)
-    conditions: tuple[Condition, ...] = Field(default=(), max_length=_MAX, description=_CONDITIONS)
-    procedures: tuple[Procedure, ...] = Field(default=(), max_length=_MAX, description=_PROCEDURES)
+    diagnoses: tuple[Icd10Se, ...] = Field(default=(), max_length=MAX_ROWS, description=_DIAGNOSES)
+    conditions: tuple[Condition, ...] = Field(
+        default=(), max_length=MAX_ROWS, description=CONDITIONS_DOC
+    )
+    procedures: tuple[Procedure, ...] = Field(
+        default=(), max_length=MAX_ROWS, description=_PROCEDURES
+    )
     atc_codes: tuple[AtcCode, ...] = Field(
         default=(),
-        max_length=_MAX,
+        max_length=MAX_ROWS,
         description="Medicines given during the visit as ATC codes, e.g. A01AB13.",
     )
     medications: tuple[Medication, ...] = Field(
         default=(),
-        max_length=_MAX,
+        max_length=MAX_ROWS,
         description="Medicines given as ATC rows with a date and a link to a diagnosis or "
         "condition (use `atc_codes` for bare codes).",
     )
     products: tuple[Product, ...] = Field(
-        default=(), max_length=_MAX, description="Products used or handed out, with quantities."
+        default=(), max_length=MAX_ROWS, description="Products used or handed out, with quantities."
     )
     resource_groups: tuple[ResourceGroup, ...] = Field(
-        default=(), max_length=_MAX, description="Resource groups the contact is reimbursed in."
+        default=(), max_length=MAX_ROWS, description="Resource groups the contact is reimbursed in."
     )
     referring_kombika: KombikaCode | None = Field(
         default=None, description="Kombika of the referring unit, if the visit was referred."
@@ -215,7 +206,7 @@ class OutpatientVisit(BaseModel):
     care_after: SingleCode | None = Field(
         default=None, description="Care planned after the contact (VårdEfter, VPLAN)."
     )
-    commission: Commission | None = Field(default=None, description=_COMMISSION)
+    commission: Commission | None = Field(default=None, description=COMMISSION_DOC)
     belongs_to_care_responsibility: EventRef | None = Field(
         default=None,
         description="record_id of the care responsibility (vårdansvar) the contact belongs to.",
@@ -361,68 +352,6 @@ class Availability(BaseModel):
         default=None,
         description="Exception code for the wait, e.g. a patient-chosen later time.",
     )
-
-
-class CareResponsibility(BaseModel):
-    """A care responsibility (vårdansvar), e.g. for home care: from a date, at a unit."""
-
-    model_config = CONTRACT_CONFIG
-
-    kind: Literal["care_responsibility"] = Field(
-        description="Payload kind: a care responsibility (vårdansvar)."
-    )
-    patient: CarePatient = Field(description=_PATIENT)
-    kombika: KombikaCode | None = Field(default=None, description=_UNIT)
-    unit_hsa_id: HsaId | None = Field(default=None, description=_UNIT_HSA)
-    starts_on: date = Field(description="Date the responsibility starts (YYYY-MM-DD).")
-    ends_on: date | None = Field(default=None, description=_END)
-    end_unit: UnitId | None = Field(default=None, description=_END_UNIT)
-    form: Literal["home_care", "unknown"] = Field(
-        description="Form: home care (hemsjukvårdsansvar) or unknown (okänt)."
-    )
-    level: Literal["basic", "advanced", "unknown"] | None = Field(
-        default=None, description="Level of home care: basic (basal), advanced (avancerad)."
-    )
-    diagnoses: tuple[Icd10Se, ...] = Field(default=(), max_length=_MAX, description=_DIAGNOSES)
-    conditions: tuple[Condition, ...] = Field(default=(), max_length=_MAX, description=_CONDITIONS)
-    commission: Commission | None = Field(default=None, description=_COMMISSION)
-
-    @field_validator("conditions")
-    @classmethod
-    def _conditions_link_diagnoses(
-        cls, rows: tuple[BaseModel, ...], info: ValidationInfo
-    ) -> tuple[BaseModel, ...]:
-        return check_links(rows, info)
-
-    @model_validator(mode="after")
-    def _unit_given_once(self) -> Self:
-        one_unit(self.kombika, self.unit_hsa_id)
-        ends_after(self.starts_on, self.ends_on)
-        return self
-
-
-class CareEpisode(BaseModel):
-    """An event reimbursed by its dates and unit alone: a care period (vårdperiod), an
-    examination (undersökning) or a dispatch (expediering)."""
-
-    model_config = CONTRACT_CONFIG
-
-    kind: Literal["care_period", "examination", "dispatch"] = Field(
-        description="Payload kind: care_period, examination or dispatch."
-    )
-    patient: CarePatient = Field(description=_PATIENT)
-    kombika: KombikaCode | None = Field(default=None, description=_UNIT)
-    unit_hsa_id: HsaId | None = Field(default=None, description=_UNIT_HSA)
-    starts_on: date = Field(description="Date the event starts (YYYY-MM-DD).")
-    ends_on: date | None = Field(default=None, description=_END)
-    end_unit: UnitId | None = Field(default=None, description=_END_UNIT)
-    commission: Commission | None = Field(default=None, description=_COMMISSION)
-
-    @model_validator(mode="after")
-    def _unit_given_once(self) -> Self:
-        one_unit(self.kombika, self.unit_hsa_id)
-        ends_after(self.starts_on, self.ends_on)
-        return self
 
 
 CareContact = Annotated[

@@ -22,6 +22,16 @@ from shared.identifiers import InvalidIdentifierError, parse_kombika, validate_h
 MAX_ROWS = 50
 """At most this many rows in any list of a care contact (diagnoses, procedures, products …)."""
 
+UNIT_DOC = "Reporting unit as kombika: inrättning (5 digits), klinik (3), avdelning (1-3)."
+UNIT_HSA_DOC = "Reporting unit as HSA-id, instead of `kombika` (give exactly one of the two)."
+END_DOC = "Date the event ended (YYYY-MM-DD), when it spans days; not before its start."
+END_UNIT_DOC = "Unit where the event ended, as kombika or HSA-id, when not the reporting unit."
+COMMISSION_DOC = "The commission (ERSUPPDRAG, at most 7 characters) the event is reimbursed under."
+CONDITIONS_DOC = (
+    "Conditions recorded (e.g. ASA class), dated, each optionally linked to a diagnosis."
+)
+
+
 ErsmoCode = Annotated[
     str, StringConstraints(min_length=1, max_length=10, pattern=r"^[0-9A-Za-z]+$")
 ]
@@ -165,8 +175,27 @@ def check_links(rows: tuple[BaseModel, ...], info: ValidationInfo) -> tuple[Base
     return rows
 
 
+def one_unit(kombika: str | None, hsa_id: str | None) -> None:
+    """The reporting unit is given once: as kombika or as HSA-id."""
+    if (kombika is None) == (hsa_id is None):
+        raise PydanticCustomError(
+            "unit", "give the unit as `kombika` or as `unit_hsa_id` (exactly one of the two)"
+        )
+
+
+def ends_after(start: date, end: date | None) -> None:
+    if end is not None and end < start:
+        raise PydanticCustomError("ends_on", "ends_on must not be before the event's start date")
+
+
 __all__ = [
+    "COMMISSION_DOC",
+    "CONDITIONS_DOC",
+    "END_DOC",
+    "END_UNIT_DOC",
     "MAX_ROWS",
+    "UNIT_DOC",
+    "UNIT_HSA_DOC",
     "AkutCode",
     "CarePatient",
     "CodeClass",
@@ -182,4 +211,6 @@ __all__ = [
     "SingleCode",
     "UnitId",
     "check_links",
+    "ends_after",
+    "one_unit",
 ]
