@@ -352,3 +352,65 @@ def test_a_care_responsibility_at_an_hsa_id_goes_to_its_own_resource() -> None:
     assert ("enhet.hsaId", "SE2321000016-14L1") in lookup_request(parsed, GvrPaths()).params
     vardansvar = {r.name: r for r in RESOURCES}["vardansvar"]
     assert vardansvar.validate(request.json, KombikaRegistry()).errors == []
+
+
+class _Unit:
+    def __init__(self, hsa_id: str, open_: bool) -> None:
+        self.hsa_id, self._open = hsa_id, open_
+
+    def active_on(self, _day: date) -> bool:
+        return self._open
+
+
+class _Catalog:
+    """Units by HSA-id only: a kombika is unknown."""
+
+    def __init__(self, **units: bool) -> None:
+        self._units = {hsa_id.replace("_", "-"): _Unit(hsa_id, o) for hsa_id, o in units.items()}
+
+    def unit_by_kombika(self, _kombika: str, _day: date) -> _Unit | None:
+        return None
+
+    def unit(self, hsa_id: str) -> _Unit | None:
+        return self._units.get(hsa_id)
+
+
+def episode(kind: str, **unit: str) -> Any:
+    event = copy.deepcopy(CARE_CONTACT_EXAMPLES["admission"])
+    event["payload"] = {
+        "kind": kind,
+        "patient": {"id_type": "PNR", "id": "191212121212"},
+        "starts_on": "2014-01-01",
+        **unit,
+    }
+    return parse_event(json.dumps(event).encode())
+
+
+def test_a_unit_named_by_hsa_id_is_checked_in_the_catalog_by_its_hsa_id() -> None:
+    from services.gvr.units import ClosedUnitError, check_units
+    from shared.delivery.errors import NotYetKnownError
+
+    closed = episode("dispatch", unit_hsa_id="SE2321000016-CLOS")
+    check_units(
+        episode("care_period", unit_hsa_id="SE2321000016-OPEN"), _Catalog(SE2321000016_OPEN=True)
+    )
+    with pytest.raises(ClosedUnitError, match="HSA-id SE2321000016-CLOS"):
+        check_units(closed, _Catalog(SE2321000016_CLOS=False))
+    with pytest.raises(NotYetKnownError, match="kombika 11010046M30 is not a known unit"):
+        check_units(episode("examination", kombika="11010046M30"), _Catalog())
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("care_period", "/vardhandelse/vardperiod"),
+        ("examination", "/vardhandelse/undersokning"),
+        ("dispatch", "/vardhandelse/expediering"),
+    ],
+)
+def test_the_episode_kinds_go_to_their_resources_keyed_by_the_start_date(
+    kind: str, path: str
+) -> None:
+    request = to_gvr_request(episode(kind, kombika="11010046M30"), None, GvrPaths())
+    assert request.path == path
+    assert request.key == ("191212121212", "2014-01-01", "", "11010046M30")
