@@ -9,10 +9,11 @@ Operations (``path`` from `GvrPaths` by ``payload.kind``; ``reference`` = GVR's 
     lookup   GET    {path}?patientId=…&enhet.inr=…&enhet.klin=…&enhet.avd=…&<date>=…[&<time>=…]
 
 A correct or cancel without a reference raises `NotYetAppliedError` (transient: the create may be
-in flight). GVR's key of a record is ``(patientId, date, time, kombika)``; availability has no time
-in its key ("" in `GvrRequest.key`). Timestamps are converted to Europe/Stockholm: *date* is
-YYYY-MM-DD, *time* HH:MM (seconds dropped), *zoned* ISO 8601 with the local offset, to the second.
-Optional fields that are None are left out of the body; lists are always sent (possibly empty).
+in flight). GVR's key of a record is ``(patientId, date, time, kombika)``; availability, a
+date-only visit and the ERSMO kinds have no time in their key ("" in `GvrRequest.key`).
+Timestamps are converted to Europe/Stockholm: *date* is YYYY-MM-DD, *time* HH:MM (seconds
+dropped), *zoned* ISO 8601 with the local offset, to the second. Optional fields that are None
+are left out of the body; the first contract's lists are always sent (possibly empty).
 
 Field by field, contract → GVR:
 
@@ -29,12 +30,32 @@ Field by field, contract → GVR:
       atc_codes[i]                  → lakemedel[i] {"atc": code}
       event_id, event_type, schema_version, occurred_at, record_version, operation, payload.kind
                                     → not sent (kind picks the resource, operation the method)
-    outpatient_visit → besok
-      kombika → enhet · visited_at → besoksdatum (date) + besokstid (time) · visit_type →
-      besokstyp · professions → yrkeskategorier (in order) · akut → akut · tariff → taxa ·
-      care_period_code → vardperiodkod (optional) · contact_type → kontakttyp · diagnoses →
-      diagnoser · procedures → atgarder · atc_codes → lakemedel · referring_kombika →
-      remitterandeEnhet (optional)
+      a unit_hsa_id (instead of a kombika) → {"hsaId": "SE…"}; in a query ``enhet.hsaId``
+      patient.lkf / base_area / birth_date / sex → patientLkf / patientBasomrade /
+                                      patientFodelsedatum / patientKon (each when given)
+      procedures[i].condition_index → atgarder[i].tillstandRad (index + 1); diagnosRad only
+                                      when the procedure is linked to a diagnosis
+      ends_on → slutdatum · end_unit → slutenhet (kombika or hsaId object) · commission →
+      ersUppdrag (the ERSMO kinds and outpatient visits; each when given)
+    outpatient_visit → besok (key: besoksdatum + besokstid, "" for a date-only visit)
+      kombika | unit_hsa_id → enhet · visited_at → besoksdatum (date) + besokstid (time), or
+      visited_on → besoksdatum alone · visit_type → besokstyp · professions → yrkeskategorier
+      (in order, possibly empty) · akut → akut (J, N, 1, 2) · tariff → taxa · patient_fee +
+      patient_fee_class → patientavgift {kod, klass} · care_period_code → vardperiodkod ·
+      contact_type → kontakttyp · contact_form → kontaktform (OPPENVARD | HEMSJUKVARD) ·
+      diagnoses → diagnoser · conditions[i] → tillstand[i] {kod, klass, datum, ordning: i + 1,
+      diagnosRad} · procedures → atgarder · atc_codes + medications → lakemedel ({atc}, then
+      {atc, datum, diagnosRad, tillstandRad}) · products → produkter {kod, klass, antal} ·
+      resource_groups → resursgrupper {kod, klass} · referring_kombika | referring_unit_hsa_id
+      → remitterandeEnhet · referred_to_unit → remitteradTill · stay_before / care_before /
+      stay_after / care_after → visteFore / vardFore / visteEfter / vardEfter ·
+      belongs_to_care_responsibility / belongs_to_contact → tillhorVardansvar /
+      tillhorVardkontakt (all optional; new lists only when not empty)
+    care_responsibility → vardansvar (key date: startdatum, no time)
+      starts_on → startdatum · form → vardansvarsform (HEMSJUKVARD | OKANT) · level → niva
+      (BASAL | AVANCERAD | OKANT) · diagnoses → diagnoser · conditions → tillstand
+    care_period | examination | dispatch → vardperiod | undersokning | expediering
+      starts_on → startdatum (key date, no time), and the common fields above
     admission → inskrivning
       kombika → enhet · admitted_at → inskrivningsdatum (date) + inskrivningstid (time) ·
       admission_code → inskrivningskod · referring_kombika → remitterandeEnhet (optional) ·
@@ -71,7 +92,12 @@ from shared.contracts import (
     Admission,
     Availability,
     CareContactEvent,
+    CareEpisode,
+    CarePatient,
+    CareResponsibility,
+    Condition,
     Discharge,
+    Medication,
     Operation,
     OutpatientVisit,
     Procedure,
@@ -88,6 +114,10 @@ _ID_TYPES = {
     PatientIdType.SNR: "SNR",
     PatientIdType.RESERVE_SLL: "RESERV",
 }
+_FORMS = {"outpatient": "OPPENVARD", "home_care": "HEMSJUKVARD"}
+_RESPONSIBILITY_FORMS = {"home_care": "HEMSJUKVARD", "unknown": "OKANT"}
+_LEVELS = {"basic": "BASAL", "advanced": "AVANCERAD", "unknown": "OKANT"}
+_EPISODES = {"care_period": "vardperiod", "examination": "undersokning", "dispatch": "expediering"}
 _CATEGORIES = {
     "outpatient": "OPPENVARD",
     "inpatient": "SLUTENVARD",
@@ -106,6 +136,10 @@ class GvrPaths(BaseModel):
     admission: str = "/vardhandelse/inskrivning"
     discharge: str = "/vardhandelse/utskrivning"
     availability: str = "/tillganglighet"
+    care_responsibility: str = "/vardhandelse/vardansvar"
+    care_period: str = "/vardhandelse/vardperiod"
+    examination: str = "/vardhandelse/undersokning"
+    dispatch: str = "/vardhandelse/expediering"
 
     def for_kind(self, kind: str) -> str:
         path: str = getattr(self, kind)
@@ -120,7 +154,7 @@ class GvrRequest:
     path: str
     params: tuple[tuple[str, str], ...] = ()  # query pairs (GET/DELETE), dot notation
     json: dict[str, Any] | None = None  # body (POST/PUT)
-    resource: str  # besok | inskrivning | utskrivning | tillganglighet
+    resource: str  # besok | inskrivning | utskrivning | tillganglighet | vardansvar | …
     key: tuple[str, str, str, str]
     operation: str  # the event's: create | correct | cancel
     reference: str | None = None  # the GVR id a PUT/DELETE addresses
@@ -131,7 +165,7 @@ class GvrRequest:
 class _Record:
     resource: str
     body: dict[str, Any]
-    unit: Kombika
+    unit: Kombika | str  # a kombika, or an HSA-id
     when: tuple[tuple[str, str], ...]  # the key's date (and time) as (GVR field, value)
 
 
@@ -194,27 +228,59 @@ def _record(event: CareContactEvent) -> _Record:
         return _admission(event, payload)
     if isinstance(payload, Discharge):
         return _discharge(event, payload)
-    return _availability(event, payload)
+    if isinstance(payload, Availability):
+        return _availability(event, payload)
+    if isinstance(payload, CareResponsibility):
+        return _care_responsibility(event, payload)
+    return _episode(event, payload)
 
 
 def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Record:
-    unit = parse_kombika(visit.kombika)
-    day, time = _local(visit.visited_at)
-    body = _common(event, unit) | {
-        "besoksdatum": day,
-        "besokstid": time,
-        "besokstyp": visit.visit_type,
-        "yrkeskategorier": list(visit.professions),
-        "akut": visit.akut,
-        "taxa": visit.tariff,
-        "kontakttyp": visit.contact_type,
-        "diagnoser": _diagnoses(visit.diagnoses),
-        "atgarder": _procedures(visit.procedures),
-        "lakemedel": [{"atc": code} for code in visit.atc_codes],
-    }
+    unit = _reporting_unit(visit.kombika, visit.unit_hsa_id)
+    if visit.visited_at is not None:
+        day, time = _local(visit.visited_at)
+        when: tuple[tuple[str, str], ...] = (("besoksdatum", day), ("besokstid", time))
+    else:
+        assert visit.visited_on is not None  # the contract sees to one of the two
+        when = (("besoksdatum", visit.visited_on.isoformat()),)
+    body = (
+        _common(event, unit)
+        | dict(when)
+        | {
+            "yrkeskategorier": list(visit.professions),
+            "diagnoser": _diagnoses(visit.diagnoses),
+            "atgarder": _procedures(visit.procedures),
+            "lakemedel": [{"atc": code} for code in visit.atc_codes]
+            + _medications(visit.medications),
+        }
+    )
+    _optional(body, "besokstyp", visit.visit_type)
+    _optional(body, "akut", visit.akut)
+    _optional(body, "taxa", visit.tariff)
+    _optional(body, "kontakttyp", visit.contact_type)
     _optional(body, "vardperiodkod", visit.care_period_code)
-    _optional(body, "remitterandeEnhet", _unit(visit.referring_kombika))
-    return _Record("besok", body, unit, (("besoksdatum", day), ("besokstid", time)))
+    _optional(body, "remitterandeEnhet", _any_unit(visit.referring_kombika))
+    _optional(body, "remitterandeEnhet", _any_unit(visit.referring_unit_hsa_id))
+    _optional(body, "kontaktform", _FORMS.get(visit.contact_form or ""))
+    if visit.patient_fee is not None:
+        fee = {"kod": visit.patient_fee}
+        _optional(fee, "klass", visit.patient_fee_class)
+        body["patientavgift"] = fee
+    _rows(body, "tillstand", _conditions(visit.conditions))
+    _rows(body, "produkter", [_coded(p, antal=p.quantity) for p in visit.products])
+    _rows(body, "resursgrupper", [_coded(g) for g in visit.resource_groups])
+    _optional(body, "remitteradTill", _any_unit(visit.referred_to_unit))
+    for name, value in (
+        ("visteFore", visit.stay_before),
+        ("vardFore", visit.care_before),
+        ("visteEfter", visit.stay_after),
+        ("vardEfter", visit.care_after),
+        ("tillhorVardansvar", visit.belongs_to_care_responsibility),
+        ("tillhorVardkontakt", visit.belongs_to_contact),
+    ):
+        _optional(body, name, value)
+    _span(body, visit.ends_on, visit.end_unit, visit.commission)
+    return _Record("besok", body, unit, when)
 
 
 def _admission(event: CareContactEvent, admission: Admission) -> _Record:
@@ -268,20 +334,55 @@ def _availability(event: CareContactEvent, availability: Availability) -> _Recor
     return _Record("tillganglighet", body, unit, (("bokningsdatum", booked),))
 
 
-def _common(event: CareContactEvent, unit: Kombika) -> dict[str, Any]:
+def _care_responsibility(event: CareContactEvent, duty: CareResponsibility) -> _Record:
+    unit = _reporting_unit(duty.kombika, duty.unit_hsa_id)
+    start = duty.starts_on.isoformat()
+    body = _common(event, unit) | {
+        "startdatum": start,
+        "vardansvarsform": _RESPONSIBILITY_FORMS[duty.form],
+        "diagnoser": _diagnoses(duty.diagnoses),
+    }
+    _optional(body, "niva", _LEVELS.get(duty.level or ""))
+    _rows(body, "tillstand", _conditions(duty.conditions))
+    _span(body, duty.ends_on, duty.end_unit, duty.commission)
+    return _Record("vardansvar", body, unit, (("startdatum", start),))
+
+
+def _episode(event: CareContactEvent, episode: CareEpisode) -> _Record:
+    unit = _reporting_unit(episode.kombika, episode.unit_hsa_id)
+    start = episode.starts_on.isoformat()
+    body = _common(event, unit) | {"startdatum": start}
+    _span(body, episode.ends_on, episode.end_unit, episode.commission)
+    return _Record(_EPISODES[episode.kind], body, unit, (("startdatum", start),))
+
+
+def _span(body: dict[str, Any], ends_on: Any, end_unit: str | None, commission: str | None) -> None:
+    _optional(body, "slutdatum", ends_on.isoformat() if ends_on is not None else None)
+    _optional(body, "slutenhet", _any_unit(end_unit))
+    _optional(body, "ersUppdrag", commission)
+
+
+def _common(event: CareContactEvent, unit: Kombika | str) -> dict[str, Any]:
     patient = event.payload.patient
     id_type = _ID_TYPES.get(patient.id_type)
     if id_type is None:
         raise InvalidEventError(
             "payload.patient.id_type: GVR accepts PNR, SNR or Region Stockholm reserve numbers"
         )
-    return {
+    body: dict[str, Any] = {
         "patientId": patient.id,
         "patientIdTyp": id_type,
         "enhet": _unit_fields(unit),
         "kallsystem": event.source_system,
         "kallId": event.record_id,
     }
+    if isinstance(patient, CarePatient):
+        _optional(body, "patientLkf", patient.lkf)
+        _optional(body, "patientBasomrade", patient.base_area)
+        birth = patient.birth_date
+        _optional(body, "patientFodelsedatum", birth.isoformat() if birth else None)
+        _optional(body, "patientKon", patient.sex)
+    return body
 
 
 def _key(record: _Record) -> tuple[str, str, str, str]:
@@ -292,32 +393,80 @@ def _key(record: _Record) -> tuple[str, str, str, str]:
 
 def _locator(record: _Record) -> tuple[tuple[str, str], ...]:
     unit = record.unit
-    return (
-        ("patientId", record.body["patientId"]),
-        ("enhet.inr", unit.inr),
-        ("enhet.klin", unit.klin),
-        ("enhet.avd", unit.avd),
-        *record.when,
-    )
+    where = tuple((f"enhet.{name}", value) for name, value in _unit_fields(unit).items())
+    return (("patientId", record.body["patientId"]), *where, *record.when)
 
 
 def _diagnoses(codes: tuple[str, ...]) -> list[dict[str, Any]]:
     return [{"kod": code, "ordning": position} for position, code in enumerate(codes, start=1)]
 
 
+def _links(row: Procedure | Medication | Condition) -> dict[str, int]:
+    """diagnosRad / tillstandRad: the 1-based row numbers of what the row is linked to."""
+    links = {}
+    if row.diagnosis_index is not None:
+        links["diagnosRad"] = row.diagnosis_index + 1
+    condition = getattr(row, "condition_index", None)
+    if condition is not None:
+        links["tillstandRad"] = condition + 1
+    return links
+
+
 def _procedures(procedures: tuple[Procedure, ...]) -> list[dict[str, Any]]:
+    return [{"kod": p.code, **_links(p), "datum": p.performed_on.isoformat()} for p in procedures]
+
+
+def _medications(rows: tuple[Medication, ...]) -> list[dict[str, Any]]:
+    found = []
+    for row in rows:
+        item: dict[str, Any] = {"atc": row.atc, **_links(row)}
+        _optional(item, "datum", row.given_on.isoformat() if row.given_on else None)
+        found.append(item)
+    return found
+
+
+def _conditions(rows: tuple[Condition, ...]) -> list[dict[str, Any]]:
     return [
-        {"kod": p.code, "diagnosRad": p.diagnosis_index + 1, "datum": p.performed_on.isoformat()}
-        for p in procedures
+        _coded(row, datum=row.recorded_on.isoformat(), ordning=position, **_links(row))
+        for position, row in enumerate(rows, start=1)
     ]
 
 
-def _unit_fields(unit: Kombika) -> dict[str, str]:
+def _coded(row: Any, **extra: Any) -> dict[str, Any]:
+    """{kod, klass (when known), …extra} of a coded row (condition, product, resource group)."""
+    item: dict[str, Any] = {"kod": row.code}
+    _optional(item, "klass", row.code_class)
+    return item | extra
+
+
+def _rows(body: dict[str, Any], name: str, rows: list[dict[str, Any]]) -> None:
+    """Lists GVR did not have before ERSMO's content are sent only when not empty."""
+    if rows:
+        body[name] = rows
+
+
+def _reporting_unit(kombika: str | None, hsa_id: str | None) -> Kombika | str:
+    if kombika is not None:
+        return parse_kombika(kombika)
+    assert hsa_id is not None  # the contract sees to one of the two
+    return hsa_id
+
+
+def _unit_fields(unit: Kombika | str) -> dict[str, str]:
+    if isinstance(unit, str):
+        return {"hsaId": unit}
     return {"inr": unit.inr, "klin": unit.klin, "avd": unit.avd}
 
 
 def _unit(kombika: str | None) -> dict[str, str] | None:
     return None if kombika is None else _unit_fields(parse_kombika(kombika))
+
+
+def _any_unit(value: str | None) -> dict[str, str] | None:
+    """A unit named by kombika or by HSA-id (SE…)."""
+    if value is None:
+        return None
+    return _unit_fields(value if value.startswith("SE") else parse_kombika(value))
 
 
 def _local(moment: datetime) -> tuple[str, str]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from services.gvr import dev
 from services.gvr.settings import GvrSettings
 from shared.contracts import CareContactEvent
 from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
+
+if TYPE_CHECKING:
+    import typer
 
 
 @asynccontextmanager
@@ -35,6 +39,13 @@ async def build(settings: GvrSettings, _context: WorkerContext) -> AsyncIterator
             await client.aclose()
 
 
+def commands() -> typer.Typer:
+    """`regbridge gvr import ersmo FILE`: ERSMOIndata files as care.contact events."""
+    from services.gvr.cli import gvr_app
+
+    return gvr_app
+
+
 SPEC = WorkerSpec(
     name="gvr",
     summary="care contacts to GVR (Region Stockholm) over mutual TLS; needs the catalog",
@@ -42,6 +53,7 @@ SPEC = WorkerSpec(
     event_types=(CareContactEvent,),
     input_purpose="care contacts from journal systems",
     build=build,
+    commands=commands,
     dev=DevHooks(
         sandbox=dev.sandbox,
         demo=dev.demo,

@@ -7,7 +7,15 @@ from datetime import date, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from shared.contracts import Admission, Availability, CareContactEvent, Discharge, OutpatientVisit
+from shared.contracts import (
+    Admission,
+    Availability,
+    CareContactEvent,
+    CareEpisode,
+    CareResponsibility,
+    Discharge,
+    OutpatientVisit,
+)
 from shared.delivery.errors import NotYetKnownError, PermanentError
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -39,12 +47,16 @@ class UnitCatalog(Protocol):
 
     def unit_by_kombika(self, kombika: str, day: date) -> ActiveUnit | None: ...
 
+    def unit(self, hsa_id: str) -> ActiveUnit | None: ...
+
 
 def event_day(event: CareContactEvent) -> date:
     """The date GVR judges codes and units by: the contact's own date, in Swedish time."""
     payload = event.payload
     match payload:
         case OutpatientVisit():
+            if payload.visited_at is None:
+                return payload.day
             return payload.visited_at.astimezone(STOCKHOLM).date()
         case Admission():
             return payload.admitted_at.astimezone(STOCKHOLM).date()
@@ -52,18 +64,24 @@ def event_day(event: CareContactEvent) -> date:
             return payload.discharged_at.astimezone(STOCKHOLM).date()
         case Availability():
             return payload.booked_on
+        case CareResponsibility() | CareEpisode():
+            return payload.starts_on
     raise AssertionError(f"unknown care contact {type(payload).__name__}")
 
 
 def named_units(event: CareContactEvent) -> Iterator[tuple[str, str]]:
-    """(field path, kombika) of every unit the contact names, referrers included."""
+    """(field path, kombika or HSA-id) of every unit the contact names, referrers included."""
     payload = event.payload
     fields = (
         "kombika",
+        "unit_hsa_id",
         "referring_kombika",
+        "referring_unit_hsa_id",
         "admitting_kombika",
         "discharging_kombika",
         "referred_to_kombika",
+        "referred_to_unit",
+        "end_unit",
     )
     for field in fields:
         value = getattr(payload, field, None)
@@ -77,9 +95,12 @@ def check_units(
     """Raise for the first unit GVR would refuse: an unknown kombika (NotYetKnownError, retried
     for `grace`), a closed unit (ClosedUnitError)."""
     day = event_day(event)
-    for path, kombika in named_units(event):
-        unit = catalog.unit_by_kombika(kombika, day)
+    for path, name in named_units(event):
+        if name.startswith("SE"):  # an HSA-id
+            unit, kind = catalog.unit(name), "HSA-id"
+        else:
+            unit, kind = catalog.unit_by_kombika(name, day), "kombika"
         if unit is None:
-            raise unknown_unit(f"{path}: kombika {kombika} is not a known unit on {day}", grace)
+            raise unknown_unit(f"{path}: {kind} {name} is not a known unit on {day}", grace)
         if not unit.active_on(day):
-            raise ClosedUnitError(f"{path}: kombika {kombika} ({unit.hsa_id}) is closed on {day}")
+            raise ClosedUnitError(f"{path}: {kind} {name} ({unit.hsa_id}) is closed on {day}")

@@ -9,6 +9,14 @@ from shared.contracts.care_contact import (
     OutpatientVisit,
     Procedure,
 )
+from shared.contracts.care_ersmo import CareEpisode, CareResponsibility
+from shared.contracts.care_parts import (
+    CarePatient,
+    Condition,
+    Medication,
+    Product,
+    ResourceGroup,
+)
 from shared.contracts.envelope import SCHEMA_VERSION, EventEnvelope, Operation
 from shared.contracts.errors import ContractViolationError, Violation
 from shared.contracts.hsa import HsaUnitNotification, HsaUnitNotificationEvent
@@ -33,17 +41,24 @@ __all__ = [
     "Availability",
     "CareContact",
     "CareContactEvent",
+    "CareEpisode",
+    "CarePatient",
     "CareProvider",
+    "CareResponsibility",
+    "Condition",
     "ContractViolationError",
     "Discharge",
     "Event",
     "EventEnvelope",
     "HsaUnitNotification",
     "HsaUnitNotificationEvent",
+    "Medication",
     "Operation",
     "OutpatientVisit",
     "Patient",
     "Procedure",
+    "Product",
+    "ResourceGroup",
     "VaccinatedPerson",
     "Vaccination",
     "VaccinationEvent",

@@ -2,17 +2,50 @@
 availability data."""
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from shared.contracts.care_ersmo import CareEpisode, CareResponsibility
+from shared.contracts.care_parts import (
+    COMMISSION_DOC,
+    CONDITIONS_DOC,
+    END_DOC,
+    END_UNIT_DOC,
+    MAX_ROWS,
+    UNIT_DOC,
+    UNIT_HSA_DOC,
+    AkutCode,
+    CarePatient,
+    CodeClass,
+    Commission,
+    Condition,
+    EventRef,
+    Medication,
+    Product,
+    ResourceGroup,
+    SingleCode,
+    UnitId,
+    check_links,
+    ends_after,
+    one_unit,
+)
 from shared.contracts.envelope import CONTRACT_CONFIG, EventEnvelope
 from shared.contracts.patient import Patient
 from shared.contracts.types import (
     AkutFlag,
     AtcCode,
     CarePeriodCode,
+    HsaId,
     Icd10Se,
     KombikaCode,
     KvaCode,
@@ -37,9 +70,16 @@ class Procedure(BaseModel):
     model_config = CONTRACT_CONFIG
 
     code: KvaCode = Field(description="KVÅ procedure code, e.g. NHP09 or AQ014.")
-    diagnosis_index: int = Field(
+    diagnosis_index: int | None = Field(
+        default=None,
         ge=0,
-        description="0-based position in this payload's `diagnoses` of the linked diagnosis.",
+        description="0-based position in this payload's `diagnoses` of the linked diagnosis; "
+        "optional (a procedure may stand alone or belong to a condition).",
+    )
+    condition_index: int | None = Field(
+        default=None,
+        ge=0,
+        description="0-based position in this payload's `conditions` of a linked condition.",
     )
     performed_on: date = Field(description="Date the procedure was performed (YYYY-MM-DD).")
 
@@ -52,7 +92,7 @@ def check_procedure_links(
     if diagnoses is None:  # diagnoses were invalid and are reported on their own
         return procedures
     for position, procedure in enumerate(procedures):
-        if procedure.diagnosis_index >= len(diagnoses):
+        if procedure.diagnosis_index is not None and procedure.diagnosis_index >= len(diagnoses):
             raise PydanticCustomError(
                 "diagnosis_link",
                 "procedure {position} links diagnosis_index {index}, but only {count} "
@@ -63,43 +103,144 @@ def check_procedure_links(
 
 
 class OutpatientVisit(BaseModel):
-    """An outpatient visit (Vårdkontakt öppenvård)."""
+    """An outpatient visit (Vårdkontakt öppenvård), or a home-care contact."""
 
     model_config = CONTRACT_CONFIG
 
     kind: Literal["outpatient_visit"] = Field(description="Payload kind: an outpatient visit.")
-    patient: Patient = Field(description=_PATIENT)
-    kombika: KombikaCode = Field(
-        description="Reporting unit as kombika: inrättning (5 digits), klinik (3), avdelning (1-3)."
+    patient: CarePatient = Field(description=_PATIENT)
+    kombika: KombikaCode | None = Field(default=None, description=UNIT_DOC)
+    unit_hsa_id: HsaId | None = Field(default=None, description=UNIT_HSA_DOC)
+    visited_at: AwareDatetime | None = Field(
+        default=None,
+        description="Date and time of the visit, with zone offset (part of the record key). "
+        "Give it, or `visited_on` when only the date is known.",
     )
-    visited_at: AwareDatetime = Field(
-        description="Date and time of the visit, with zone offset (part of the record key)."
+    visited_on: date | None = Field(
+        default=None,
+        description="Date of the visit when its time is not known (YYYY-MM-DD), instead of "
+        "`visited_at`.",
     )
-    visit_type: RegionCode = Field(description="Visit type (BTYP) from the region's code server.")
+    ends_on: date | None = Field(default=None, description=END_DOC)
+    end_unit: UnitId | None = Field(default=None, description=END_UNIT_DOC)
+    contact_form: Literal["outpatient", "home_care"] | None = Field(
+        default=None,
+        description="Form of the contact: outpatient (öppenvårdskontakt) or home care "
+        "(hemsjukvårdskontakt). Optional; outpatient when not given.",
+    )
+    visit_type: RegionCode | None = Field(
+        default=None,
+        description="Visit type (BTYP) from the region's code server; ERSMO event type 013.",
+    )
     professions: tuple[ProfessionCode, ...] = Field(
-        min_length=1, description="Professions present (VDG), two characters each; at least one."
+        default=(),
+        max_length=20,
+        description="Professions present (VDG), two characters each (01 physician, 02 nurse …); "
+        "may be empty.",
     )
-    akut: AkutFlag = Field(description=_AKUT)
-    tariff: RegionCode = Field(description="Tariff (TAXA) valid on the visit date.")
+    akut: AkutCode | None = Field(
+        default=None,
+        description="Emergency flag (AKUT): 'J' / '1' emergency, 'N' / '2' planned. Optional.",
+    )
+    tariff: RegionCode | None = Field(
+        default=None, description="Tariff (TAXA) valid on the visit date. Optional."
+    )
+    patient_fee: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,2}$")] | None = Field(
+        default=None,
+        description="Patient fee code (ERSMO Patientavgift, 1-2 characters), of the table "
+        "`patient_fee_class`.",
+    )
+    patient_fee_class: CodeClass | None = Field(
+        default=None,
+        description="The table of `patient_fee` (ERSMO Avgiftsklass; 006 = TAXA).",
+    )
     care_period_code: CarePeriodCode | None = Field(
         default=None, description=f"{_CARE_PERIOD} Optional."
     )
-    contact_type: RegionCode = Field(description="Type of care contact (kontakttyp).")
-    diagnoses: tuple[Icd10Se, ...] = Field(default=(), description=_DIAGNOSES)
-    procedures: tuple[Procedure, ...] = Field(default=(), description=_PROCEDURES)
+    contact_type: RegionCode | None = Field(
+        default=None,
+        description="Type of care contact (kontakttyp, VKTYP); ERSMO event type 014. Optional.",
+    )
+    diagnoses: tuple[Icd10Se, ...] = Field(default=(), max_length=MAX_ROWS, description=_DIAGNOSES)
+    conditions: tuple[Condition, ...] = Field(
+        default=(), max_length=MAX_ROWS, description=CONDITIONS_DOC
+    )
+    procedures: tuple[Procedure, ...] = Field(
+        default=(), max_length=MAX_ROWS, description=_PROCEDURES
+    )
     atc_codes: tuple[AtcCode, ...] = Field(
-        default=(), description="Medicines given during the visit as ATC codes, e.g. A01AB13."
+        default=(),
+        max_length=MAX_ROWS,
+        description="Medicines given during the visit as ATC codes, e.g. A01AB13.",
+    )
+    medications: tuple[Medication, ...] = Field(
+        default=(),
+        max_length=MAX_ROWS,
+        description="Medicines given as ATC rows with a date and a link to a diagnosis or "
+        "condition (use `atc_codes` for bare codes).",
+    )
+    products: tuple[Product, ...] = Field(
+        default=(), max_length=MAX_ROWS, description="Products used or handed out, with quantities."
+    )
+    resource_groups: tuple[ResourceGroup, ...] = Field(
+        default=(), max_length=MAX_ROWS, description="Resource groups the contact is reimbursed in."
     )
     referring_kombika: KombikaCode | None = Field(
         default=None, description="Kombika of the referring unit, if the visit was referred."
     )
+    referring_unit_hsa_id: HsaId | None = Field(
+        default=None, description="HSA-id of the referring unit, when it is named that way."
+    )
+    referred_to_unit: UnitId | None = Field(
+        default=None, description="Unit the patient was referred on to (kombika or HSA-id)."
+    )
+    stay_before: SingleCode | None = Field(
+        default=None, description="Where the patient stayed before (VisteFöre, IKOD-like code)."
+    )
+    care_before: SingleCode | None = Field(
+        default=None, description="Care before the contact (VårdFöre), one character."
+    )
+    stay_after: SingleCode | None = Field(
+        default=None, description="Where the patient stays after (VisteEfter, UKOD-like code)."
+    )
+    care_after: SingleCode | None = Field(
+        default=None, description="Care planned after the contact (VårdEfter, VPLAN)."
+    )
+    commission: Commission | None = Field(default=None, description=COMMISSION_DOC)
+    belongs_to_care_responsibility: EventRef | None = Field(
+        default=None,
+        description="record_id of the care responsibility (vårdansvar) the contact belongs to.",
+    )
+    belongs_to_contact: EventRef | None = Field(
+        default=None, description="record_id of another contact this one belongs to."
+    )
 
-    @field_validator("procedures")
+    @field_validator("conditions", "procedures", "medications")
     @classmethod
-    def _procedures_link_diagnoses(
-        cls, procedures: tuple[Procedure, ...], info: ValidationInfo
-    ) -> tuple[Procedure, ...]:
-        return check_procedure_links(procedures, info)
+    def _rows_link_existing_rows(
+        cls, rows: tuple[BaseModel, ...], info: ValidationInfo
+    ) -> tuple[BaseModel, ...]:
+        if info.field_name == "procedures":
+            check_procedure_links(rows, info)  # type: ignore[arg-type]
+        return check_links(rows, info)
+
+    @model_validator(mode="after")
+    def _unit_and_time_given_once(self) -> Self:
+        one_unit(self.kombika, self.unit_hsa_id)
+        if (self.visited_at is None) == (self.visited_on is None):
+            raise PydanticCustomError(
+                "visit_time", "give `visited_at` or `visited_on` (exactly one of the two)"
+            )
+        ends_after(self.day, self.ends_on)
+        return self
+
+    @property
+    def day(self) -> date:
+        """The visit's date as given (`visited_at` in its own offset, or `visited_on`)."""
+        if self.visited_at is not None:
+            return self.visited_at.date()
+        assert self.visited_on is not None  # the model validator saw to it
+        return self.visited_on
 
 
 class Admission(BaseModel):
@@ -152,6 +293,18 @@ class Discharge(BaseModel):
     ) -> tuple[Procedure, ...]:
         return check_procedure_links(procedures, info)
 
+    @field_validator("procedures")
+    @classmethod
+    def _no_conditions_to_link(cls, procedures: tuple[Procedure, ...]) -> tuple[Procedure, ...]:
+        for position, procedure in enumerate(procedures):
+            if procedure.condition_index is not None:
+                raise PydanticCustomError(
+                    "link",
+                    "procedure {position} links a condition, but a discharge has no conditions",
+                    {"position": position},
+                )
+        return procedures
+
     @field_validator("discharging_kombika")
     @classmethod
     def _same_clinic_as_admission(cls, value: str, info: ValidationInfo) -> str:
@@ -202,16 +355,27 @@ class Availability(BaseModel):
 
 
 CareContact = Annotated[
-    OutpatientVisit | Admission | Discharge | Availability, Field(discriminator="kind")
+    OutpatientVisit | Admission | Discharge | Availability | CareResponsibility | CareEpisode,
+    Field(discriminator="kind"),
 ]
-CARE_CONTACT_KINDS = ("outpatient_visit", "admission", "discharge", "availability")
+CARE_CONTACT_KINDS = (
+    "outpatient_visit",
+    "admission",
+    "discharge",
+    "availability",
+    "care_responsibility",
+    "care_period",
+    "examination",
+    "dispatch",
+)
 
 
 class CareContactEvent(EventEnvelope):
-    """A care contact: a visit, an admission, a discharge or availability data."""
+    """A care contact: a visit, an admission, a discharge, availability data, a care
+    responsibility, a care period, an examination or a dispatch."""
 
     event_type: Literal["care.contact"] = Field(description="Always 'care.contact' for this event.")
     payload: CareContact = Field(
-        description="The care contact; `kind` selects outpatient visit, admission, discharge or "
-        "availability."
+        description="The care contact; `kind` selects outpatient visit, admission, discharge, "
+        "availability, care responsibility, care period, examination or dispatch."
     )

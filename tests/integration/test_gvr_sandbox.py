@@ -269,7 +269,7 @@ LIKELY_REJECTIONS = [  # row of gvr.md, changes to a valid visit, falt, kod, wor
     (7, {"diagnoser": [{"kod": "j06.9", "ordning": 1}]}, "diagnoser[0].kod", CODE, "the dot"),
     (7, {"diagnoser": [{"kod": "J0699", "ordning": 1}]}, "diagnoser[0].kod", "GVR-KOD-OKAND", ""),
     (8, {"atgarder": AQ14}, "atgarder[0].kod", CODE, "2 letters + 3 digits"),
-    (9, {"akut": "Y"}, "akut", "GVR-KOD-OKAND", "J eller N"),
+    (9, {"akut": "Y"}, "akut", "GVR-KOD-OKAND", "J, N, 1 eller 2"),
     (10, TARIFF_2018_IN_2019, "taxa", "GVR-KOD-EJ-GILTIG", "2018-12-31"),
 ]  # fmt: skip
 
@@ -355,13 +355,13 @@ def test_every_failing_field_is_listed(http: httpx.Client, unit: KombikaPeriod) 
         yrkeskategorier=["LK", "XX", "LAK"],
         diagnoser=[{"kod": "J069", "ordning": 2}],
         lakemedel=[{"atc": "J01"}],
-        taxa=None,
+        kallId=None,
         okand="x",
     )
 
     assert errors(http.post("/vardhandelse/besok", json=record)) == {
         "okand": "GVR-OKANT-FALT",
-        "taxa": "GVR-SAKNAS",
+        "kallId": "GVR-SAKNAS",
         "besokstid": "GVR-FORMAT",
         "patientId": "GVR-PATIENTID",
         "yrkeskategorier[1]": "GVR-KOD-OKAND",
@@ -666,3 +666,94 @@ def test_the_openapi_is_3_0_and_names_every_route(http: httpx.Client) -> None:
     assert {"Besok", "Inskrivning", "Utskrivning", "Tillganglighet", "FelSvar"} <= set(schemas)
     assert '"null"' not in str(document).replace("'", '"')
     assert http.get("/docs").status_code == 200
+
+
+# --- ERSMO's content: date-only records, units by HSA-id, the new resources ------------------
+
+
+def test_a_date_only_visit_at_an_hsa_id_is_created_found_and_cancelled(http: httpx.Client) -> None:
+    # Given a visit without a time, at a unit named by HSA-id, with ERSMO's rows
+    record = {
+        "patientId": "191212121212",
+        "patientIdTyp": "PNR",
+        "enhet": {"hsaId": "SE2321000016-14L1"},
+        "kallsystem": "ersmo",
+        "kallId": "R1",
+        "besoksdatum": "2014-02-03",
+        "slutdatum": "2014-02-04",
+        "yrkeskategorier": ["01", "02"],
+        "akut": "1",
+        "patientavgift": {"kod": "12", "klass": "006"},
+        "diagnoser": [{"kod": "I050", "ordning": 1}, {"kod": "K570", "ordning": 2}],
+        "tillstand": [{"kod": "ASA6", "klass": "010", "datum": "2008-03-11", "ordning": 1}],
+        "atgarder": [{"kod": "PE009", "tillstandRad": 1, "datum": "2014-02-04"}],
+        "lakemedel": [{"atc": "A01AB13", "datum": "2014-02-03", "diagnosRad": 2}],
+        "produkter": [{"kod": "K1234", "klass": "005", "antal": 2}],
+        "resursgrupper": [{"kod": "1234", "klass": "012"}],
+        "visteFore": "1",
+        "vardFore": "a",
+        "ersUppdrag": "1234",
+    }
+    # When it is created, looked up by the day alone and cancelled
+    created = http.post("/vardhandelse/besok", json=record)
+    assert created.status_code == 201, created.text
+    where = {"patientId": "191212121212", "enhet.hsaId": "SE2321000016-14L1"}
+    found = http.get("/vardhandelse/besok", params=where | {"besoksdatum": "2014-02-03"})
+    cancelled = http.request(
+        "DELETE", "/vardhandelse/besok", params=where | {"id": created.json()["id"]}
+    )
+    # Then each answers as for any visit
+    assert [hit["kallId"] for hit in found.json()["traffar"]] == ["R1"]
+    assert cancelled.json()["status"] == "MAKULERAD"
+
+
+def test_ersmo_rows_are_checked_against_their_tables_and_links(http: httpx.Client) -> None:
+    record = {
+        "patientId": "191212121212",
+        "patientIdTyp": "PNR",
+        "enhet": {"hsaId": "SE2321000016-14L1"},
+        "kallsystem": "ersmo",
+        "kallId": "R2",
+        "besoksdatum": "2014-02-03",
+        "slutdatum": "2014-02-02",
+        "diagnoser": [{"kod": "J250", "ordning": 1}],
+        "tillstand": [{"kod": "ASA9", "datum": "2008-03-11", "ordning": 1, "diagnosRad": 2}],
+        "atgarder": [{"kod": "PE009", "tillstandRad": 2, "datum": "2014-02-05"}],
+        "patientavgift": {"kod": "99", "klass": "006"},
+    }
+    assert errors(http.post("/vardhandelse/besok", json=record)) == {
+        "slutdatum": "GVR-DATUM",
+        "diagnoser[0].kod": "GVR-KOD-OKAND",
+        "tillstand[0].kod": "GVR-KOD-OKAND",
+        "tillstand[0].diagnosRad": "GVR-ORDNING",
+        "atgarder[0].tillstandRad": "GVR-ORDNING",
+        "atgarder[0].datum": "GVR-DATUM",
+        "patientavgift.kod": "GVR-KOD-OKAND",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "own"),
+    [
+        ("/vardhandelse/vardansvar", {"vardansvarsform": "HEMSJUKVARD", "niva": "BASAL"}),
+        ("/vardhandelse/vardperiod", {}),
+        ("/vardhandelse/undersokning", {}),
+        ("/vardhandelse/expediering", {"slutdatum": "2014-01-02"}),
+    ],
+)
+def test_the_ersmo_kinds_have_their_own_resources(
+    http: httpx.Client, unit: KombikaPeriod, path: str, own: dict[str, Any]
+) -> None:
+    record = {
+        "patientId": "191212121212",
+        "patientIdTyp": "PNR",
+        "enhet": enhet(unit.code),
+        "kallsystem": "ersmo",
+        "kallId": "R3",
+        "startdatum": DAY.isoformat(),
+        "ersUppdrag": "1234",
+    } | own
+    if "slutdatum" in record:
+        record["slutdatum"] = DAY.isoformat()
+    assert http.post(path, json=record).status_code == 201
+    assert http.post(path, json=record).status_code == 409  # the same key: patient, day, unit

@@ -286,8 +286,11 @@ BAD_EVENTS = {
         "links diagnosis_index 2, but only 2 diagnoses are given",
     ),
     "akut not J/N": Bad("admission", _set("payload.akut", "Y"), "payload.akut", "'J' or 'N'"),
-    "no profession": Bad(
-        "outpatient_visit", _set("payload.professions", []), "payload.professions", "at least 1"
+    "too many professions": Bad(
+        "outpatient_visit",
+        _set("payload.professions", ["01"] * 21),
+        "payload.professions",
+        "at most 20",
     ),
     "unknown care-contact kind": Bad(
         "admission", _set("payload.kind", "transfer"), "payload.kind", "unknown value"

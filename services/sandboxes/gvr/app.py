@@ -13,7 +13,7 @@ from services.sandboxes.faults import FaultAnswers, FaultMiddleware
 from services.sandboxes.gvr import admin
 from services.sandboxes.gvr.checks import Checker
 from services.sandboxes.gvr.openapi30 import OPENAPI_VERSION, add_schemas, to_openapi_30
-from services.sandboxes.gvr.schema import Fel, FelKod, FelSvar, Kvitto, Traffar
+from services.sandboxes.gvr.schema import HSA_PATTERN, Fel, FelKod, FelSvar, Kvitto, Traffar
 from services.sandboxes.gvr.state import SandboxState
 from services.sandboxes.gvr.store import Outcome, Result, Status, StoredRecord
 from services.sandboxes.gvr.validation import RESOURCES, RecordKey, Resource
@@ -275,7 +275,15 @@ def _add_resource(app: FastAPI, state: SandboxState, resource: Resource) -> None
 
 
 def _query_key(checker: Checker, also_required: list[str]) -> tuple[str | None, str | None]:
-    """patientId and kombika (enhet.inr + enhet.klin + enhet.avd) from query parameters."""
+    """patientId and the unit (enhet.inr + enhet.klin + enhet.avd, or enhet.hsaId) from query
+    parameters."""
+    if checker.data.get("enhet.hsaId"):
+        for name in ("patientId", *also_required):
+            if not checker.data.get(name):
+                checker.data.pop(name, None)
+                checker.fail(name, FelKod.SAKNAS, "obligatorisk parameter saknas")
+        patient = checker.text("patientId", r"[0-9]{12}", "måste vara 12 siffror utan skiljetecken")
+        return patient, checker.text("enhet.hsaId", HSA_PATTERN[1:-1], "inte ett HSA-id")
     for name in ("patientId", *_KOMBIKA_QUERY, *also_required):
         if not checker.data.get(name):
             checker.data.pop(name, None)

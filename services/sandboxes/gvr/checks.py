@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from services.sandboxes.gvr.codes import CodeState, CodeTable
 from services.sandboxes.gvr.kombika import KombikaRegistry, KombikaState
 from services.sandboxes.gvr.schema import Enhet, Fel, FelKod
-from shared.identifiers import InvalidIdentifierError, Kombika
+from shared.identifiers import InvalidIdentifierError, Kombika, validate_hsa_id
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
@@ -132,6 +132,16 @@ class Checker:
                 self.fail(f"{name}[{index}]", FelKod.FORMAT, "måste vara ett objekt")
         return found
 
+    def objects_one(self, name: str) -> list[tuple[Checker, dict[str, Any]]]:
+        """One object (prefix ``name.``), as a list of none or one; a not-object is reported."""
+        value = self.raw(name)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, dict):
+            self.fail(name, FelKod.FORMAT, "måste vara ett objekt")
+            return []
+        return [(Checker(self.found, value, f"{self.at(name)}."), value)]
+
     def code(self, name: str, table: CodeTable, day: date | None) -> str | None:
         """A code of `table`, valid on `day` (the event date; None when that date is bad)."""
         value = self.text(name)
@@ -173,19 +183,33 @@ class Checker:
 
     def kombika(
         self, name: str, registry: KombikaRegistry, day: date | None, role: str
-    ) -> Kombika | None:
-        """A kombika object {inr, klin, avd}: its format, then its existence and state on `day`.
+    ) -> Kombika | str | None:
+        """A unit object: a kombika {inr, klin, avd} (its format, then its existence and state on
+        `day`), or {hsaId} (its format only: the sandbox's registry knows kombikas).
 
-        Returns the kombika whenever its format is right, known and open or not.
+        Returns the kombika whenever its format is right, known and open or not; an HSA-id as str.
         """
         value = self.raw(name)
         if value is _MISSING:
             return None
         if not isinstance(value, dict):
-            self.fail(name, FelKod.FORMAT, "måste vara ett objekt {inr, klin, avd}")
+            self.fail(name, FelKod.FORMAT, "måste vara ett objekt {inr, klin, avd} eller {hsaId}")
             return None
         parts = Checker(self.found, value, f"{self.at(name)}.")
         parts.fields_of(Enhet)
+        if "hsaId" in value:
+            if set(value) != {"hsaId"}:
+                self.fail(name, FelKod.FORMAT, "ange antingen hsaId eller inr, klin och avd")
+                return None
+            hsa_id = parts.text("hsaId")
+            try:
+                return validate_hsa_id(hsa_id) if hsa_id is not None else None
+            except InvalidIdentifierError as error:
+                parts.fail("hsaId", FelKod.KOMBIKA_FORMAT, f"inte ett HSA-id: {error.rule}")
+                return None
+        for part in ("inr", "klin", "avd"):
+            if value.get(part) is None:
+                parts.fail(part, FelKod.SAKNAS, "obligatoriskt fält saknas")
         rules = (
             ("inr", _INR, "inrättning måste vara 5 siffror"),
             ("klin", _KLIN, "klinik måste vara 3 siffror"),

@@ -87,6 +87,10 @@ VDG = CodeTable(
     "VDG",
     "yrkeskategori",
     [
+        # Region Stockholm's two-digit codes, as ERSMO files carry them (gvr.md: 01 physician,
+        # 02 nurse); the rest of that table is not in our sources.
+        Code("01", "Läkare", _OPEN_2010),
+        Code("02", "Sjuksköterska", _OPEN_2010),
         Code("LK", "Läkare", _OPEN_2010),
         Code("SJ", "Sjuksköterska", _OPEN_2010),
         Code("AS", "Undersköterska", _OPEN_2010),
@@ -100,7 +104,16 @@ VDG = CodeTable(
     ],
 )
 
-AKUT = CodeTable("AKUT", "akut", [Code("J", "Ja, akut"), Code("N", "Nej, planerad")])
+AKUT = CodeTable(
+    "AKUT",
+    "akut",
+    [
+        Code("J", "Ja, akut"),
+        Code("N", "Nej, planerad"),
+        Code("1", "Akut (ERSMO)"),
+        Code("2", "Planerad (ERSMO)"),
+    ],
+)
 
 TAXA = CodeTable(
     "TAXA",
@@ -110,6 +123,8 @@ TAXA = CodeTable(
         Code("A102", "Läkarbesök, avgiftsfri", _OPEN_2010),
         Code("B201", "Sjukvårdande behandling", _OPEN_2010),
         Code("T2018", "Övergångstaxa 2018", _d("2018-01-01"), _d("2018-12-31")),
+        # ERSMO's Patientavgift of Avgiftsklass 006 (TAXA), as the sample files carry it
+        Code("12", "Patientavgift 12 (ERSMO-exempel)", _OPEN_2010),
     ],
 )
 
@@ -152,6 +167,11 @@ ICD10SE = CodeTable(
         Code("J459", "Astma, ospecificerad", _d("1997-01-01")),
         Code("M545", "Lumbago", _d("1997-01-01")),
         Code("U071", "covid-19, virus identifierat", _d("2020-02-01")),
+        # From ERSMO's sample files. Their third code, J250, is not in ICD-10 (no category J25
+        # exists): it stays out, and GVR answers GVR-KOD-OKAND for it, as the register would.
+        Code(
+            "K570", "Divertikelsjukdom i tunntarmen med perforation och abscess", _d("1997-01-01")
+        ),
     ],
 )
 
@@ -165,6 +185,7 @@ KVA = CodeTable(
         Code("XS100", "Sandboxåtgärd XS100", _OPEN_2010),
         Code("DV030", "Sandboxåtgärd DV030", _OPEN_2010),
         Code("AF021", "Sandboxåtgärd AF021", _OPEN_2010),
+        Code("PE009", "Åtgärd PE009 (ur ERSMO:s exempelfiler)", _OPEN_2010),
     ],
 )
 
@@ -182,6 +203,12 @@ ATC = CodeTable(
     ],
 )
 
+TILLSTAND = CodeTable(
+    "TILLSTAND",
+    "tillstånd (ASA-klass, ERSMO klass 010)",
+    [Code(f"ASA{n}", f"ASA-klass {n}", _OPEN_2010) for n in range(1, 7)],
+)
+
 KONTAKTKATEGORI = CodeTable(
     "KONTAKTKATEGORI",
     "kontaktkategori",
@@ -193,5 +220,5 @@ KONTAKTKATEGORI = CodeTable(
 )
 
 TABLES: dict[str, CodeTable] = {
-    table.name: table for table in (BTYP, VDG, AKUT, TAXA, IKOD, UKOD, ICD10SE, KVA, ATC)
+    table.name: table for table in (BTYP, VDG, AKUT, TAXA, IKOD, UKOD, ICD10SE, KVA, ATC, TILLSTAND)
 }

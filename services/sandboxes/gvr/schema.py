@@ -23,6 +23,11 @@ REGION_CODE_PATTERN = r"^[0-9A-Za-z]{1,10}$"
 CARE_PERIOD_PATTERN = r"^[0-9A-Za-z]{1,40}$"
 SOURCE_PATTERN = r"^\S.{0,63}$"
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+HSA_PATTERN = r"^SE(16)?[0-9]{10}-[A-Za-z0-9]+$"
+CLASS_PATTERN = r"^[0-9]{1,3}$"
+ERSMO_CODE_PATTERN = r"^[0-9A-Za-z]{1,10}$"
+SINGLE_PATTERN = r"^[0-9A-Za-z]$"
+LINK = "1-based row it is linked to"
 _EVENT_DATE = "valid on this date: codes and kombikas are checked as of it"
 
 
@@ -77,13 +82,21 @@ class Traffar(BaseModel):
 
 
 class Enhet(BaseModel):
-    """A kombika: inrättning + klinik + avdelning; must exist and be open on the event date."""
+    """A unit: a kombika (inrättning + klinik + avdelning; must exist and be open on the event
+    date), or an HSA-id (`hsaId` alone; the sandbox checks its format only)."""
 
     model_config = _FORBID
 
-    inr: str = Field(pattern=r"^[0-9]{5}$", description="Inrättning, 5 digits.")
-    klin: str = Field(pattern=r"^[0-9]{3}$", description="Klinik, 3 digits.")
-    avd: str = Field(pattern=r"^[A-Za-z0-9]{1,3}$", description="Avdelning, 1–3 alphanumerics.")
+    inr: str | None = Field(
+        default=None, pattern=r"^[0-9]{5}$", description="Inrättning, 5 digits."
+    )
+    klin: str | None = Field(default=None, pattern=r"^[0-9]{3}$", description="Klinik, 3 digits.")
+    avd: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]{1,3}$", description="Avdelning, 1–3 alphanumerics."
+    )
+    hsaId: str | None = Field(
+        default=None, pattern=HSA_PATTERN, description="HSA-id, instead of inr + klin + avd."
+    )
 
 
 class Diagnos(BaseModel):
@@ -97,14 +110,59 @@ class Atgard(BaseModel):
     model_config = _FORBID
 
     kod: str = Field(pattern=KVA_PATTERN, description="KVÅ: NHP09 or AQ014.")
-    diagnosRad: int = Field(ge=1, description="`ordning` of the diagnosis it belongs to.")
-    datum: date = Field(description="Performed on (YYYY-MM-DD), not after the event date.")
+    diagnosRad: int | None = Field(
+        default=None, ge=1, description="`ordning` of the diagnosis it belongs to (optional)."
+    )
+    tillstandRad: int | None = Field(
+        default=None, ge=1, description="`ordning` of the condition it belongs to (optional)."
+    )
+    datum: date = Field(
+        description="Performed on (YYYY-MM-DD), not after the event's last date (slutdatum, "
+        "else the event date)."
+    )
 
 
 class Lakemedel(BaseModel):
     model_config = _FORBID
 
     atc: str = Field(pattern=ATC_PATTERN, description="ATC substance level (J01CE02).")
+    datum: date | None = Field(default=None, description="Given on (YYYY-MM-DD), optional.")
+    diagnosRad: int | None = Field(default=None, ge=1, description=f"Diagnosis: {LINK}.")
+    tillstandRad: int | None = Field(default=None, ge=1, description=f"Condition: {LINK}.")
+
+
+class Tillstand(BaseModel):
+    """A condition (e.g. ASA class) from the condition table, dated."""
+
+    model_config = _FORBID
+
+    kod: str = Field(pattern=ERSMO_CODE_PATTERN, description="Condition code (ASA1–ASA6).")
+    klass: str | None = Field(default=None, pattern=CLASS_PATTERN, description="Table number.")
+    datum: date = Field(description="Applies from (YYYY-MM-DD).")
+    ordning: int = Field(ge=1, description="Rows numbered 1…n.")
+    diagnosRad: int | None = Field(default=None, ge=1, description=f"Diagnosis: {LINK}.")
+
+
+class Produkt(BaseModel):
+    model_config = _FORBID
+
+    kod: str = Field(pattern=ERSMO_CODE_PATTERN, description="Product code; format only.")
+    klass: str | None = Field(default=None, pattern=CLASS_PATTERN, description="Table number.")
+    antal: int = Field(ge=1, le=9999, description="Quantity.")
+
+
+class Resursgrupp(BaseModel):
+    model_config = _FORBID
+
+    kod: str = Field(pattern=r"^[0-9A-Za-z]{1,4}$", description="Resource group; format only.")
+    klass: str | None = Field(default=None, pattern=CLASS_PATTERN, description="Table number.")
+
+
+class Patientavgift(BaseModel):
+    model_config = _FORBID
+
+    kod: str = Field(pattern=r"^[0-9A-Za-z]{1,2}$", description="Fee code (TAXA when klass 006).")
+    klass: str | None = Field(default=None, pattern=CLASS_PATTERN, description="Table number.")
 
 
 class Gemensamt(BaseModel):
@@ -121,19 +179,49 @@ class Gemensamt(BaseModel):
     enhet: Enhet = Field(description="The reporting unit (kombika).")
     kallsystem: str = Field(pattern=SOURCE_PATTERN, description="The reporting system.")
     kallId: str = Field(pattern=SOURCE_PATTERN, description="The source record's id.")
+    patientLkf: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z]{6}$", description="County + municipality + parish."
+    )
+    patientBasomrade: str | None = Field(default=None, pattern=r"^[0-9]{7}$")
+    patientFodelsedatum: date | None = None
+    patientKon: Literal["K", "M"] | None = None
 
 
-class Besok(Gemensamt):
-    """An outpatient visit. Key: patientId + besoksdatum + besokstid + enhet."""
+class Period(Gemensamt):
+    """Fields of every ERSMO-shaped event: the last date, the last unit, the commission."""
+
+    slutdatum: date | None = Field(default=None, description="Last date; not before the start.")
+    slutenhet: Enhet | None = Field(default=None, description="Unit at the end, if another.")
+    ersUppdrag: str | None = Field(
+        default=None, pattern=r"^\S{1,7}$", description="Commission (ERSUPPDRAG), ≤ 7 characters."
+    )
+
+
+class Besok(Period):
+    """An outpatient visit. Key: patientId + besoksdatum + besokstid ("" without) + enhet."""
 
     besoksdatum: date = Field(description=f"Visit date; {_EVENT_DATE}.")
-    besokstid: str = Field(pattern=TIME_PATTERN, description="HH:MM.")
-    besokstyp: str = Field(description="BTYP code.")
-    yrkeskategorier: list[Annotated[str, Field(pattern=r"^[0-9A-Z]{2}$")]] = Field(
-        min_length=1, description="VDG codes, 2 characters each; at least one."
+    besokstid: str | None = Field(
+        default=None, pattern=TIME_PATTERN, description="HH:MM; optional (date-only contacts)."
     )
-    akut: Literal["J", "N"]
-    taxa: str = Field(description="TAXA code.")
+    besokstyp: str | None = Field(default=None, description="BTYP code.")
+    yrkeskategorier: list[Annotated[str, Field(pattern=r"^[0-9A-Z]{2}$")]] = Field(
+        default_factory=list, description="VDG codes, 2 characters each (01, 02 …); may be empty."
+    )
+    akut: Literal["J", "N", "1", "2"] | None = None
+    taxa: str | None = Field(default=None, description="TAXA code.")
+    patientavgift: Patientavgift | None = None
+    kontaktform: Literal["OPPENVARD", "HEMSJUKVARD"] | None = None
+    tillstand: list[Tillstand] = Field(default_factory=list)
+    produkter: list[Produkt] = Field(default_factory=list)
+    resursgrupper: list[Resursgrupp] = Field(default_factory=list)
+    remitteradTill: Enhet | None = None
+    visteFore: str | None = Field(default=None, pattern=SINGLE_PATTERN)
+    vardFore: str | None = Field(default=None, pattern=SINGLE_PATTERN)
+    visteEfter: str | None = Field(default=None, pattern=SINGLE_PATTERN)
+    vardEfter: str | None = Field(default=None, pattern=SINGLE_PATTERN)
+    tillhorVardansvar: str | None = Field(default=None, pattern=SOURCE_PATTERN)
+    tillhorVardkontakt: str | None = Field(default=None, pattern=SOURCE_PATTERN)
     vardperiodkod: str | None = Field(default=None, pattern=CARE_PERIOD_PATTERN)
     kontakttyp: str | None = Field(
         default=None, pattern=REGION_CODE_PATTERN, description="Format only."
@@ -150,7 +238,7 @@ class Inskrivning(Gemensamt):
     inskrivningsdatum: date = Field(description=f"Admission date; {_EVENT_DATE}.")
     inskrivningstid: str = Field(pattern=TIME_PATTERN, description="HH:MM.")
     inskrivningskod: str = Field(description="IKOD code.")
-    akut: Literal["J", "N"]
+    akut: Literal["J", "N", "1", "2"]
     remitterandeEnhet: Enhet | None = None
     psykiatriskVardform: str | None = Field(
         default=None, pattern=REGION_CODE_PATTERN, description="Format only."
@@ -187,3 +275,20 @@ class Tillganglighet(Gemensamt):
     undantagskod: str | None = Field(
         default=None, pattern=REGION_CODE_PATTERN, description="Format only."
     )
+
+
+class Vardansvar(Period):
+    """A care responsibility (vårdansvar). Key: patientId + startdatum + enhet."""
+
+    startdatum: date = Field(description=f"Start date; {_EVENT_DATE}.")
+    vardansvarsform: Literal["HEMSJUKVARD", "OKANT"]
+    niva: Literal["BASAL", "AVANCERAD", "OKANT"] | None = None
+    diagnoser: list[Diagnos] = Field(default_factory=list)
+    tillstand: list[Tillstand] = Field(default_factory=list)
+
+
+class Vardhandelse(Period):
+    """A care period, an examination or a dispatch (vårdperiod, undersökning, expediering):
+    dates and unit only. Key: patientId + startdatum + enhet."""
+
+    startdatum: date = Field(description=f"Start date; {_EVENT_DATE}.")

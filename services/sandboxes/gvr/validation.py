@@ -11,12 +11,26 @@ from datetime import date
 from typing import Any
 
 from services.sandboxes.gvr.checks import Checker
-from services.sandboxes.gvr.codes import AKUT, ATC, BTYP, ICD10SE, IKOD, KVA, TAXA, UKOD, VDG
+from services.sandboxes.gvr.codes import (
+    AKUT,
+    ATC,
+    BTYP,
+    ICD10SE,
+    IKOD,
+    KVA,
+    TAXA,
+    TILLSTAND,
+    UKOD,
+    VDG,
+)
 from services.sandboxes.gvr.codes import KONTAKTKATEGORI as KATEGORI
 from services.sandboxes.gvr.kombika import KombikaRegistry
 from services.sandboxes.gvr.schema import (
     CARE_PERIOD_PATTERN,
+    CLASS_PATTERN,
+    ERSMO_CODE_PATTERN,
     REGION_CODE_PATTERN,
+    SINGLE_PATTERN,
     SOURCE_PATTERN,
     Atgard,
     Besok,
@@ -26,8 +40,14 @@ from services.sandboxes.gvr.schema import (
     Gemensamt,
     Inskrivning,
     Lakemedel,
+    Patientavgift,
+    Produkt,
+    Resursgrupp,
     Tillganglighet,
+    Tillstand,
     Utskrivning,
+    Vardansvar,
+    Vardhandelse,
 )
 from shared.identifiers import (
     InvalidIdentifierError,
@@ -48,6 +68,8 @@ PATIENT_ID_TYPES: dict[str, tuple[str, Callable[[str], str]]] = {
 _SOURCE_RULE = "1–64 tecken, det första inte blanksteg"
 _CODE_RULE = "1–10 bokstäver eller siffror"
 _PERIOD_RULE = "vårdperiodkod: 1–40 bokstäver eller siffror"
+_FORMS = ("HEMSJUKVARD", "OKANT")
+_LEVELS = ("BASAL", "AVANCERAD", "OKANT")
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,7 @@ class Checked:
     key: RecordKey | None
 
 
-Rules = Callable[[Checker, date | None, KombikaRegistry], Kombika | None]
+Rules = Callable[[Checker, date | None, KombikaRegistry], Kombika | str | None]
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,8 @@ class Resource:
         checker.fields_of(self.model)
         day = checker.day(self.date_field)
         time = checker.clock(self.time_field) if self.time_field else ""
+        if self.time_field and body.get(self.time_field) is None:
+            time = ""  # a date-only record (its time field is optional where the model says so)
         patient_id = _patient(checker)
         checker.text("kallsystem", SOURCE_PATTERN, _SOURCE_RULE)
         checker.text("kallId", SOURCE_PATTERN, _SOURCE_RULE)
@@ -123,7 +147,7 @@ def _patient(c: Checker) -> str | None:
 def _akut(c: Checker) -> None:
     value = c.text("akut")
     if value is not None and value not in AKUT:
-        c.fail("akut", FelKod.KOD_OKAND, f"akut måste vara J eller N, fick {value!r}")
+        c.fail("akut", FelKod.KOD_OKAND, f"akut måste vara J, N, 1 eller 2, fick {value!r}")
 
 
 def _atc_substance(value: str) -> str:
@@ -158,27 +182,76 @@ def _diagnoses(c: Checker, day: date | None) -> set[int] | None:
     return set(ordinals)
 
 
-def _procedures(c: Checker, day: date | None, diagnoses: set[int] | None) -> None:
+def _link(row: Checker, name: str, rows: set[int] | None, what: str) -> None:
+    link = row.whole_number(name)
+    if link is not None and rows is not None and link not in rows:
+        row.fail(name, FelKod.ORDNING, f"det finns {what} med ordning {link}")
+
+
+def _procedures(
+    c: Checker,
+    day: date | None,
+    diagnoses: set[int] | None,
+    conditions: set[int] | None = None,
+    last: date | None = None,
+) -> None:
+    """`last`: the event's last date (slutdatum), else the event date: no procedure after it."""
+    limit = last or day
     for row, _ in c.objects("atgarder"):
         row.fields_of(Atgard)
         row.structured_code("kod", KVA, day, validate_kva)
-        link = row.whole_number("diagnosRad")
-        if link is not None and diagnoses is not None and link not in diagnoses:
-            row.fail("diagnosRad", FelKod.ORDNING, f"det finns ingen diagnos med ordning {link}")
+        _link(row, "diagnosRad", diagnoses, "ingen diagnos")
+        _link(row, "tillstandRad", conditions or set(), "inget tillstånd")
         performed = row.day("datum")
-        if performed is not None and day is not None and performed > day:
+        if performed is not None and limit is not None and performed > limit:
             row.fail(
-                "datum", FelKod.DATUM, f"åtgärdsdatum {performed} är efter händelsedatum {day}"
+                "datum",
+                FelKod.DATUM,
+                f"åtgärdsdatum {performed} är efter händelsens sista dag {limit}",
             )
 
 
-def _besok(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | None:
+def _medicines(
+    c: Checker, day: date | None, diagnoses: set[int] | None, conditions: set[int]
+) -> None:
+    for row, _ in c.objects("lakemedel"):
+        row.fields_of(Lakemedel)
+        row.structured_code("atc", ATC, day, _atc_substance)
+        row.day("datum")
+        _link(row, "diagnosRad", diagnoses, "ingen diagnos")
+        _link(row, "tillstandRad", conditions, "inget tillstånd")
+
+
+def _conditions(c: Checker, day: date | None, diagnoses: set[int] | None) -> set[int]:
+    ordinals: set[int] = set()
+    for row, _ in c.objects("tillstand"):
+        row.fields_of(Tillstand)
+        row.code("kod", TILLSTAND, day)
+        row.text("klass", CLASS_PATTERN, "1–3 siffror")
+        row.day("datum")
+        ordinal = row.whole_number("ordning")
+        if ordinal is not None:
+            ordinals.add(ordinal)
+        _link(row, "diagnosRad", diagnoses, "ingen diagnos")
+    return ordinals
+
+
+def _period(c: Checker, day: date | None, registry: KombikaRegistry) -> date | None:
+    """slutdatum (not before the event date), slutenhet, ersUppdrag; returns slutdatum."""
+    end = c.day("slutdatum")
+    if end is not None and day is not None and end < day:
+        c.fail("slutdatum", FelKod.DATUM, f"slutdatum {end} är före händelsedatum {day}")
+    c.kombika("slutenhet", registry, day, "slutenhet")
+    c.text("ersUppdrag", r"\S{1,7}", "ersättningsuppdrag: 1–7 tecken")
+    return end
+
+
+def _besok(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | str | None:
     enhet = c.kombika("enhet", registry, day, "enhet")
+    last = _period(c, day, registry)
     c.code("besokstyp", BTYP, day)
     professions = c.raw("yrkeskategorier")
     if isinstance(professions, list):
-        if not professions:
-            c.fail("yrkeskategorier", FelKod.SAKNAS, "minst en yrkeskategori (VDG)")
         for index, code in enumerate(professions):
             name = f"yrkeskategorier[{index}]"
             if not isinstance(code, str) or len(code) != 2:
@@ -189,17 +262,51 @@ def _besok(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika |
         c.fail("yrkeskategorier", FelKod.FORMAT, "måste vara en lista av VDG-koder")
     _akut(c)
     c.code("taxa", TAXA, day)
+    for fee, _ in c.objects_one("patientavgift"):
+        fee.fields_of(Patientavgift)
+        klass = fee.text("klass", CLASS_PATTERN, "1–3 siffror")
+        if klass in (None, "006"):
+            fee.code("kod", TAXA, day)
+        else:
+            fee.text("kod", r"[0-9A-Za-z]{1,2}", "1–2 bokstäver eller siffror")
     c.text("vardperiodkod", CARE_PERIOD_PATTERN, _PERIOD_RULE)
     c.text("kontakttyp", REGION_CODE_PATTERN, _CODE_RULE)
-    _procedures(c, day, _diagnoses(c, day))
-    for row, _ in c.objects("lakemedel"):
-        row.fields_of(Lakemedel)
-        row.structured_code("atc", ATC, day, _atc_substance)
+    diagnoses = _diagnoses(c, day)
+    conditions = _conditions(c, day, diagnoses)
+    _procedures(c, day, diagnoses, conditions, last)
+    _medicines(c, day, diagnoses, conditions)
+    for row, _ in c.objects("produkter"):
+        row.fields_of(Produkt)
+        row.text("kod", ERSMO_CODE_PATTERN, "1–10 bokstäver eller siffror")
+        row.whole_number("antal")
+    for row, _ in c.objects("resursgrupper"):
+        row.fields_of(Resursgrupp)
+        row.text("kod", r"[0-9A-Za-z]{1,4}", "1–4 bokstäver eller siffror")
+    for name in ("visteFore", "vardFore", "visteEfter", "vardEfter"):
+        c.text(name, SINGLE_PATTERN[1:-1], "en bokstav eller siffra")
     c.kombika("remitterandeEnhet", registry, day, "remitterande enhet")
+    c.kombika("remitteradTill", registry, day, "remitterad till")
     return enhet
 
 
-def _inskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | None:
+def _vardansvar(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | str | None:
+    enhet = c.kombika("enhet", registry, day, "enhet")
+    for name, allowed in (("vardansvarsform", _FORMS), ("niva", _LEVELS)):
+        value = c.text(name)
+        if value is not None and value not in allowed:
+            c.fail(name, FelKod.KOD_OKAND, f"måste vara {', '.join(allowed)}, fick {value!r}")
+    _period(c, day, registry)
+    _conditions(c, day, _diagnoses(c, day))
+    return enhet
+
+
+def _vardhandelse(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | str | None:
+    enhet = c.kombika("enhet", registry, day, "enhet")
+    _period(c, day, registry)
+    return enhet
+
+
+def _inskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | str | None:
     enhet = c.kombika("enhet", registry, day, "enhet")
     c.code("inskrivningskod", IKOD, day)
     _akut(c)
@@ -209,12 +316,12 @@ def _inskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kom
     return enhet
 
 
-def _utskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | None:
+def _utskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | str | None:
     enhet = c.kombika("enhet", registry, day, "utskrivande enhet")
     admitting = c.kombika("inskrivandeEnhet", registry, day, "inskrivande enhet")
     if (
-        enhet is not None
-        and admitting is not None
+        isinstance(enhet, Kombika)
+        and isinstance(admitting, Kombika)
         and enhet.inr + enhet.klin != admitting.inr + (admitting.klin)
     ):
         c.fail(
@@ -231,7 +338,9 @@ def _utskrivning(c: Checker, day: date | None, registry: KombikaRegistry) -> Kom
     return enhet
 
 
-def _tillganglighet(c: Checker, day: date | None, registry: KombikaRegistry) -> Kombika | None:
+def _tillganglighet(
+    c: Checker, day: date | None, registry: KombikaRegistry
+) -> Kombika | str | None:
     enhet = c.kombika("enhet", registry, day, "enhet")
     category = c.text("kontaktkategori")
     if category is not None and category not in KATEGORI:
@@ -266,4 +375,18 @@ UTSKRIVNING = Resource(
 TILLGANGLIGHET = Resource(
     "tillganglighet", "/tillganglighet", Tillganglighet, "bokningsdatum", None, _tillganglighet
 )
-RESOURCES: tuple[Resource, ...] = (BESOK, INSKRIVNING, UTSKRIVNING, TILLGANGLIGHET)
+VARDANSVAR = Resource(
+    "vardansvar", "/vardhandelse/vardansvar", Vardansvar, "startdatum", None, _vardansvar
+)
+VARDHANDELSER = tuple(
+    Resource(name, f"/vardhandelse/{name}", Vardhandelse, "startdatum", None, _vardhandelse)
+    for name in ("vardperiod", "undersokning", "expediering")
+)
+RESOURCES: tuple[Resource, ...] = (
+    BESOK,
+    INSKRIVNING,
+    UTSKRIVNING,
+    TILLGANGLIGHET,
+    VARDANSVAR,
+    *VARDHANDELSER,
+)
