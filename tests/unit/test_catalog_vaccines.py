@@ -133,3 +133,11 @@ def test_the_systems_are_configurable() -> None:
 def test_what_is_not_a_bundle_of_medications_is_refused(body: Any) -> None:
     with pytest.raises(VaccineListError):
         medications(body)
+
+
+def test_the_sandboxs_covid19_follows_the_atc_code_and_round_trips() -> None:
+    listed = VaccineList().as_json()
+    assert [v["covid19"] for v in listed] == [True, False, False, False]
+    assert [ListedInSandbox.model_validate(v).model_dump(mode="json") for v in listed] == listed
+    with pytest.raises(ValueError, match="covid19 follows the ATC code"):
+        ListedInSandbox.model_validate({"nplId": "1", "name": "x", "covid19": True})

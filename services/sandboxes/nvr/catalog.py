@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from services.nvr.profile import NvrProfile
 from services.nvr.rules import UnitOwner, VaccineFacts
@@ -43,7 +43,21 @@ class Vaccine(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def covid19(self) -> bool:
-        return (self.atcCode or "").upper().startswith(COVID19_ATC_PREFIX)
+        return is_covid19(self.atcCode)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_covid19(cls, data: Any) -> Any:
+        """``covid19`` as ``GET /admin/vaccines`` shows it may come back, if it agrees."""
+        if isinstance(data, dict) and "covid19" in data:
+            data = dict(data)
+            if bool(data.pop("covid19")) != is_covid19(data.get("atcCode")):
+                raise ValueError("covid19 follows the ATC code (group J07BN); set atcCode")
+        return data
+
+
+def is_covid19(atc_code: str | None) -> bool:
+    return (atc_code or "").upper().startswith(COVID19_ATC_PREFIX)
 
 
 def medications(vaccine: Vaccine, profile: NvrProfile) -> list[dict[str, Any]]:
