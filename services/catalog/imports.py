@@ -10,7 +10,7 @@ import httpx
 
 from services.catalog.directory_client import DirectoryClient
 from services.catalog.kiv import KivUnit, merge, normalise_kiv_unit
-from services.catalog.medications import VaccineListError, VaccineSystems, listed_vaccines
+from services.catalog.medications import VaccineSystems, listed_vaccines
 from services.catalog.normalise import InvalidUnitError, hsa_timestamp, normalise_hsa_unit
 from services.catalog.snapshot import Entry, Listed, SnapshotReport, publish_snapshot
 from services.catalog.writer import CatalogWriter
@@ -141,7 +141,7 @@ async def vaccine_entries(
             raise error
         try:
             listed = list(listed_vaccines(response.json(), systems))
-        except (ValueError, VaccineListError) as exc:
+        except ValueError as exc:  # not JSON, or not a Bundle of Medications (VaccineListError)
             raise bad_answer("NVR", response, f"no vaccine list ({exc})") from None
     for item in listed:
         if item.vaccine is None:
