@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from services.catalog.codeserver import import_kombikas
 from services.catalog.directory_client import DirectoryClient
 from services.catalog.imports import import_units, import_vaccines
+from services.catalog.medications import VaccineSystems
 from services.catalog.metrics import CatalogMetrics
 from services.catalog.settings import CatalogSettings
 from services.catalog.snapshot import SnapshotReport
@@ -71,8 +72,15 @@ class CatalogJobs:
         if s.nvr_client_id:  # NVR's list needs a token; the sandbox's too
             token_url = s.vaccines_url.rstrip("/") + s.nvr_token_path
             auth = ClientCredentialsAuth(token_url, s.nvr_client_id, s.nvr_secret())
+        systems = VaccineSystems(npl_id=s.vaccines_npl_id_system, atc=s.vaccines_atc_system)
         report = await import_vaccines(
-            s.kafka, self.writer, s.vaccines_url, s.topics.vaccines, path=s.vaccines_path, auth=auth
+            s.kafka,
+            self.writer,
+            s.vaccines_url,
+            s.topics.vaccines,
+            path=s.vaccines_path,
+            auth=auth,
+            systems=systems,
         )
         return self._counted("vaccines", report)
 

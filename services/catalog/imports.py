@@ -7,20 +7,21 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from services.catalog.directory_client import DirectoryClient
 from services.catalog.kiv import KivUnit, merge, normalise_kiv_unit
+from services.catalog.medications import VaccineSystems, listed_vaccines
 from services.catalog.normalise import InvalidUnitError, hsa_timestamp, normalise_hsa_unit
 from services.catalog.snapshot import Entry, Listed, SnapshotReport, publish_snapshot
 from services.catalog.writer import CatalogWriter
-from shared.catalog.models import CareUnit, Vaccine
-from shared.delivery.classify import classify_exception, classify_response
+from shared.catalog.models import CareUnit
+from shared.delivery.classify import bad_answer, classify_exception, classify_response
 from shared.logging import get_logger
 from shared.oauth2 import TokenRequestError
 from shared.settings import KafkaSettings
 
 log = get_logger(__name__)
+FHIR_JSON = "application/fhir+json"
 
 
 def unit_value(unit: CareUnit) -> bytes:
@@ -121,40 +122,33 @@ async def import_units(
     )
 
 
-def normalise_vaccine(raw: dict[str, Any]) -> Vaccine:
-    """NVR's list entry → Vaccine (docs/nvr-api.md, "vaccine list")."""
-    return Vaccine(
-        npl_id=str(raw.get("nplId", "")),
-        name=raw.get("name") or "",
-        atc_code=raw.get("atcCode"),
-        covid19=bool(raw.get("covid19", False)),
-        batches=tuple(
-            {"number": b.get("number"), "expires_on": b.get("expiresOn")}
-            for b in raw.get("batches") or []
-        ),
-    )
-
-
 async def vaccine_entries(
-    base_url: str, *, path: str = "/vaccines", auth: httpx.Auth | None = None
+    base_url: str,
+    *,
+    path: str = "/vaccines",
+    auth: httpx.Auth | None = None,
+    systems: VaccineSystems | None = None,
 ) -> AsyncIterator[Entry]:
+    """NVR's vaccine list (a FHIR Bundle of Medications, services/catalog/medications.py) as
+    snapshot entries keyed by NPL-id."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30, auth=auth) as client:
         try:
-            response = await client.get(path)
+            response = await client.get(path, headers={"Accept": FHIR_JSON})
         except (httpx.HTTPError, TokenRequestError) as exc:
             raise classify_exception(exc, register="NVR") from exc
         error = classify_response(response.status_code, response.text, register="NVR")
         if error is not None:
             raise error
-        listed = response.json().get("vaccines", [])
-    for raw in listed:
-        key = str(raw.get("nplId")) if isinstance(raw, dict) and raw.get("nplId") else None
         try:
-            vaccine = normalise_vaccine(raw)
-        except (ValidationError, AttributeError) as exc:
-            yield Entry(key, None, f"vaccine {key}: {exc}")
+            listed = list(listed_vaccines(response.json(), systems))
+        except ValueError as exc:  # not JSON, or not a Bundle of Medications (VaccineListError)
+            raise bad_answer("NVR", response, f"no vaccine list ({exc})") from None
+    for item in listed:
+        if item.vaccine is None:
+            yield Entry(item.npl_id, None, item.problem)
         else:
-            yield Entry(vaccine.npl_id, vaccine.model_dump_json(exclude_none=True).encode())
+            value = item.vaccine.model_dump_json(exclude_none=True).encode()
+            yield Entry(item.npl_id, value)
 
 
 async def import_vaccines(
@@ -165,7 +159,8 @@ async def import_vaccines(
     *,
     path: str = "/vaccines",
     auth: httpx.Auth | None = None,
+    systems: VaccineSystems | None = None,
 ) -> SnapshotReport:
     """NVR's current vaccines and batches into catalog.vaccines.v1 (`auth`: NVR's OAuth2)."""
-    entries = Listed(vaccine_entries(base_url, path=path, auth=auth))
+    entries = Listed(vaccine_entries(base_url, path=path, auth=auth, systems=systems))
     return await publish_snapshot(kafka, writer, topic, entries, max_removal_share=0.5)

@@ -27,6 +27,13 @@ class CatalogSettings(RegbridgeSettings):
         default="http://127.0.0.1:8092", description="NVR API base for the vaccine list"
     )
     vaccines_path: str = "/vaccines"
+    vaccines_npl_id_system: str = Field(
+        default="http://electronichealth.se/identifier/nplid",
+        description="the NPL-id coding system of the list's Medications (NVR's npl_id_system)",
+    )
+    vaccines_atc_system: str = Field(
+        default="http://www.whocc.no/atc", description="the ATC coding system of the list"
+    )
     nvr_token_path: str = "/oauth2/token"  # noqa: S105 - a path, not a secret
     nvr_client_id: str | None = Field(
         default=None, description="OAuth2 client id for NVR's vaccine list; None: no token"

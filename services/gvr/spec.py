@@ -1,5 +1,5 @@
 """The GVR worker as regbridge runs it: care contacts → GVR over mutual TLS, units checked in the
-catalog, the register probed for our certificate."""
+catalog, the register probed for our certificate, its expiry watched."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from services.gvr import dev
+from services.gvr.certificate import watch_certificate
 from services.gvr.settings import GvrSettings
 from shared.contracts import CareContactEvent
 from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
@@ -15,9 +16,11 @@ from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
 if TYPE_CHECKING:
     import typer
 
+DAY = 86_400.0
+
 
 @asynccontextmanager
-async def build(settings: GvrSettings, _context: WorkerContext) -> AsyncIterator[Wiring]:
+async def build(settings: GvrSettings, context: WorkerContext) -> AsyncIterator[Wiring]:
     """Not ready until the catalog has caught up (unit checks need it), nor while GVR refuses our
     client certificate (the probe asks at start and every 5 minutes)."""
     from services.gvr.client import GvrClient
@@ -30,9 +33,17 @@ async def build(settings: GvrSettings, _context: WorkerContext) -> AsyncIterator
         try:
             await view.wait_ready(settings.catalog_ready_timeout)
             probe = RegisterProbe("GVR", lambda: client.probe(settings.paths.outpatient_visit))
+            worker = GvrWorker(client, view, settings.paths, settings.unknown_unit_grace_delta())
+            watch_certificate(settings, context.metrics, worker.name)
+
+            async def watch_daily() -> None:
+                while True:
+                    await context.clock.sleep(DAY)
+                    watch_certificate(settings, context.metrics, worker.name)
+
             yield Wiring(
-                GvrWorker(client, view, settings.paths, settings.unknown_unit_grace_delta()),
-                background=[probe.run],
+                worker,
+                background=[probe.run, watch_daily],
                 components={"catalog": view, "register": probe},
             )
         finally:

@@ -187,20 +187,24 @@ class NvrClient:
         return None
 
     async def vaccines(self) -> list[dict[str, Any]]:
-        """NVR's current vaccine list (``{"nplId", "name", "atcCode", "covid19", "batches"}``
-        each). Raises the classified DeliveryError."""
-        response = await self._call(
-            "GET", self.profile.vaccines_path, "lookup", accept="application/json"
-        )
+        """NVR's current vaccine list: the Medications of its Bundle (one per batch,
+        docs/nvr-api.md). Raises the classified DeliveryError."""
+        response = await self._call("GET", self.profile.vaccines_path, "lookup", accept=FHIR_JSON)
         if isinstance(response, DeliveryError):
             raise response
         error = _error(response, "lookup")
         if error is not None:
             raise error
-        listed = json_object(response).get("vaccines")
+        body = json_object(response)
+        listed = body.get("entry", []) if body.get("resourceType") == "Bundle" else None
         if not isinstance(listed, list):
-            raise bad_answer(REGISTER, response, 'no "vaccines" list')
-        return [vaccine for vaccine in listed if isinstance(vaccine, dict)]
+            raise bad_answer(REGISTER, response, "no Bundle of Medications")
+        resources = [entry.get("resource") for entry in listed if isinstance(entry, dict)]
+        return [
+            resource
+            for resource in resources
+            if isinstance(resource, dict) and resource.get("resourceType") == "Medication"
+        ]
 
     async def probe(self) -> DeliveryError | None:
         """Are our credentials taken? A token and the vaccine list: None, or why not."""

@@ -20,6 +20,7 @@ Field by field, contract → FHIR (``P`` = `NvrProfile`):
     Immunization
       resourceType                  ← "Immunization"
       id                            ← NVR's id (changes only)
+      meta.profile                  ← P.immunization_profiles (left out when none)
       contained                     ← [Patient #patient, Organization #caregiver, Location #unit]
       identifier[0]                 ← {system: P.report_system(source_system), value: record_id}
                                       (the idempotency key: "system name + unique reference")
@@ -36,7 +37,10 @@ Field by field, contract → FHIR (``P`` = `NvrProfile`):
       protocolApplied[0]            ← {doseNumberPositiveInt: payload.dose_number}; only when
                                       the dose number is set (COVID-19; the contract forbids it
                                       otherwise), no protocolApplied at all otherwise
-      programEligibility[0].coding[0] ← {system: P.programme_system, code: payload.programme}
+      extension[0]                  ← {url: P.programme_extension_url, valueCoding: {system:
+                                      P.programme_system, code: payload.programme}} — the
+                                      programme (R4's protocolApplied needs a dose number,
+                                      programEligibility is eligibility for funding)
     contained Patient, id "patient"
       identifier[0]                 ← {system: P.personnummer_system (PNR) or
                                       P.samordningsnummer_system (SNR), value: payload.patient.id}
@@ -126,8 +130,11 @@ def build_immunization(
 
     resource: dict[str, Any] = {"resourceType": RESOURCE_TYPE}
     _optional(resource, "id", nvr_id)
+    if profile.immunization_profiles:
+        resource["meta"] = {"profile": list(profile.immunization_profiles)}
     resource |= {
         "contained": [patient, caregiver, unit],
+        "extension": [programme_extension(str(vaccination.programme), profile)],
         "identifier": [
             {"system": profile.report_system(event.source_system), "value": event.record_id}
         ],
@@ -142,10 +149,15 @@ def build_immunization(
     }
     if vaccination.dose_number is not None:
         resource["protocolApplied"] = [{"doseNumberPositiveInt": vaccination.dose_number}]
-    resource["programEligibility"] = [
-        {"coding": [{"system": profile.programme_system, "code": str(vaccination.programme)}]}
-    ]
     return resource
+
+
+def programme_extension(programme: str, profile: NvrProfile) -> dict[str, Any]:
+    """The Immunization extension that names the vaccination programme (docs/nvr-api.md)."""
+    return {
+        "url": profile.programme_extension_url,
+        "valueCoding": {"system": profile.programme_system, "code": programme},
+    }
 
 
 def to_immunization(

@@ -1,7 +1,8 @@
 """What NVR has not published, as configuration: identifier systems, paths, bundle type.
 
-The values are regbridge's choices (see docs/nvr-api.md); the sandbox and the worker both read
-them from one `NvrProfile`, so following the official specification is a settings change.
+The identifier systems default to HL7 Sweden's base profiles (basprofiler-r4); the rest are
+regbridge's choices (see docs/nvr-api.md). The sandbox and the worker both read them from one
+`NvrProfile`, so following the official specification is a settings change.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ class NvrProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # identifier systems
-    personnummer_system: str = "urn:oid:1.2.752.129.2.1.3.1"
-    samordningsnummer_system: str = "urn:oid:1.2.752.129.2.1.3.3"
-    hsa_id_system: str = "urn:oid:1.2.752.129.2.1.4.1"
+    # identifier systems: HL7 Sweden basprofiler-r4 (input/fsh/aliases.fsh, organization.fsh;
+    # NPL-id from its medication work group's aliases); the RIV OIDs are a setting away
+    personnummer_system: str = "http://electronichealth.se/identifier/personnummer"
+    samordningsnummer_system: str = "http://electronichealth.se/identifier/samordningsnummer"
+    hsa_id_system: str = "urn:oid:1.2.752.29.4.19"
     organisation_number_system: str = "urn:oid:2.5.4.97"
-    npl_id_system: str = "urn:oid:1.2.752.129.2.1.5.1"
+    npl_id_system: str = "http://electronichealth.se/identifier/nplid"
+    atc_system: str = "http://www.whocc.no/atc"
+    # the programme: Immunization.extension(programme_extension_url).valueCoding
+    # {system: programme_system, code}; R4's protocolApplied needs a dose number, which NVR
+    # forbids outside COVID-19, so the programme cannot travel there
+    programme_extension_url: str = "urn:regbridge:nvr:extension:vaccination-programme"
     programme_system: str = "urn:regbridge:nvr:programme"
+    # meta.profile of every Immunization sent (none: NVR publishes no canonical URLs we know)
+    immunization_profiles: tuple[str, ...] = ()
     # Immunization.identifier: system = this base + "/" + the event's source_system,
     # value = the event's record_id ("system name + unique reference", the idempotency key)
     report_identifier_base: str = "urn:regbridge:nvr:source"

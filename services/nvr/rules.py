@@ -104,7 +104,7 @@ F_VACCINE = "Immunization.vaccineCode.coding"
 F_DATE = "Immunization.occurrenceDateTime"
 F_BATCH = "Immunization.lotNumber"
 F_DOSE = "Immunization.protocolApplied.doseNumber"
-F_PROGRAMME = "Immunization.programEligibility.coding"
+F_PROGRAMME = "Immunization.extension.valueCoding"  # the programme extension (NvrProfile)
 F_UNIT = "Immunization.contained.ofType(Location).identifier"
 F_CAREGIVER = "Immunization.contained.ofType(Organization).identifier"
 

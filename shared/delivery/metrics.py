@@ -41,7 +41,7 @@ class Metrics:
         )
         self.credential_expiry = Gauge(
             "regbridge_credential_expiry_timestamp_seconds",
-            "When the register credential (a client secret) expires, Unix time",
+            "When the register credential (client secret or certificate) expires, Unix time",
             ["worker"],
             registry=r,
         )

@@ -19,11 +19,13 @@ SEED = 1
 START = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
 FHIR_JSON = "application/fhir+json"
 SOURCE = "urn:regbridge:nvr:source/TakeCare"
-PNR_SYSTEM = "urn:oid:1.2.752.129.2.1.3.1"
-SNR_SYSTEM = "urn:oid:1.2.752.129.2.1.3.3"
-HSA_SYSTEM = "urn:oid:1.2.752.129.2.1.4.1"
+PNR_SYSTEM = "http://electronichealth.se/identifier/personnummer"
+SNR_SYSTEM = "http://electronichealth.se/identifier/samordningsnummer"
+HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 ORG_SYSTEM = "urn:oid:2.5.4.97"
-NPL_SYSTEM = "urn:oid:1.2.752.129.2.1.5.1"
+NPL_SYSTEM = "http://electronichealth.se/identifier/nplid"
+ATC_SYSTEM = "http://www.whocc.no/atc"
+PROGRAMME_URL = "urn:regbridge:nvr:extension:vaccination-programme"
 PROGRAMME_SYSTEM = "urn:regbridge:nvr:programme"
 COMIRNATY = "20201214100018"
 RESTRICTED = OAuthClient("restricted", "s3", allowed_caregivers=frozenset({"5566778899"}))
@@ -134,7 +136,9 @@ def immunization(
         "location": {"reference": "#unit"},
         "lotNumber": batch,
         "performer": [{"actor": {"reference": "#caregiver"}}],
-        "programEligibility": [{"coding": [{"system": PROGRAMME_SYSTEM, "code": programme}]}],
+        "extension": [
+            {"url": PROGRAMME_URL, "valueCoding": {"system": PROGRAMME_SYSTEM, "code": programme}}
+        ],
     }
     if dose is not None:
         resource["protocolApplied"] = [{"doseNumberPositiveInt": dose}]
@@ -462,16 +466,42 @@ def test_application_json_with_charset_is_accepted(authed: httpx.Client) -> None
 # vaccine list and admin
 
 
+def listed_npl_ids(authed: httpx.Client) -> list[str]:
+    """The NPL-ids of GET /vaccines (a Bundle of Medications, one per batch), in order."""
+    answer = authed.get("/vaccines")
+    assert answer.headers["content-type"].startswith(FHIR_JSON)
+    bundle = answer.json()
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
+    ids: list[str] = []
+    for entry in bundle["entry"]:
+        coding = entry["resource"]["code"]["coding"]
+        npl = next(c["code"] for c in coding if c["system"] == NPL_SYSTEM)
+        if npl not in ids:
+            ids.append(npl)
+    return ids
+
+
+def test_the_vaccine_list_is_a_bundle_of_medications_one_per_batch(authed: httpx.Client) -> None:
+    bundle = authed.get("/vaccines").json()
+    comirnaty = [
+        entry["resource"]
+        for entry in bundle["entry"]
+        if {"system": NPL_SYSTEM, "code": COMIRNATY, "display": "Comirnaty"}
+        in entry["resource"]["code"]["coding"]
+    ]
+    assert [m["batch"]["lotNumber"] for m in comirnaty] == ["FN1234", "GH5678"]
+    assert comirnaty[0]["batch"]["expirationDate"] == "2027-06-30"
+    assert comirnaty[0]["code"]["text"] == "Comirnaty"
+    assert {"system": ATC_SYSTEM, "code": "J07BN01"} in comirnaty[0]["code"]["coding"]
+
+
 def test_the_vaccine_list_can_be_replaced_and_the_rules_follow_it(
     authed: httpx.Client, unit: Any
 ) -> None:
-    vaccines = authed.get("/vaccines").json()["vaccines"]
-    assert COMIRNATY in {v["nplId"] for v in vaccines}
-    only_new = [
-        {"nplId": "12345678901234", "name": "New", "covid19": False, "batches": [{"number": "B1"}]}
-    ]
+    assert COMIRNATY in listed_npl_ids(authed)
+    only_new = [{"nplId": "12345678901234", "name": "New", "batches": [{"number": "B1"}]}]
     assert authed.put("/admin/vaccines", json=only_new).status_code == 200
-    assert [v["nplId"] for v in authed.get("/vaccines").json()["vaccines"]] == ["12345678901234"]
+    assert listed_npl_ids(authed) == ["12345678901234"]
     answer = post(authed, bundle(immunization(unit, "a")))
     assert rule_codes(answer.json()["entry"][0]) == ["vaccine-not-on-list"]
 

@@ -1,7 +1,8 @@
 """NVR bundles for the external FHIR R4 check, hand-written in the shape docs/nvr-api.md gives.
 
 `bundles_to_validate()` is the list tests/integration/test_fhir_validator.py checks with HAPI FHIR's
-validator (zero errors each); extend it with what services/nvr/mapping.py produces.
+validator (zero errors each); extend it with what services/nvr/mapping.py produces (and the
+sandbox's vaccine list, a Bundle of Medications).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from services.nvr.mapping import build_bundle, change_entry, create_entry, to_immunization
 from services.nvr.profile import NvrProfile
+from services.sandboxes.nvr.catalog import VaccineList
 from shared.contracts import EXAMPLES, VaccinationEvent
 
 PROFILE = NvrProfile()
@@ -101,8 +103,11 @@ def immunization(
     }
     if dose_number is not None:
         resource["protocolApplied"] = [{"doseNumberPositiveInt": dose_number}]
-    resource["programEligibility"] = [
-        {"coding": [{"system": PROFILE.programme_system, "code": programme}]}
+    resource["extension"] = [
+        {
+            "url": PROFILE.programme_extension_url,
+            "valueCoding": {"system": PROFILE.programme_system, "code": programme},
+        }
     ]
     return resource
 
@@ -222,6 +227,7 @@ def bundles_to_validate() -> list[tuple[str, Resource]]:
     return [
         ("hand-written sample batch", sample_batch()),
         ("bundle built by services/nvr/mapping.py", mapped_bundle()),
+        ("vaccine list served by the NVR sandbox", VaccineList().as_bundle(PROFILE)),
     ]
 
 

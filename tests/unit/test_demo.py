@@ -12,19 +12,15 @@ from services.nvr.dev import vaccinations
 from services.nvr.profile import NvrProfile
 from services.nvr.rules import ReportedVaccination, RuleContext, UnitOwner, VaccineFacts, check
 from services.sandboxes.hsa.directory import HsaDirectory
-from services.sandboxes.nvr.vaccines import DEFAULT_VACCINES
+from services.sandboxes.nvr.catalog import VaccineList
 from shared.contracts import ContractViolationError, VaccinationEvent, parse_event
 
 DIRECTORY = HsaDirectory(2000, seed=1)
+VACCINES = VaccineList()  # the NVR sandbox's default list
 
 
 def _vaccine(npl_id: str) -> VaccineFacts | None:
-    for vaccine in DEFAULT_VACCINES:
-        if vaccine["nplId"] == npl_id:
-            return VaccineFacts(
-                vaccine["covid19"], frozenset(b["number"] for b in vaccine["batches"])
-            )
-    return None
+    return VACCINES.facts(npl_id)
 
 
 def _owner(hsa_id: str) -> UnitOwner | None:

@@ -388,18 +388,21 @@ async def test_find_raises_the_classified_error(
 
 
 async def test_vaccines() -> None:
-    listed = [{"nplId": "20201214100018", "name": "Comirnaty", "covid19": True, "batches": []}]
+    listed = [{"resourceType": "Medication", "id": "1", "code": {"text": "Comirnaty"}}]
     sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json={"vaccines": [*listed, "junk"]})
+        entries = [{"resource": r} for r in [*listed, {"resourceType": "Basic"}]] + ["junk"]
+        return httpx.Response(
+            200, json={"resourceType": "Bundle", "type": "collection", "entry": entries}
+        )
 
     async with nvr(handler) as client:
         assert await client.vaccines() == listed
 
     assert sent[0].url.path == "/vaccines"
-    assert sent[0].headers["accept"] == "application/json"
-    async with nvr(lambda _: httpx.Response(200, json={})) as client:
+    assert sent[0].headers["accept"] == "application/fhir+json"
+    async with nvr(lambda _: httpx.Response(200, json={"vaccines": []})) as client:
         with pytest.raises(ConfigurationError):
             await client.vaccines()

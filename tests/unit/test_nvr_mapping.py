@@ -66,14 +66,16 @@ def test_immunization_field_by_field() -> None:
             {
                 "resourceType": "Patient",
                 "id": "patient",
-                "identifier": [{"system": "urn:oid:1.2.752.129.2.1.3.1", "value": PNR}],
+                "identifier": [
+                    {"system": "http://electronichealth.se/identifier/personnummer", "value": PNR}
+                ],
                 "birthDate": "1965-08-31",
             },
             {
                 "resourceType": "Organization",
                 "id": "caregiver",
                 "identifier": [
-                    {"system": "urn:oid:1.2.752.129.2.1.4.1", "value": "SE2321000016-1000"},
+                    {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000016-1000"},
                     {"system": "urn:oid:2.5.4.97", "value": "2321000016"},
                 ],
                 "name": "Region X",
@@ -81,12 +83,16 @@ def test_immunization_field_by_field() -> None:
             {
                 "resourceType": "Location",
                 "id": "unit",
-                "identifier": [
-                    {"system": "urn:oid:1.2.752.129.2.1.4.1", "value": "SE2321000016-14L1"}
-                ],
+                "identifier": [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000016-14L1"}],
                 "name": "Vårdcentralen Ekorren",
                 "managingOrganization": {"reference": "#caregiver"},
             },
+        ],
+        "extension": [
+            {
+                "url": "urn:regbridge:nvr:extension:vaccination-programme",
+                "valueCoding": {"system": "urn:regbridge:nvr:programme", "code": "covid19"},
+            }
         ],
         "identifier": [
             {"system": "urn:regbridge:nvr:source/takecare-sll", "value": "vacc-2025-000310554"}
@@ -95,7 +101,7 @@ def test_immunization_field_by_field() -> None:
         "vaccineCode": {
             "coding": [
                 {
-                    "system": "urn:oid:1.2.752.129.2.1.5.1",
+                    "system": "http://electronichealth.se/identifier/nplid",
                     "code": "20201214100018",
                     "display": "Comirnaty",
                 }
@@ -108,9 +114,6 @@ def test_immunization_field_by_field() -> None:
         "lotNumber": "FN1234",
         "performer": [{"actor": {"reference": "#caregiver"}}],
         "protocolApplied": [{"doseNumberPositiveInt": 4}],
-        "programEligibility": [
-            {"coding": [{"system": "urn:regbridge:nvr:programme", "code": "covid19"}]}
-        ],
     }
 
 
@@ -129,7 +132,9 @@ def test_samordningsnummer_goes_under_its_own_system() -> None:
     resource = to_immunization(vaccination(patient={"id_type": "SNR", "id": SNR}), PROFILE)
 
     patient = contained(resource, "Patient")
-    assert patient["identifier"] == [{"system": "urn:oid:1.2.752.129.2.1.3.3", "value": SNR}]
+    assert patient["identifier"] == [
+        {"system": "http://electronichealth.se/identifier/samordningsnummer", "value": SNR}
+    ]
     assert "birthDate" not in patient
 
 
@@ -137,7 +142,12 @@ def test_covid_dose_number_is_protocol_applied() -> None:
     resource = to_immunization(vaccination(dose_number=2), PROFILE)
 
     assert resource["protocolApplied"] == [{"doseNumberPositiveInt": 2}]
-    assert resource["programEligibility"][0]["coding"][0]["code"] == "covid19"
+    assert resource["extension"] == [
+        {
+            "url": "urn:regbridge:nvr:extension:vaccination-programme",
+            "valueCoding": {"system": "urn:regbridge:nvr:programme", "code": "covid19"},
+        }
+    ]
 
 
 @pytest.mark.parametrize("programme", ["childhood", "pneumococcal_risk", "tuberculosis_child"])
@@ -145,7 +155,8 @@ def test_no_protocol_applied_without_covid(programme: str) -> None:
     resource = to_immunization(vaccination(programme=programme, dose_number=None), PROFILE)
 
     assert "protocolApplied" not in resource
-    assert resource["programEligibility"][0]["coding"][0] == {
+    assert "programEligibility" not in resource
+    assert resource["extension"][0]["valueCoding"] == {
         "system": "urn:regbridge:nvr:programme",
         "code": programme,
     }
@@ -194,14 +205,22 @@ def test_the_profile_decides_the_systems() -> None:
         hsa_id_system="urn:test:hsa",
         npl_id_system="urn:test:npl",
         programme_system="urn:test:prog",
+        programme_extension_url="urn:test:programme",
         report_identifier_base="urn:test:source",
+        immunization_profiles=("urn:test:profile",),
     )
     resource = to_immunization(childhood(), profile)
 
     assert contained(resource, "Patient")["identifier"][0]["system"] == "urn:test:pnr"
     assert contained(resource, "Location")["identifier"][0]["system"] == "urn:test:hsa"
     assert resource["vaccineCode"]["coding"][0]["system"] == "urn:test:npl"
-    assert resource["programEligibility"][0]["coding"][0]["system"] == "urn:test:prog"
+    assert resource["extension"] == [
+        {
+            "url": "urn:test:programme",
+            "valueCoding": {"system": "urn:test:prog", "code": "childhood"},
+        }
+    ]
+    assert resource["meta"] == {"profile": ["urn:test:profile"]}
     assert resource["identifier"][0]["system"] == "urn:test:source/takecare-sll"
 
 

@@ -262,6 +262,17 @@ def test_nvr_credential_alert_is_thirty_days_on_nvr() -> None:
     assert rule["expr"].endswith("< 30")
 
 
+def test_gvr_certificate_alerts_are_thirty_and_seven_days_on_gvr() -> None:
+    rules = {r["alert"]: r for r in _rules()}
+
+    for name, days in (
+        ("RegbridgeGvrCertificateExpiring", 30),
+        ("RegbridgeGvrCertificateExpiresThisWeek", 7),
+    ):
+        assert 'worker="gvr"' in rules[name]["expr"]
+        assert rules[name]["expr"].endswith(f"< {days}")
+
+
 # -- Prometheus and Grafana in compose ----------------------------------------------------------
 
 
@@ -379,6 +390,13 @@ FIRING: list[tuple[str, dict[str, str], str, dict[str, str], float]] = [
         (1728000 - 7200) / 86400,
     ),
     (
+        "RegbridgeGvrCertificateExpiring",
+        {'regbridge_credential_expiry_timestamp_seconds{worker="gvr"}': "1728000x200"},
+        "2h",
+        {"worker": "gvr", "severity": "warning"},
+        (1728000 - 7200) / 86400,
+    ),
+    (
         "RegbridgeDlqLimitTripped",
         {'regbridge_dlq_limit_tripped{worker="catalog"}': "0 0 1 1 1 1"},
         "5m",
@@ -461,6 +479,16 @@ QUIET: list[tuple[str, dict[str, str], str]] = [
         {'regbridge_credential_expiry_timestamp_seconds{worker="gvr"}': "86400x200"},
         "2h",
     ),
+    (
+        "RegbridgeGvrCertificateExpiring",
+        {'regbridge_credential_expiry_timestamp_seconds{worker="gvr"}': "3456000x200"},
+        "2h",
+    ),
+    (
+        "RegbridgeGvrCertificateExpiring",
+        {'regbridge_credential_expiry_timestamp_seconds{worker="nvr"}': "86400x200"},
+        "2h",
+    ),
     ("RegbridgeDlqLimitTripped", {'regbridge_dlq_limit_tripped{worker="gvr"}': "0x10"}, "5m"),
     (
         "RegbridgeRegisterRefusesCredentials",
@@ -530,7 +558,8 @@ def test_promtool_accepts_the_rules_and_the_config() -> None:
 def test_promtool_alert_tests(tmp_path: Path) -> None:
     promtool = _promtool()
     rules = {rule["alert"]: rule for rule in _rules()}
-    assert {case[0] for case in FIRING} == set(rules) - {"RegbridgeNvrCredentialExpiresThisWeek"}
+    this_week = {"RegbridgeNvrCredentialExpiresThisWeek", "RegbridgeGvrCertificateExpiresThisWeek"}
+    assert {case[0] for case in FIRING} == set(rules) - this_week
     tests = []
     for alert, series, at, labels, value in FIRING:
         notes = rules[alert]["annotations"]
@@ -542,11 +571,16 @@ def test_promtool_alert_tests(tmp_path: Path) -> None:
     for alert, series, at in QUIET:
         tests.append(_case(series, at, alert, []))
     # five days left: both the 30-day warning and the 7-day critical fire
-    five = {'regbridge_credential_expiry_timestamp_seconds{worker="nvr"}': "432000x200"}
-    for alert in ("RegbridgeNvrCredentialExpiring", "RegbridgeNvrCredentialExpiresThisWeek"):
-        labels = {"worker": "nvr", "severity": rules[alert]["labels"]["severity"]}
-        notes = {k: _render(v, labels, 4.9) for k, v in rules[alert]["annotations"].items()}
-        tests.append(_case(five, "2h", alert, [{"exp_labels": labels, "exp_annotations": notes}]))
+    for worker, pair in (
+        ("nvr", ("RegbridgeNvrCredentialExpiring", "RegbridgeNvrCredentialExpiresThisWeek")),
+        ("gvr", ("RegbridgeGvrCertificateExpiring", "RegbridgeGvrCertificateExpiresThisWeek")),
+    ):
+        five = {f'regbridge_credential_expiry_timestamp_seconds{{worker="{worker}"}}': "432000x200"}
+        for alert in pair:
+            labels = {"worker": worker, "severity": rules[alert]["labels"]["severity"]}
+            notes = {k: _render(v, labels, 4.9) for k, v in rules[alert]["annotations"].items()}
+            expected = [{"exp_labels": labels, "exp_annotations": notes}]
+            tests.append(_case(five, "2h", alert, expected))
     spec = tmp_path / "alerts.test.yml"
     spec.write_text(
         yaml.safe_dump({"rule_files": [str(ALERTS)], "evaluation_interval": "1m", "tests": tests})
@@ -557,7 +591,7 @@ def test_promtool_alert_tests(tmp_path: Path) -> None:
     )
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert len(tests) == len(FIRING) + len(QUIET) + 2
+    assert len(tests) == len(FIRING) + len(QUIET) + 4
 
 
 def _case(

@@ -61,10 +61,10 @@ def test_runtime_options_are_one_nested_section_and_keep_the_worker_defaults(
 
 
 def test_a_register_profile_is_a_nested_section(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REGBRIDGE_NVR_PROFILE__HSA_ID_SYSTEM", "urn:oid:1.2.752.29.4.19")
+    monkeypatch.setenv("REGBRIDGE_NVR_PROFILE__HSA_ID_SYSTEM", "urn:oid:1.2.752.129.2.1.4.1")
     monkeypatch.setenv("REGBRIDGE_GVR_PATHS__AVAILABILITY", "/gvr/tillganglighet")
 
-    assert NvrSettings().profile.hsa_id_system == "urn:oid:1.2.752.29.4.19"
+    assert NvrSettings().profile.hsa_id_system == "urn:oid:1.2.752.129.2.1.4.1"
     assert NvrSettings().profile.fhir_path == "/fhir"
     assert GvrSettings().paths.availability == "/gvr/tillganglighet"
     assert GvrSettings().paths.outpatient_visit == "/vardhandelse/besok"

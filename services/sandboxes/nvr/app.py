@@ -234,10 +234,10 @@ def _add_fhir_routes(app: FastAPI, state: NvrState) -> None:
 
     @app.get(profile.vaccines_path, tags=["vaccines"], responses=_FAULTS)
     async def vaccines(request: Request) -> Response:
-        """The current vaccines and their batch numbers."""
+        """The current vaccines and their batches: a collection Bundle of Medications."""
         if client_of(request) is None:
             return unauthorized()
-        return JSONResponse({"vaccines": state.vaccines.as_json()})
+        return FhirResponse(state.vaccines.as_bundle(profile))
 
 
 def _resource(record: StoredImmunization, **headers: str) -> FhirResponse:

@@ -1,18 +1,25 @@
-"""What the NVR sandbox looks entries up in: the vaccine and batch list, the HSA care units."""
+"""What the NVR sandbox looks entries up in: the vaccine and batch list, the HSA care units.
+
+``GET /vaccines`` serves the list as FHIR: a `collection` Bundle of one `Medication` per batch
+(R4's Medication has a single ``batch``), see `medication_bundle` and docs/nvr-api.md.
+"""
 
 from __future__ import annotations
 
 import threading
 from datetime import date
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from services.nvr.profile import NvrProfile
 from services.nvr.rules import UnitOwner, VaccineFacts
 from services.sandboxes.hsa.directory import HsaDirectory
 from services.sandboxes.nvr.vaccines import DEFAULT_VACCINES
 
 _MAX_REMEMBERED = 1_000_000
+COVID19_ATC_PREFIX = "J07BN"  # WHO ATC: Covid-19 vaccines
 
 
 class Batch(BaseModel):
@@ -23,15 +30,64 @@ class Batch(BaseModel):
 
 
 class Vaccine(BaseModel):
-    """One product of the vaccine list, as ``GET /vaccines`` shows it."""
+    """One product of the vaccine list, as ``/admin/vaccines`` shows it (``GET /vaccines``
+    serves it as Medications). A COVID-19 vaccine is one whose ATC code is in J07BN."""
 
     model_config = ConfigDict(extra="forbid")
 
     nplId: str = Field(pattern=r"^[0-9]{1,14}$")
     name: str
     atcCode: str | None = None
-    covid19: bool = False
     batches: list[Batch] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def covid19(self) -> bool:
+        return is_covid19(self.atcCode)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_covid19(cls, data: Any) -> Any:
+        """``covid19`` as ``GET /admin/vaccines`` shows it may come back, if it agrees."""
+        if isinstance(data, dict) and "covid19" in data:
+            data = dict(data)
+            if bool(data.pop("covid19")) != is_covid19(data.get("atcCode")):
+                raise ValueError("covid19 follows the ATC code (group J07BN); set atcCode")
+        return data
+
+
+def is_covid19(atc_code: str | None) -> bool:
+    return (atc_code or "").upper().startswith(COVID19_ATC_PREFIX)
+
+
+def medications(vaccine: Vaccine, profile: NvrProfile) -> list[dict[str, Any]]:
+    """One FHIR R4 Medication per batch (one without ``batch`` when the vaccine has none)."""
+    coding: list[dict[str, Any]] = [
+        {"system": profile.npl_id_system, "code": vaccine.nplId, "display": vaccine.name}
+    ]
+    if vaccine.atcCode:
+        coding.append({"system": profile.atc_system, "code": vaccine.atcCode})
+    code = {"coding": coding, "text": vaccine.name}
+    if not vaccine.batches:
+        return [{"resourceType": "Medication", "id": vaccine.nplId, "code": code}]
+    listed = []
+    for index, batch in enumerate(vaccine.batches, start=1):
+        lot: dict[str, Any] = {"lotNumber": batch.number}
+        if batch.expiresOn is not None:
+            lot["expirationDate"] = batch.expiresOn.isoformat()
+        medication = {"resourceType": "Medication", "id": f"{vaccine.nplId}-{index}", "code": code}
+        listed.append(medication | {"batch": lot})
+    return listed
+
+
+def medication_bundle(vaccines: list[Vaccine], profile: NvrProfile) -> dict[str, Any]:
+    """The vaccine list as ``GET /vaccines`` answers it: a `collection` Bundle of Medications."""
+    entries = [
+        {"fullUrl": f"urn:uuid:{uuid5(NAMESPACE_URL, medication['id'])}", "resource": medication}
+        for vaccine in vaccines
+        for medication in medications(vaccine, profile)
+    ]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
 class VaccineList:
@@ -56,6 +112,9 @@ class VaccineList:
 
     def as_json(self) -> list[dict[str, Any]]:
         return [v.model_dump(mode="json") for v in self._vaccines]
+
+    def as_bundle(self, profile: NvrProfile) -> dict[str, Any]:
+        return medication_bundle(self._vaccines, profile)
 
 
 class CareUnits:

@@ -77,7 +77,7 @@ def reported(checked: CheckedImmunization, profile: NvrProfile) -> ReportedVacci
     patient = _contained(contained, imm.patient, Patient)
     patient_id = patient.identifier[0] if patient is not None and patient.identifier else None
     coding = imm.vaccineCode.coding[0] if imm.vaccineCode.coding else None
-    programme = _first_coding(imm.programEligibility)
+    programme = _programme(imm, profile.programme_extension_url)
     dose: int | str | None = None
     if imm.protocolApplied:
         applied = imm.protocolApplied[0]
@@ -113,10 +113,12 @@ def _contained(contained: dict[str, Any], reference: Reference | None, kind: typ
     return resource if isinstance(resource, kind) else None
 
 
-def _first_coding(concepts: list[Any] | None) -> Any:
-    if not concepts or not concepts[0].coding:
-        return None
-    return concepts[0].coding[0]
+def _programme(imm: Immunization, url: str) -> Any:
+    """The programme extension's valueCoding (the first such extension), or None."""
+    for extension in imm.extension or []:
+        if extension.url == url:
+            return extension.valueCoding
+    return None
 
 
 def _identifier(resource: Organization | None, system: str) -> str | None:
