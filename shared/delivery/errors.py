@@ -12,6 +12,8 @@ DeliveryError
 │   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
 └── ConfigurationError        → pause the worker and alarm; the event is not at fault
                                (TLS handshake, 401/403 after a token refresh)
+NotOursError                  → skipped (`not_ours`): another register's event (a unit of
+                               another region); not a failure, never retried or dead-lettered
 """
 
 from __future__ import annotations
@@ -106,3 +108,8 @@ class ConfigurationError(DeliveryError):
     """Not the event's fault: pause consumption and alarm instead of dead-lettering traffic."""
 
     error_class = "configuration"
+
+
+class NotOursError(Exception):
+    """The event belongs to another register (its unit is another region's): the worker leaves
+    it alone. Its fate is `skipped` with reason `not_ours`; the message says whose it is."""
