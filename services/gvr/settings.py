@@ -41,6 +41,11 @@ class GvrSettings(RegbridgeSettings):
     catalog_ready_timeout: float = Field(
         default=600, gt=0, description="seconds to wait for the catalog at start"
     )
+    counties: tuple[str, ...] = Field(
+        default=("01",),
+        description="county codes whose units report to GVR (Region Stockholm: 01); a contact "
+        "whose own unit the catalog places in another county is skipped as not_ours",
+    )
     unknown_unit_grace: str = Field(
         default="6h",
         description="how long a kombika the catalog does not know is retried (the code "

@@ -33,7 +33,13 @@ async def build(settings: GvrSettings, context: WorkerContext) -> AsyncIterator[
         try:
             await view.wait_ready(settings.catalog_ready_timeout)
             probe = RegisterProbe("GVR", lambda: client.probe(settings.paths.outpatient_visit))
-            worker = GvrWorker(client, view, settings.paths, settings.unknown_unit_grace_delta())
+            worker = GvrWorker(
+                client,
+                view,
+                settings.paths,
+                settings.unknown_unit_grace_delta(),
+                frozenset(settings.counties),
+            )
             watch_certificate(settings, context.metrics, worker.name)
 
             async def watch_daily() -> None:

@@ -16,7 +16,7 @@ from shared.contracts import (
     Discharge,
     OutpatientVisit,
 )
-from shared.delivery.errors import NotYetKnownError, PermanentError
+from shared.delivery.errors import NotOursError, NotYetKnownError, PermanentError
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -38,6 +38,7 @@ class ClosedUnitError(PermanentError):
 
 class ActiveUnit(Protocol):
     hsa_id: str
+    county_code: str | None
 
     def active_on(self, day: date) -> bool: ...
 
@@ -89,12 +90,29 @@ def named_units(event: CareContactEvent) -> Iterator[tuple[str, str]]:
             yield f"payload.{field}", str(value)
 
 
+OWN_UNIT_FIELDS = ("kombika", "unit_hsa_id", "admitting_kombika", "discharging_kombika")
+"""The fields naming the unit whose contact it is (referrers and end units may be elsewhere)."""
+
+
 def check_units(
-    event: CareContactEvent, catalog: UnitCatalog, grace: timedelta = timedelta(0)
+    event: CareContactEvent,
+    catalog: UnitCatalog,
+    grace: timedelta = timedelta(0),
+    counties: frozenset[str] = frozenset({"01"}),
 ) -> None:
     """Raise for the first unit GVR would refuse: an unknown kombika (NotYetKnownError, retried
-    for `grace`), a closed unit (ClosedUnitError)."""
+    for `grace`), a closed unit (ClosedUnitError); and NotOursError first when the contact's own
+    unit is named by an HSA-id the catalog places outside `counties` (Region Stockholm's: a
+    kombika is Stockholm's by construction)."""
     day = event_day(event)
+    for path, name in named_units(event):
+        own = path.removeprefix("payload.") in OWN_UNIT_FIELDS
+        if own and name.startswith("SE"):
+            unit = catalog.unit(name)
+            if unit is not None and unit.county_code and unit.county_code not in counties:
+                raise NotOursError(
+                    f"{path}: {name} is a unit of county {unit.county_code}, not GVR's"
+                )
     for path, name in named_units(event):
         if name.startswith("SE"):  # an HSA-id
             unit, kind = catalog.unit(name), "HSA-id"

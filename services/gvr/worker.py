@@ -37,11 +37,13 @@ class GvrWorker:
         catalog: UnitCatalog | None,
         paths: GvrPaths,
         unknown_unit_grace: timedelta = timedelta(0),
+        counties: frozenset[str] = frozenset({"01"}),
     ) -> None:
         self._client = client
         self._catalog = catalog
         self._paths = paths
         self._grace = unknown_unit_grace
+        self._counties = counties
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         try:
@@ -56,10 +58,11 @@ class GvrWorker:
         return identity, event
 
     def map(self, event: object, reference: str | None) -> GvrCall:
-        """Pure: the catalog is an in-memory view; refuses unknown or closed units here."""
+        """Pure: the catalog is an in-memory view; refuses unknown or closed units here, and
+        leaves another region's contacts alone (NotOursError: skipped, `not_ours`)."""
         assert isinstance(event, CareContactEvent)  # parse() returned it
         if self._catalog is not None:
-            check_units(event, self._catalog, self._grace)
+            check_units(event, self._catalog, self._grace, self._counties)
         return GvrCall(
             to_gvr_request(event, reference, self._paths), lookup_request(event, self._paths)
         )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from shared.delivery.outgoing import Inbound
 
 BLOCKED = "blocked_by_earlier"
+NOT_OURS = "not_ours"  # a skip: the worker said the event is another register's
 
 
 # --- fates --------------------------------------------------------------------------------------
@@ -44,10 +45,11 @@ class Applied:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Nothing to do: the same event again, or a version older than the one applied."""
+    """Nothing to do: the same event again, a version older than the one applied, or another
+    register's event."""
 
     name: ClassVar[str] = "skipped"
-    reason: str  # duplicate | stale
+    reason: str  # duplicate | stale | not_ours
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ from shared.delivery.clock import Clock
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
+    NotOursError,
     PermanentError,
     TransientError,
 )
 from shared.delivery.fates import (
     BLOCKED,
+    NOT_OURS,
     Applied,
     Behind,
     DeadLettered,
@@ -35,7 +37,14 @@ from shared.delivery.ledger import InFlight
 from shared.delivery.metrics import Metrics
 from shared.delivery.outgoing import Inbound
 from shared.delivery.tracing import activate
-from shared.delivery.worker import Accepted, EventIdentity, Outcome, RegisterWorker, Submission
+from shared.delivery.worker import (
+    Accepted,
+    EventIdentity,
+    NotOurs,
+    Outcome,
+    RegisterWorker,
+    Submission,
+)
 
 
 @dataclass
@@ -68,13 +77,21 @@ class Sender:
     metrics: Metrics
     calls: list[Call] = field(default_factory=list)
 
-    async def send(self, item: Item, reference: str | None, *, in_flight: bool) -> Outcome:
-        """Map and send one event (after looking it up, if a crash left it in flight)."""
+    async def send(
+        self, item: Item, reference: str | None, *, in_flight: bool
+    ) -> Outcome | NotOurs:
+        """Map and send one event (after looking it up, if a crash left it in flight); an event
+        the worker says is another register's is not sent."""
         assert item.identity is not None  # only parsed events are sent
         try:
             submission = Submission(
                 item.identity, self.worker.map(item.event, reference), reference
             )
+        except NotOursError:
+            return NotOurs()
+        except DeliveryError as exc:  # mapping refused it
+            return exc
+        try:
             if in_flight:
                 found = await self.worker.lookup(submission)
                 if found is not None:
@@ -84,7 +101,7 @@ class Sender:
                 started = self.clock.now()
                 outcome = await self.batcher.submit(submission)
                 self.metrics.observe_latency(self.worker.name, self.clock.now() - started)
-        except DeliveryError as exc:  # mapping refused it, or the lookup could not answer
+        except DeliveryError as exc:  # the lookup could not answer
             return exc
         if not isinstance(outcome, PermanentError | ConfigurationError):
             self.calls.append(Call(isinstance(outcome, TransientError), self.clock.now()))
@@ -99,6 +116,8 @@ class Sender:
                 item.identity, self.worker.map(item.event, reference), reference
             )
             return await self.worker.lookup(submission)
+        except NotOursError:  # another register's version: never sent, so not there
+            return None
         except DeliveryError as exc:
             return exc
 
@@ -176,6 +195,8 @@ class RecordPath:
     async def _deliver(self, item: Item, identity: EventIdentity) -> Verdict:
         with activate(item.span):  # the register call's spans are children of the event's
             outcome = await self._reconciled(identity) or await self._send(item, identity)
+        if isinstance(outcome, NotOurs):
+            return Done(Skipped(NOT_OURS))
         if isinstance(outcome, Accepted):
             if self._queue and self._queue[0] == identity.event_id:
                 self._queue.pop(0)
@@ -207,7 +228,7 @@ class RecordPath:
             return Accepted(self._reference or "")
         return None
 
-    async def _send(self, item: Item, identity: EventIdentity) -> Outcome:
+    async def _send(self, item: Item, identity: EventIdentity) -> Outcome | NotOurs:
         in_flight = self._book.decisions[identity.event_id].kind == "in_flight"
         return await self._sender.send(item, self._reference, in_flight=in_flight)
 

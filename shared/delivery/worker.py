@@ -37,6 +37,11 @@ class Accepted:
     reference: str
 
 
+@dataclass(frozen=True)
+class NotOurs:
+    """The worker's `map` said the event is another register's (NotOursError): skipped."""
+
+
 Outcome = Accepted | DeliveryError
 """One per submitted event: accepted, or the error that decides its fate."""
 

@@ -18,6 +18,7 @@ from shared.delivery.clock import ManualClock
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
+    NotOursError,
     RegisterRejectedError,
     RegisterUnavailableError,
     ThrottledError,
@@ -50,6 +51,7 @@ class ScriptedWorker:
 
     def __init__(self) -> None:
         self.script: dict[str, DeliveryError] = {}
+        self.not_ours: set[str] = set()  # event ids map() says are another register's
         self.sent: list[str] = []
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
@@ -57,6 +59,9 @@ class ScriptedWorker:
         return EventIdentity(data["id"], data["record"], data["version"], data["op"]), data
 
     def map(self, event: object, reference: str | None) -> object:
+        assert isinstance(event, dict)
+        if event["id"] in self.not_ours:
+            raise NotOursError(f"{event['id']} is another register's")
         return event
 
     async def submit(self, batch: Sequence[Submission[Any]]) -> list[Accepted | DeliveryError]:
@@ -207,6 +212,22 @@ async def test_duplicates_and_stale_versions_are_skipped_with_a_result(pipeline:
     assert result.fates == [Skipped("duplicate"), Skipped("stale")]
     statuses = [json.loads(m.value)["status"] for m in result.outgoing]
     assert statuses == ["skipped", "skipped"]
+
+
+async def test_another_registers_event_is_skipped_not_sent_and_holds_nothing_back(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.worker.not_ours.add("theirs")
+
+    result = await run(pipeline, inbound("theirs", "r"), inbound("ours", "r", 2, 1))
+
+    assert result.fates == [Skipped("not_ours"), Applied("REF")]
+    assert pipeline.worker.sent == ["ours"]
+    bodies = [json.loads(m.value) for m in result.outgoing]
+    assert [(b["status"], b.get("reason")) for b in bodies] == [
+        ("skipped", "not_ours"),
+        ("accepted", None),
+    ]
 
 
 async def test_retries_end_in_a_dead_letter_after_the_last_tier(pipeline: Pipeline) -> None:

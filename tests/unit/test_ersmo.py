@@ -355,8 +355,8 @@ def test_a_care_responsibility_at_an_hsa_id_goes_to_its_own_resource() -> None:
 
 
 class _Unit:
-    def __init__(self, hsa_id: str, open_: bool) -> None:
-        self.hsa_id, self._open = hsa_id, open_
+    def __init__(self, hsa_id: str, open_: bool, county_code: str | None = "01") -> None:
+        self.hsa_id, self._open, self.county_code = hsa_id, open_, county_code
 
     def active_on(self, _day: date) -> bool:
         return self._open
@@ -384,6 +384,30 @@ def episode(kind: str, **unit: str) -> Any:
         **unit,
     }
     return parse_event(json.dumps(event).encode())
+
+
+def test_a_contact_at_another_countys_unit_is_not_gvrs_but_a_referral_from_one_is() -> None:
+    from services.gvr.units import check_units
+    from shared.delivery.errors import NotOursError
+
+    catalog = _Catalog(SE2321000016_OPEN=True)
+    catalog._units["SE2321000131-E000000000001"] = _Unit("SE2321000131-E000000000001", True, "14")
+    catalog._units["SE2321000016-NONE"] = _Unit("SE2321000016-NONE", True, None)
+
+    with pytest.raises(NotOursError, match="SE2321000131-E000000000001 is a unit of county 14"):
+        check_units(episode("care_period", unit_hsa_id="SE2321000131-E000000000001"), catalog)
+    referred = episode(
+        "care_period",
+        unit_hsa_id="SE2321000016-OPEN",
+        end_unit="SE2321000131-E000000000001",
+    )
+    check_units(referred, catalog)  # Stockholm's contact, ended at a unit in Västra Götaland
+    check_units(episode("care_period", unit_hsa_id="SE2321000016-NONE"), catalog)  # no county
+    check_units(  # a region configured to report both counties
+        episode("care_period", unit_hsa_id="SE2321000131-E000000000001"),
+        catalog,
+        counties=frozenset({"01", "14"}),
+    )
 
 
 def test_a_unit_named_by_hsa_id_is_checked_in_the_catalog_by_its_hsa_id() -> None:
