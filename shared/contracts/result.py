@@ -28,7 +28,8 @@ class EventResult(BaseModel):
     status: ResultStatus = Field(
         description=(
             "accepted: the register holds it; skipped: a duplicate or stale version, or "
-            "another register's event, nothing done; dead_lettered: it needs a person (see reason and error_class)."
+            "another register's event, nothing done; dead_lettered: it needs a person (see reason "
+            "and error_class)."
         )
     )
     at: str = Field(description="When the fate was decided, ISO 8601 with a zone offset.")
@@ -38,8 +39,8 @@ class EventResult(BaseModel):
     reason: str | None = Field(
         default=None,
         description=(
-            "skipped: duplicate, stale or not_ours; dead_lettered: why, naming the field and rule or the "
-            "register's answer (never a personal identity number)."
+            "skipped: duplicate, stale or not_ours; dead_lettered: why, naming the field and rule "
+            "or the register's answer (never a personal identity number)."
         ),
     )
     error_class: str | None = Field(

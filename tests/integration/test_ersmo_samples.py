@@ -195,7 +195,7 @@ async def test_every_sample_record_is_accepted_or_dead_lettered_for_gvrs_reason(
         if not meets(found[event_id], wanted[event_id])
     }
     assert wrong == {}
-    assert refused == ["ersmo-2014-09-04.xml/Duplicate_OrdnNr"]
+    assert refused == ["ersmo-2014-09-04.xml/Duplicerade_OrdnNr"]
     assert sum(outcome == "accepted" for outcome in found.values()) == 6
     assert all("191212121244" not in outcome for outcome in found.values())
 

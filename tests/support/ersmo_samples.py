@@ -6,9 +6,48 @@ from __future__ import annotations
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ersmo"
+UPSTREAM = "SLL-RTP/sll-rtjp.gvradapter"
+UPSTREAM_FOLDER = "reimbursementadapter/getadmincareevent-core/src/test/resources/test-files/gvr/"
+UPSTREAM_FILES = (
+    "ERSMO_2013-09-08T080000.000+0000.xml",
+    "ERSMO_2013-09-09T080000.000+0000.xml",
+    "ERSMO_2014-01-01T090000.000+0000.xml",
+    "ERSMO_2014-02-01T080000.000+0000.xml",
+    "ERSMO_2014-02-02T080000.000+0000.xml",
+    "ERSMO_2014-02-03T080000.000+0000.xml",
+    "ERSMO_2014-02-04T080000.000+0000.xml",
+    "ERSMO_2014-02-05T080000.000+0000.xml",
+    "ERSMO_2014-02-06T080000.000+0000.xml",
+    "ERSMO_2014-04-04T080000.000+0000.xml",
+    "ERSMO_2014-07-01T080000.000+0000.xml",
+    "ERSMO_2014-07-15T080000.000+0000.xml",
+    "ERSMO_2014-07-15T090000.000+0000.xml",
+    "ERSMO_2014-08-01T080000.000+0000.xml",
+    "ERSMO_2014-09-04T080000.000+0000.xml",
+    "ERSMO_2014-09-10T080000.000+0000.xml",
+    "ERSMO_2014-10-12T080000.000+0000.xml",
+    "ERSMO_2014-10-13T080000.000+0000.xml",
+    "ERSMO_2014-10-14T080000.000+0000.xml",
+    "Vardansvar_2014-01-01T090000.xml",
+    "Vardkontakt_2014-02-01T100000.xml",
+    "Vardkontakt_2014-02-02T100000.xml",
+    "Vardkontakt_2014-02-03T100000.xml",
+    "Vardkontakt_2014-02-04T100000.xml",
+    "Vardkontakt_2014-02-05T100000.xml",
+    "Vardkontakt_2014-02-06T100000.xml",
+    "Vardkontakt_2014-04-04T100000.xml",
+)
+"""Every sample file the upstream folder has held (`UPSTREAM`, `UPSTREAM_FOLDER`, all branches):
+the Vardansvar_/Vardkontakt_ names are the files' names until 2014-06-23, when they were renamed
+to ERSMO_… (same content; ERSMO_2014-01-01 and ERSMO_2014-02-02 changed later), and
+ERSMO_2014-09-04 lives on branch 234-atc-and-dates only. Each fixture's first comment names the
+upstream file(s) whose facts it carries, in their newest version."""
+
 SAMPLE_KOMBIKAS = ("30216311002", "17101011M04", "10011101M03", "98156021M02")
-"""The samples' units made known to the catalog and GVR; 12345678901, 70471000000 and
-20130101999 stay unknown (the samples use them as units that do not exist)."""
+"""The samples' units made known to the catalog and GVR (open since 2009); 12345678901,
+70471000000 and 20130101999 stay unknown. Upstream, 12345678901 is a kombika that does not exist;
+70471000000 (open 2001-09-01 …) and 20130101999 (open 2011-09-01 … 2013-01-01) are in upstream's
+test code server (AVD-REL-test.xml), which is not a sample file and is not carried over."""
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("ersmo-2013-09-08.xml", "12345678901234567890"): "register_rejected GVR-DATUM",
@@ -21,7 +60,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("ersmo-2014-07-15-a.xml", "999"): "unknown_unit 12345678901",
     ("ersmo-2014-07-15-b.xml", "999"): "accepted",
     ("ersmo-2014-08-01.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-09-04.xml", "Duplicate_OrdnNr"): "refused",
+    ("ersmo-2014-09-04.xml", "Duplicerade_OrdnNr"): "refused",
     ("ersmo-2014-09-10.xml", "12345678901234567890"): "unknown_unit 70471000000",
     ("ersmo-2014-10-12.xml", "12345678901234567890"): "unknown_unit 20130101999",
     ("ersmo-2014-10-13.xml", "12345678901234567890"): "accepted",

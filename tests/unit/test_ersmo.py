@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
 from services.sandboxes.gvr.kombika import KombikaRegistry
 from services.sandboxes.gvr.validation import RESOURCES
 from shared.contracts import CARE_CONTACT_EXAMPLES, ContractViolationError, parse_event
-from tests.support.ersmo_samples import FIXTURES, SAMPLE_KOMBIKAS, expected
+from tests.support.ersmo_samples import FIXTURES, SAMPLE_KOMBIKAS, UPSTREAM_FILES, expected
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -92,9 +93,18 @@ def test_rows_follow_their_ordnnr_and_a_link_to_no_row_is_left_out_with_a_warnin
         "PE009",
         "AQ014",
     ]
+    every = by_id["OrdnNr_Samtliga"]  # professions, conditions, diagnoses, procedures all shuffled
+    assert every["professions"] == ["01", "02"]
+    assert [(c["code"], c["recorded_on"]) for c in every["conditions"]] == [
+        ("ASA4", "2008-03-11"),
+        ("ASA5", "2008-03-14"),
+        ("ASA6", "2008-03-15"),
+    ]
+    assert every["diagnoses"] == ["I050", "K570", "J250"]
+    assert [p["code"] for p in every["procedures"]] == ["PE009", "AQ014", "NHP09"]
     assert any("TillståndNr=90 names no row" in str(w) for w in result.warnings)
     assert [str(r) for r in result.refusals] == [
-        "Duplicate_OrdnNr: Diagnoser: OrdnNr 1 is given twice, so the order is unknown"
+        "Duplicerade_OrdnNr: Diagnoser: OrdnNr 1 is given twice, so the order is unknown"
     ]
 
 
@@ -158,7 +168,7 @@ def test_the_command_prints_events_and_names_refusals() -> None:
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 3
-    assert "refused Duplicate_OrdnNr" in result.stderr
+    assert "refused Duplicerade_OrdnNr" in result.stderr
 
 
 def test_the_command_fails_only_when_nothing_converted(tmp_path: Path) -> None:
@@ -170,6 +180,25 @@ def test_the_command_fails_only_when_nothing_converted(tmp_path: Path) -> None:
 
 
 # --- every sample record, as the contract and GVR's checks judge it ---------------------------
+
+PROVENANCE = re.compile(r"<!-- regbridge fixture: facts of upstream (.*?) -->", re.DOTALL)
+UPSTREAM_NAME = re.compile(r"\b(?:ERSMO|Vardkontakt|Vardansvar)_[0-9T:.+-]+\.xml")
+
+
+def test_every_upstream_sample_file_is_carried_by_a_fixture_and_every_fixture_names_one() -> None:
+    named: dict[str, set[str]] = {}
+    for path in sorted(FIXTURES.glob("*.xml")):
+        text = path.read_text(encoding="utf-8")
+        comment = PROVENANCE.search(text)
+        assert comment is not None, f"{path.name}: no provenance comment"
+        assert comment.start() == text.index("<!--"), f"{path.name}: not its first comment"
+        names = set(UPSTREAM_NAME.findall(comment.group(1)))
+        assert names, f"{path.name} names no upstream file"
+        assert names <= set(UPSTREAM_FILES), f"{path.name}: {names - set(UPSTREAM_FILES)}"
+        named[path.name] = names
+    covered = set().union(*named.values())
+    assert sorted(set(UPSTREAM_FILES) - covered) == []
+    assert len(UPSTREAM_FILES) == len(set(UPSTREAM_FILES))
 
 
 def judge_fixture(name: str) -> dict[str, list[str]]:
