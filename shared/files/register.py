@@ -1,7 +1,7 @@
 """The small interface a file register implements; the file-delivery runtime does the rest.
 
-A file register (a region's monthly visit file, a waiting-time register's report) is paid or measured
-from files, not from one request per event. Its worker:
+A file register (a region's monthly visit file, a waiting-time register's report) is paid or
+measured from files, not from one request per event. Its worker:
 
 - **parses** an event (as a request register does; a bad one is an `invalid_event` dead letter),
 - **places** it: which file it belongs in (a period and the file's owner, e.g. a care unit) and
