@@ -55,9 +55,7 @@ def file_name(key: FileKey, sequence: int) -> str:
     return f"{REGISTER}_{key.owner}_{period}_{sequence:03d}.txt"
 
 
-def render(
-    header: FileHeader, rows: Iterable[FileRow], encoding: str = "utf-8"
-) -> Iterator[bytes]:
+def render(header: FileHeader, rows: Iterable[FileRow], encoding: str = "utf-8") -> Iterator[bytes]:
     """The file's bytes in pieces of about 64 KiB, streamed from `rows` (in file order); the
     header takes the unit code and Vårdval area of the first row."""
     if encoding not in ENCODINGS:

@@ -219,7 +219,9 @@ def _row(line: str, number: int, expected: int) -> ReadRow:
     values: dict[str, Any] = {}
     for name, text in zip(ROW_FIELDS, fields[5:], strict=True):
         if name in LIST_FIELDS:
-            values[name] = [unescape(i, number) for i in split(text, LIST_SEPARATOR)] if text else []
+            values[name] = (
+                [unescape(i, number) for i in split(text, LIST_SEPARATOR)] if text else []
+            )
         else:
             values[name] = unescape(text, number) if text else None
     record_id = unescape(fields[2], number)
@@ -232,7 +234,9 @@ def _trailer(line: str, number: int, rows: list[ReadRow]) -> str:
     """The trailer's checksum, once its count is the rows'."""
     fields = split(line, SEPARATOR)
     if fields[0] != "T":
-        raise FileFormatError("SLUT", "the last line must be the trailer (T;count;checksum)", number)
+        raise FileFormatError(
+            "SLUT", "the last line must be the trailer (T;count;checksum)", number
+        )
     _fields(line, 3, "SLUT", number)
     if fields[1] != str(len(rows)):
         raise FileFormatError(

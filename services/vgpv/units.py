@@ -1,4 +1,4 @@
-"""Whose visit it is: the unit a care contact names, found in the catalog, in VGPV's Vårdval or not."""
+"""Whose visit it is: the unit a contact names, found in the catalog, in VGPV's Vårdval or not."""
 
 from __future__ import annotations
 

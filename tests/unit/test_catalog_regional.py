@@ -121,7 +121,8 @@ def test_which_vardval_a_unit_is_in_comes_from_kiv_and_reaches_the_workers_view(
 
     view = index.unit(HSA_ID)
 
-    assert view is not None and view.regional is not None
+    assert view is not None
+    assert view.regional is not None
     assert (view.regional.unit_code, view.regional.vardval) == ("81234", True)
     assert view.regional.vardval_area == "rehab"
 
@@ -135,7 +136,8 @@ def test_a_kiv_record_without_the_area_and_an_hsa_unit_read_as_before() -> None:
     index = CatalogIndex()
     index.put_unit(hsa_unit())
     view = index.unit(HSA_ID)
-    assert view is not None and view.regional is None
+    assert view is not None
+    assert view.regional is None
 
 
 # ---- the code server's file ---------------------------------------------------------------------
