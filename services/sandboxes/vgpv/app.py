@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Annotated, Any
 
@@ -14,8 +13,6 @@ from starlette.types import Receive, Scope, Send
 from services.sandboxes.faults import FaultAnswers, FaultMiddleware, Faults, FaultsChange
 from services.sandboxes.server import BodyLimit
 from services.sandboxes.vgpv.state import SandboxState
-from services.sandboxes.vgpv.store import StoredFile, receipt_body
-from services.sandboxes.vgpv.validation import judge
 from shared.schedule import InvalidPeriodError, Period
 
 FAULTED_PREFIXES = ("/filer",)
@@ -30,7 +27,6 @@ FAULT_ANSWERS = FaultAnswers(
 )
 MAX_FILE_BYTES = 64 * 1024 * 1024
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
-STATUS = {"godkand": 200, "delvis_godkand": 200, "avvisad": 422}
 FileName = Annotated[str, Path(pattern=NAME, description="The file's name (its header's).")]
 
 
@@ -79,21 +75,8 @@ def create_app(state: SandboxState) -> VgpvSandboxApi:
     async def upload(filnamn: FileName, request: Request) -> JSONResponse:
         """Upload a file: 200 with the receipt (every row's verdict) when read, 422 with the
         receipt when refused whole, 409 with the stored receipt for a name already received."""
-        store.count_upload(filnamn)
-        content = await request.body()
-        known = store.get(filnamn)
-        if known is not None:
-            return _duplicate(known, content)
-        now = state.clock()
-        judgement = judge(
-            filnamn, content, now=now, kiv=state.kiv, window=state.window, holding=store
-        )
-        receipt = receipt_body(store.next_receipt_id(), filnamn, content, now, judgement)
-        header = judgement.file.header if judgement.file is not None else None
-        stored = StoredFile(filnamn, content, receipt, header, judgement)
-        if not store.add(stored):  # another upload of the name won the race
-            return _duplicate(store.get(filnamn) or stored, content)
-        return JSONResponse(receipt, status_code=STATUS[judgement.status])
+        status, answer = state.receive(filnamn, await request.body())
+        return JSONResponse(answer, status_code=status)
 
     @app.get("/filer/{filnamn}/kvitto", tags=["register"], response_model=None)
     async def receipt(filnamn: FileName) -> JSONResponse:
@@ -174,20 +157,5 @@ def _admin_routes(app: FastAPI, state: SandboxState) -> None:
         return Response(status_code=204)
 
 
-def _duplicate(known: StoredFile, content: bytes) -> JSONResponse:
-    same = known.receipt["kontrollsumma"] == _sha256(content)
-    body = {
-        "kod": "DUBBLETT",
-        "orsak": f"{known.name} is already received" + ("" if same else ", with other content"),
-        "sammaInnehall": same,
-        "kvitto": known.receipt,
-    }
-    return JSONResponse(body, status_code=409)
-
-
 def _unknown(name: str) -> JSONResponse:
     return JSONResponse({"kod": "OKAND", "orsak": f"no file {name}"}, status_code=404)
-
-
-def _sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.sandboxes.faults import FaultState
-from services.sandboxes.vgpv.store import FileStore
-from services.sandboxes.vgpv.validation import KivUnits
+from services.sandboxes.vgpv.store import FileStore, StoredFile, receipt_body
+from services.sandboxes.vgpv.validation import KivUnits, judge
 from shared.schedule import MonthlyWindow, WorkingCalendar
 
 
@@ -61,3 +63,29 @@ class SandboxState:
         self.store.reset()
         self.faults.reset()
         self.clock.set(None)
+
+    def receive(self, name: str, content: bytes) -> tuple[int, dict[str, Any]]:
+        """An upload of `content` as `name`: (HTTP status, answer). 200 with the receipt when the
+        file is read (its rows judged one by one), 422 with the receipt when it is refused whole,
+        409 with the stored receipt when the name was received before (every upload counted)."""
+        self.store.count_upload(name)
+        known = self.store.get(name)
+        if known is None:
+            now = self.clock()
+            judgement = judge(
+                name, content, now=now, kiv=self.kiv, window=self.window, holding=self.store
+            )
+            receipt = receipt_body(self.store.next_receipt_id(), name, content, now, judgement)
+            header = judgement.file.header if judgement.file is not None else None
+            stored = StoredFile(name, content, receipt, header, judgement)
+            if self.store.add(stored):
+                return (422 if judgement.status == "avvisad" else 200), receipt
+            known = self.store.get(name) or stored  # another upload of the name won the race
+        same = known.receipt["kontrollsumma"] == hashlib.sha256(content).hexdigest()
+        answer = {
+            "kod": "DUBBLETT",
+            "orsak": f"{name} is already received" + ("" if same else ", with other content"),
+            "sammaInnehall": same,
+            "kvitto": known.receipt,
+        }
+        return 409, answer
