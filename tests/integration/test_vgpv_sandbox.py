@@ -3,6 +3,8 @@ refused, late, a replacement, a name twice, faults, and a certificate of another
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -212,3 +214,69 @@ async def test_a_certificate_of_another_ca_pauses_the_worker(
         with pytest.raises(ConfigurationError) as caught:
             await client.receipt("VGPV_any.txt")
     assert caught.value.error_class == "tls_handshake"
+
+
+async def test_a_month_of_demo_visits_placed_through_the_catalog_is_what_the_register_holds(
+    vgpv: VgpvSandbox, client: VgpvClient, kiv: KivDirectory
+) -> None:
+    """The demo's visits → HSA and KIV merged as the catalog does → VgpvRegister.place, the
+    latest version of each record per unit → render → upload: every file read, only the demo's
+    unknown profession refused, the holding exactly the visits accepted."""
+    from services.catalog.kiv import merge, normalise_kiv_unit
+    from services.catalog.normalise import normalise_hsa_unit
+    from services.sandboxes.hsa import HsaDirectory
+    from services.vgpv.dev import visits
+    from services.vgpv.worker import VgpvRegister
+    from shared.catalog.index import CatalogIndex
+    from shared.delivery.errors import DeliveryError
+
+    hsa = HsaDirectory(HSA_UNITS, SEED)
+    kiv_units = {u["hsaIdentity"]: normalise_kiv_unit(u) for u in kiv.iter_units()}
+    catalog = CatalogIndex()
+    for raw in hsa.iter_units():
+        unit = normalise_hsa_unit(raw)
+        catalog.put_unit(merge(unit, kiv_units.get(unit.hsa_id)))
+    register = VgpvRegister(client, catalog)
+    latest: dict[FileKey, dict[str, tuple[int, str, dict[str, Any]]]] = {}
+    refused_by_worker = 0
+    for _label, raw_event in itertools.islice(visits(SEED, hsa.iter_units(), JANUARY), 600):
+        data = raw_event if isinstance(raw_event, bytes) else json.dumps(raw_event).encode()
+        try:
+            identity, event = register.parse(data)
+            placement = register.place(event)
+        except DeliveryError:
+            refused_by_worker += 1
+            continue
+        rows = latest.setdefault(placement.key, {})
+        if identity.operation == "cancel":
+            rows.pop(identity.record_id, None)
+        else:
+            rows[identity.record_id] = (
+                identity.record_version,
+                identity.event_id,
+                dict(placement.values),
+            )
+
+    accepted: set[str] = set()
+    refused_rows: list[str | None] = []
+    for key, rows in sorted(latest.items()):
+        made = [
+            FileRow(n, record_id, version, event_id, "row", row)
+            for n, (record_id, (version, event_id, row)) in enumerate(sorted(rows.items()), 1)
+        ]
+        header = FileHeader(key, register.file_name(key, 1), 1, None, IN_WINDOW, len(made))
+        receipt = await register.deliver(header, stream(list(register.render(header, made))))
+        assert receipt.reason is None
+        for verdict, row in zip(receipt.rows, made, strict=True):
+            if verdict.accepted:
+                accepted.add(row.record_id)
+            else:
+                refused_rows.append(verdict.code)
+        assert await register.lookup(header) is not None
+
+    assert refused_by_worker > 0  # no profession, not JSON
+    assert refused_rows
+    assert set(refused_rows) == {"YRKE"}  # the demo's unknown profession, nothing else
+    held = {row["radnyckel"] for unit in vgpv.holding() for row in unit["rader"]}
+    assert held == accepted
+    assert all(count == 1 for count in vgpv.uploads().values())
