@@ -67,6 +67,7 @@ def normalise_kiv_unit(raw: Mapping[str, Any]) -> KivUnit:
             responsibility_area=_single(raw, "vgrAO3kod"),
             care_type=_single(raw, "vgrCareType"),
             vardval=_flag(raw, "vgrVardVal"),
+            vardval_area=_single(raw, "vgrVardValOmrade"),
         ),
         end_date=hsa_date(_single(raw, "hsaEndDate"), "hsaEndDate"),
         updated_at=hsa_timestamp(_single(raw, "modifyTimestamp"), "modifyTimestamp"),

@@ -301,3 +301,74 @@ def sandbox_nvr(
         )
         typer.echo("Press Ctrl-C to stop.")
         wait_for_interrupt()
+
+
+@sandbox_app.command("vgpv")
+def sandbox_vgpv(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8096,
+    hsa_units: Annotated[
+        int, typer.Option(help="Units of the HSA directory; VGPV knows KIV's Vårdval ones.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed as the HSA and KIV sandboxes.")] = 1,
+    certs_dir: Annotated[
+        Path,
+        typer.Option(help="Where ca.pem, server.pem/.key and client.pem/.key are kept; reused."),
+    ] = Path("vgpv-certs"),
+    new_certs: Annotated[
+        bool, typer.Option(help="Make a new CA and certificates even if some exist.")
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="The register's time at start, ISO 8601 with a zone (it ticks on from there): "
+            "stand inside a window, or past its close."
+        ),
+    ] = None,
+    latency_ms: _LatencyMs = 0,
+    latency_jitter_ms: _LatencyJitterMs = 0,
+    error_rate: _ErrorRate = 0,
+    throttle_rate: _ThrottleRate = 0,
+    retry_after_s: _RetryAfterS = 1,
+    drop_rate: _DropRate = 0,
+    maintenance: _Maintenance = False,
+) -> None:
+    """Serve VGPV's file upload over mutual TLS: /filer/{name}, /innehav, /admin/…, /docs."""
+    from datetime import datetime
+
+    from services.sandboxes.faults import Faults
+    from services.sandboxes.vgpv import VgpvSandbox
+
+    start = datetime.fromisoformat(now) if now else None
+    if start is not None and start.tzinfo is None:
+        raise typer.BadParameter("--now needs a zone offset (…+01:00 or …Z)")
+    faults = Faults(
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        error_rate=error_rate,
+        throttle_rate=throttle_rate,
+        retry_after_s=retry_after_s,
+        drop_rate=drop_rate,
+        maintenance=maintenance,
+    )
+    sandbox = VgpvSandbox(
+        hsa_units,
+        seed,
+        certs_dir=certs_dir,
+        new_certs=new_certs,
+        host=host,
+        port=port,
+        faults=faults,
+    )
+    with sandbox:
+        if start is not None:
+            sandbox.set_clock(start)
+        certs = sandbox.certs
+        typer.echo(
+            f"VGPV sandbox at {sandbox.base_url} (mutual TLS; KIV's units of {hsa_units} HSA "
+            f"units, seed {seed}; its clock {sandbox.state.clock().isoformat(timespec='seconds')})"
+        )
+        typer.echo(f"  CA {certs.ca_cert}  ·  client {certs.client_cert} + {certs.client_key}")
+        typer.echo(f"  API: {sandbox.base_url}/docs  ·  received: {sandbox.base_url}/filer")
+        typer.echo("Press Ctrl-C to stop.")
+        wait_for_interrupt()

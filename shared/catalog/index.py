@@ -23,7 +23,7 @@ from shared.catalog.models import (
     KombikaMapping,
     Vaccine,
 )
-from shared.catalog.records import OPEN_END, CareGiver, UnitView, VaccineView
+from shared.catalog.records import OPEN_END, CareGiver, Regional, UnitView, VaccineView
 from shared.identifiers import parse_kombika
 
 _MEMORY_SAMPLE = 256
@@ -156,6 +156,7 @@ class CatalogIndex:
             county_code=_intern(unit.county_code),
             destination_indicators=self._tuple(unit.destination_indicators),
             kombika=periods,
+            regional=_regional(unit),
         )
         # Replace in place: popping and re-inserting would leave dummies that double the dict.
         self._units[record.hsa_id] = record
@@ -325,6 +326,16 @@ class CatalogIndex:
         if not values:
             return ()
         return self._tuples.setdefault(values, tuple(map(sys.intern, values)))
+
+
+def _regional(unit: CareUnit) -> Regional | None:
+    """The regional directory's attributes the workers read, when one lists the unit."""
+    attributes = unit.regional
+    if attributes is None:
+        return None
+    return Regional(
+        _intern(attributes.unit_code), attributes.vardval, _intern(attributes.vardval_area)
+    )
 
 
 def _intern(value: str | None) -> str | None:

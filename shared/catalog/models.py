@@ -43,6 +43,9 @@ class RegionalAttributes(_Value):
     responsibility_area: str | None = None  # vgrAO3kod
     care_type: str | None = None  # vgrCareType
     vardval: bool = False  # vgrVardVal: a unit in the region's patient-choice system (Vårdval)
+    # vgrVardValOmrade: which Vårdval the unit is in — "primarvard" (primary care), "rehab" …;
+    # a plain string, so a reader takes values it does not know yet (docs/catalog.md)
+    vardval_area: str | None = None
 
 
 class Address(_Value):

@@ -55,6 +55,18 @@ class CareGiver(_Slotted):
         return sys.getsizeof(self) + sum(sys.getsizeof(s) for s in strings if s) + pooled
 
 
+class Regional(_Slotted):
+    """What a regional directory (KIV) adds to a unit: the region's number for it, whether it is
+    in the region's Vårdval and which one."""
+
+    __slots__ = ("unit_code", "vardval", "vardval_area")
+
+    def __init__(self, unit_code: str | None, vardval: bool, vardval_area: str | None) -> None:
+        self.unit_code = unit_code
+        self.vardval = vardval
+        self.vardval_area = vardval_area
+
+
 class UnitView(_Slotted):
     """A care unit as the workers read it: dates as ordinals, shared strings interned."""
 
@@ -68,6 +80,7 @@ class UnitView(_Slotted):
         "hsa_id",
         "municipality_code",
         "name",
+        "regional",
     )
 
     def __init__(
@@ -82,6 +95,7 @@ class UnitView(_Slotted):
         county_code: str | None,
         destination_indicators: tuple[str, ...],
         kombika: Iterable[tuple[str, int, int]],
+        regional: Regional | None = None,
     ) -> None:
         self.hsa_id = hsa_id
         self.name = name
@@ -93,6 +107,7 @@ class UnitView(_Slotted):
         self.destination_indicators = destination_indicators
         # flat (kombika, valid_from ordinal, valid_to ordinal or OPEN_END, …): one small tuple
         self._kombika: tuple[Any, ...] = tuple(chain.from_iterable(kombika))
+        self.regional = regional  # None: no regional directory lists the unit
 
     @property
     def start_date(self) -> date | None:
@@ -114,7 +129,8 @@ class UnitView(_Slotted):
 
     def approx_bytes(self) -> int:
         """What this record alone holds; its care giver, codes and days are shared (pooled)."""
-        return sum(map(sys.getsizeof, (self, self.hsa_id, self.name, self._kombika)))
+        own = sum(map(sys.getsizeof, (self, self.hsa_id, self.name, self._kombika)))
+        return own + (sys.getsizeof(self.regional) if self.regional is not None else 0)
 
     @property
     def kombika_periods(self) -> tuple[tuple[str, date, date | None], ...]:

@@ -75,12 +75,18 @@ def test_the_units_are_the_hsa_sandboxs_vastra_gotaland_units(kiv: KivSandbox) -
     assert kiv.directory.hsa_id_of(0) == county_14[0]
     for unit in units:
         source = hsa[unit["hsaIdentity"]]
-        assert ATTRIBUTES <= unit.keys() <= ATTRIBUTES | {"hsaEndDate", "modifyTimestamp"}
+        optional = {"hsaEndDate", "modifyTimestamp", "vgrVardValOmrade"}
+        assert ATTRIBUTES <= unit.keys() <= ATTRIBUTES | optional
         assert unit["ou"] == source["name"]
         assert re.fullmatch(r"[0-9]{5}", unit["vgrAnsvarsnummer"])
         assert re.fullmatch(r"[0-9]{3}", unit["vgrAO3kod"])
         assert unit["vgrCareType"] in {"01", "02", "03", "04", "05"}
         assert unit["vgrVardVal"] is ("02" in source["businessType"])
+        assert ("vgrVardValOmrade" in unit) is unit["vgrVardVal"]
+        if "1300" in source["businessClassificationCode"]:  # physiotherapy: Vårdval Rehab
+            assert unit["vgrVardValOmrade"] == "rehab"
+        if "1100" in source["businessClassificationCode"]:  # a vårdcentral: VG Primärvård
+            assert unit["vgrVardValOmrade"] == "primarvard"
         assert re.fullmatch(r"20[0-9]{12}", unit["modifyTimestamp"])
         if "hsaEndDate" in unit:
             assert re.fullmatch(r"20[0-9]{6}", unit["hsaEndDate"])

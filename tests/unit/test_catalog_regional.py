@@ -112,6 +112,34 @@ def test_a_value_with_a_field_this_reader_does_not_know_is_still_read() -> None:
     assert CareUnit.model_validate(raw).hsa_id == HSA_ID
 
 
+def test_which_vardval_a_unit_is_in_comes_from_kiv_and_reaches_the_workers_view() -> None:
+    kiv = normalise_kiv_unit({**KIV_RECORD, "vgrVardValOmrade": "rehab"})
+    assert kiv.regional.vardval_area == "rehab"
+    merged = merge(hsa_unit(), kiv)
+    index = CatalogIndex()
+    index.put_unit(merged)
+
+    view = index.unit(HSA_ID)
+
+    assert view is not None
+    assert view.regional is not None
+    assert (view.regional.unit_code, view.regional.vardval) == ("81234", True)
+    assert view.regional.vardval_area == "rehab"
+
+
+def test_a_kiv_record_without_the_area_and_an_hsa_unit_read_as_before() -> None:
+    """Values published before the area existed read on: no area, or no regional part at all."""
+    assert normalise_kiv_unit(KIV_RECORD).regional.vardval_area is None
+    old = merge(hsa_unit(), normalise_kiv_unit(KIV_RECORD)).model_dump(mode="json")
+    old["regional"].pop("vardval_area")
+    assert CareUnit.model_validate(old).regional.vardval_area is None  # type: ignore[union-attr]
+    index = CatalogIndex()
+    index.put_unit(hsa_unit())
+    view = index.unit(HSA_ID)
+    assert view is not None
+    assert view.regional is None
+
+
 # ---- the code server's file ---------------------------------------------------------------------
 
 

@@ -21,6 +21,12 @@ KivRecord = dict[str, Any]
 
 VASTRA_GOTALAND = "14"  # county code
 HEALTH_CENTRE = "02"  # HSA businessType of a vårdcentral: the units in VG's vårdval
+# vgrVardValOmrade of a Vårdval unit, by its HSA businessClassificationCode (illustrative):
+# physiotherapy and rehab units are in Vårdval Rehab, dental care and specialist clinics in
+# Vårdval areas of their own, every other health-centre unit in VG Primärvård.
+VARDVAL_AREAS = {"1300": "rehab", "1301": "rehab", "1500": "tandvard", "1201": "specialist"}
+VARDVAL_AREAS |= {"1250": "specialist"}
+PRIMARY_CARE = "primarvard"
 ENDED_SHARE = 0.05
 # End dates are drawn from fixed spans, not from the clock, so a seed always gives the same data:
 # the past ones lie before any test runs, the future ones far enough ahead to stay future.
@@ -125,6 +131,10 @@ def _record(unit: Unit, seed: int, index: int) -> KivRecord:
         "vgrCareType": f"{rng.randrange(1, 6):02d}",
         "vgrVardVal": HEALTH_CENTRE in (unit.get("businessType") or []),
     }
+    if record["vgrVardVal"]:
+        codes = unit.get("businessClassificationCode") or []
+        areas = [VARDVAL_AREAS[code] for code in codes if code in VARDVAL_AREAS]
+        record["vgrVardValOmrade"] = areas[0] if areas else PRIMARY_CARE
     if rng.random() < ENDED_SHARE:
         first, last = _PAST_ENDS if rng.random() < 0.5 else _FUTURE_ENDS
         record["hsaEndDate"] = ymd(first + timedelta(days=rng.randrange((last - first).days + 1)))

@@ -24,6 +24,11 @@ class KivUnit(BaseModel):
     vgrAO3kod: str | None = Field(default=None, description="AO3 code, 3 digits.")
     vgrCareType: str | None = Field(default=None, description="01 … 05.")
     vgrVardVal: bool | None = Field(default=None, description="In Västra Götaland's vårdval.")
+    vgrVardValOmrade: str | None = Field(
+        default=None,
+        description="Which Vårdval: primarvard (VG Primärvård), rehab (Vårdval Rehab), tandvard, "
+        "specialist.",
+    )
     hsaEndDate: str | None = Field(default=None, description="Last day, YYYYMMDD; absent: open.")
     modifyTimestamp: str | None = Field(
         default=None, description="Last change, YYYYMMDDhhmmss Swedish local time (set by KIV)."

@@ -1,0 +1,1 @@
+"""The VGPV register: VG Primärvård's and Vårdval Rehab's monthly visit file (Västra Götaland)."""
