@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,6 @@ from tests.support.runtime_harness import create_topics, publish, read_topic, ru
 
 pytestmark = pytest.mark.integration
 
-OPEN_SINCE = date(2009, 1, 1)  # the sample kombikas' validity: before every sample date
-
 
 def oldest_open_unit(hsa: HsaSandbox) -> str:
     """An HSA unit open (no end date) since before the samples' earliest date (2010-10-01)."""
@@ -46,15 +44,15 @@ def oldest_open_unit(hsa: HsaSandbox) -> str:
 
 
 async def publish_kombikas(bootstrap: str, topic: str, hsa_id: str) -> None:
-    """The code server's word that each sample kombika denotes `hsa_id` since OPEN_SINCE."""
+    """The code server's word that each sample kombika denotes `hsa_id` in its period (the
+    assignment's `valid_to` is exclusive: the day after the last open day)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for code in SAMPLE_KOMBIKAS:
-            mapping = KombikaMapping(
-                kombika=code,
-                assignments=(KombikaAssignment(hsa_id=hsa_id, valid_from=OPEN_SINCE),),
-            )
+        for code, (first, last) in SAMPLE_KOMBIKAS.items():
+            valid_to = last + timedelta(days=1) if last is not None else None
+            assignment = KombikaAssignment(hsa_id=hsa_id, valid_from=first, valid_to=valid_to)
+            mapping = KombikaMapping(kombika=code, assignments=(assignment,))
             value = mapping.model_dump_json(exclude_none=True).encode()
             await producer.send_and_wait(topic, value, key=code.encode())
     finally:
@@ -137,8 +135,8 @@ async def test_every_sample_record_is_accepted_or_dead_lettered_for_gvrs_reason(
                 # When each file's events go through (GVR's records cleared between files: the
                 # samples are one patient at one unit on overlapping days, file after file)
                 gvr_sandbox.reset()
-                for code in SAMPLE_KOMBIKAS:
-                    gvr_sandbox.add_kombika(code, OPEN_SINCE)
+                for code, (first, last) in SAMPLE_KOMBIKAS.items():
+                    gvr_sandbox.add_kombika(code, first, last)
                 conversion = convert(
                     path.read_bytes(),
                     source_system="ersmo",
@@ -196,7 +194,7 @@ async def test_every_sample_record_is_accepted_or_dead_lettered_for_gvrs_reason(
     }
     assert wrong == {}
     assert refused == ["ersmo-2014-09-04.xml/Duplicerade_OrdnNr"]
-    assert sum(outcome == "accepted" for outcome in found.values()) == 6
+    assert sum(outcome == "accepted" for outcome in found.values()) == 7
     assert all("191212121244" not in outcome for outcome in found.values())
 
 

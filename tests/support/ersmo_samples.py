@@ -3,6 +3,7 @@ register answers to each: the table the unit and the integration tests both hold
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ersmo"
@@ -43,11 +44,24 @@ to ERSMO_… (same content; ERSMO_2014-01-01 and ERSMO_2014-02-02 changed later)
 ERSMO_2014-09-04 lives on branch 234-atc-and-dates only. Each fixture's first comment names the
 upstream file(s) whose facts it carries, in their newest version."""
 
-SAMPLE_KOMBIKAS = ("30216311002", "17101011M04", "10011101M03", "98156021M02")
-"""The samples' units made known to the catalog and GVR (open since 2009); 12345678901,
-70471000000 and 20130101999 stay unknown. Upstream, 12345678901 is a kombika that does not exist;
-70471000000 (open 2001-09-01 …) and 20130101999 (open 2011-09-01 … 2013-01-01) are in upstream's
-test code server (AVD-REL-test.xml), which is not a sample file and is not carried over."""
+OPEN_SINCE = date(2009, 1, 1)  # the four sample units' validity: before every sample date
+
+SAMPLE_KOMBIKAS: dict[str, tuple[date, date | None]] = {
+    "30216311002": (OPEN_SINCE, None),
+    "17101011M04": (OPEN_SINCE, None),
+    "10011101M03": (OPEN_SINCE, None),
+    "98156021M02": (OPEN_SINCE, None),
+    "70471000000": (date(2001, 9, 1), None),
+    "20130101999": (date(2011, 9, 1), date(2013, 1, 1)),
+}
+"""The samples' units made known to the catalog and GVR: kombika → (first open day, last open day
+or None = still open), both inclusive as GVR's registry reads them (the catalog's `valid_to` is the
+day after the last). The first four are open since 2009. 70471000000 and 20130101999 carry their
+periods in upstream's test code server, `AVD-REL-test.xml` in `UPSTREAM`'s `…/test-files/` (not a
+sample file; newest version, commit 1c4da44): 70471000000 begindate 2001-09-01T00:00:01,
+expirationdate 2099-12-31T23:59:59 (the code server's "no end"), 20130101999 begindate
+2011-09-01T00:00:01, expirationdate 2013-01-01T23:59:59. 12345678901 stays unknown: upstream's
+"bad kombika", a unit that does not exist."""
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("ersmo-2013-09-08.xml", "12345678901234567890"): "register_rejected GVR-DATUM",
@@ -61,10 +75,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("ersmo-2014-07-15-b.xml", "999"): "accepted",
     ("ersmo-2014-08-01.xml", "12345678901234567890"): "accepted",
     ("ersmo-2014-09-04.xml", "Duplicerade_OrdnNr"): "refused",
-    ("ersmo-2014-09-10.xml", "12345678901234567890"): "unknown_unit 70471000000",
+    ("ersmo-2014-09-10.xml", "12345678901234567890"): "accepted",
     ("ersmo-2014-10-12.xml", "12345678901234567890"): "unknown_unit 20130101999",
     ("ersmo-2014-10-13.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-10-14.xml", "12345678901234567890"): "unknown_unit 70471000000",
+    ("ersmo-2014-10-14.xml", "12345678901234567890"): "unknown_unit 20130101999",
 }
 """(fixture, ERSMO id) → the first event's outcome; later events of a failed record follow it
 (blocked_by_earlier). Every record not listed carries J250, which is not an ICD-10 code."""

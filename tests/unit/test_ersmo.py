@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from services.gvr.cli import gvr_app
 from services.gvr.ersmo import convert
 from services.gvr.mapping import GvrPaths, lookup_request, to_gvr_request
-from services.sandboxes.gvr.kombika import KombikaRegistry
+from services.gvr.units import event_day
+from services.sandboxes.gvr.kombika import KombikaRegistry, KombikaState
 from services.sandboxes.gvr.validation import RESOURCES
 from shared.contracts import CARE_CONTACT_EXAMPLES, ContractViolationError, parse_event
 from tests.support.ersmo_samples import FIXTURES, SAMPLE_KOMBIKAS, UPSTREAM_FILES, expected
@@ -203,10 +204,11 @@ def test_every_upstream_sample_file_is_carried_by_a_fixture_and_every_fixture_na
 
 def judge_fixture(name: str) -> dict[str, list[str]]:
     """record id → the outcome of each of its events, judged in-process as the worker and the
-    sandbox would (contract, units, GVR's checks, GVR's key)."""
+    sandbox would (contract, the worker's unit check on the event's day, GVR's checks, GVR's
+    key)."""
     registry = KombikaRegistry()
-    for code in SAMPLE_KOMBIKAS:
-        registry.add(code, date(2009, 1, 1))
+    for code, (first, last) in SAMPLE_KOMBIKAS.items():
+        registry.add(code, first, last)
     resources = {resource.name: resource for resource in RESOURCES}
     result = converted(name)
     outcomes: dict[str, list[str]] = {note.record_id: ["refused"] for note in result.refusals}
@@ -226,11 +228,13 @@ def judge_fixture(name: str) -> dict[str, list[str]]:
             continue
         request = to_gvr_request(parsed, "GVR-0000001" if found else None, GvrPaths())
         assert request.json is not None
+        # the worker's catalog check: a kombika names a unit only on the days of its period
+        day = event_day(parsed)
         units = [request.json["enhet"], *(request.json.get(k) for k in ("remitterandeEnhet",))]
         unknown = [
             "".join(u.values())
             for u in units
-            if u and registry.state("".join(u.values()), None).value == "unknown"
+            if u and registry.state("".join(u.values()), day) is not KombikaState.OPEN
         ]
         if unknown:
             found.append(f"unknown_unit {unknown[0]}")
