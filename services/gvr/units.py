@@ -25,13 +25,14 @@ UNKNOWN_UNIT = "unknown_unit"  # the dead letter's class once the grace has pass
 
 
 def unknown_unit(message: str, grace: timedelta) -> NotYetKnownError:
-    """A kombika the catalog does not know on the event's date: retried while `grace` lasts
+    """A kombika the catalog has never known, or an unknown HSA-id: retried while `grace` lasts
     (the code server's file may lag a new unit), then an `unknown_unit` dead letter."""
     return NotYetKnownError(message, grace=grace, final_class=UNKNOWN_UNIT)
 
 
 class ClosedUnitError(PermanentError):
-    """A kombika whose unit is closed on the event's date (GVR rejects the whole call)."""
+    """A unit closed on the event's date, or a kombika the code server knows but not as open on
+    that date (GVR rejects the whole call: GVR-KOMBIKA-STANGD)."""
 
     error_class = "closed_unit"
 
@@ -47,6 +48,8 @@ class UnitCatalog(Protocol):
     """What the GVR worker asks of the catalog (a CatalogView answers it)."""
 
     def unit_by_kombika(self, kombika: str, day: date) -> ActiveUnit | None: ...
+
+    def knows_kombika(self, kombika: str) -> bool: ...
 
     def unit(self, hsa_id: str) -> ActiveUnit | None: ...
 
@@ -118,6 +121,8 @@ def check_units(
             unit, kind = catalog.unit(name), "HSA-id"
         else:
             unit, kind = catalog.unit_by_kombika(name, day), "kombika"
+        if unit is None and kind == "kombika" and catalog.knows_kombika(name):
+            raise ClosedUnitError(f"{path}: kombika {name} is not open on {day}")
         if unit is None:
             raise unknown_unit(f"{path}: {kind} {name} is not a known unit on {day}", grace)
         if not unit.active_on(day):

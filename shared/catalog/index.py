@@ -235,6 +235,11 @@ class CatalogIndex:
                 return self._units.get(entries[index][2])
         return None
 
+    def knows_kombika(self, kombika: str) -> bool:
+        """Whether the code server or HSA has ever assigned `kombika` (on any day)."""
+        code = str(parse_kombika(kombika))
+        return bool(self._code_server.get(code) or self._by_kombika.get(code))
+
     def is_active(self, hsa_id: str, day: date) -> bool:
         record = self._units.get(hsa_id)
         return record is not None and record.active_on(day)

@@ -154,6 +154,10 @@ class CatalogView:
         """The unit whose kombika period covers `day`; `kombika` compact or with spaces."""
         return self.index.unit_by_kombika(kombika, day)
 
+    def knows_kombika(self, kombika: str) -> bool:
+        """Whether `kombika` denotes a unit on some day (not necessarily an open one)."""
+        return self.index.knows_kombika(kombika)
+
     def is_active(self, hsa_id: str, day: date) -> bool:
         return self.index.is_active(hsa_id, day)
 

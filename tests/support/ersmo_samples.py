@@ -76,9 +76,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("ersmo-2014-08-01.xml", "12345678901234567890"): "accepted",
     ("ersmo-2014-09-04.xml", "Duplicerade_OrdnNr"): "refused",
     ("ersmo-2014-09-10.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-10-12.xml", "12345678901234567890"): "unknown_unit 20130101999",
+    ("ersmo-2014-10-12.xml", "12345678901234567890"): "closed_unit 20130101999",
     ("ersmo-2014-10-13.xml", "12345678901234567890"): "accepted",
-    ("ersmo-2014-10-14.xml", "12345678901234567890"): "unknown_unit 20130101999",
+    ("ersmo-2014-10-14.xml", "12345678901234567890"): "closed_unit 20130101999",
 }
 """(fixture, ERSMO id) → the first event's outcome; later events of a failed record follow it
 (blocked_by_earlier). Every record not listed carries J250, which is not an ICD-10 code."""

@@ -231,13 +231,15 @@ def judge_fixture(name: str) -> dict[str, list[str]]:
         # the worker's catalog check: a kombika names a unit only on the days of its period
         day = event_day(parsed)
         units = [request.json["enhet"], *(request.json.get(k) for k in ("remitterandeEnhet",))]
-        unknown = [
-            "".join(u.values())
-            for u in units
-            if u and registry.state("".join(u.values()), day) is not KombikaState.OPEN
+        states = [
+            (registry.state("".join(u.values()), day), "".join(u.values())) for u in units if u
         ]
-        if unknown:
-            found.append(f"unknown_unit {unknown[0]}")
+        refused = [(state, code) for state, code in states if state is not KombikaState.OPEN]
+        if refused:
+            state, code = refused[0]
+            found.append(
+                f"{'unknown_unit' if state is KombikaState.UNKNOWN else 'closed_unit'} {code}"
+            )
             failed.add(rid)
             continue
         checked = resources[request.resource].validate(request.json, registry)
@@ -403,6 +405,9 @@ class _Catalog:
 
     def unit_by_kombika(self, _kombika: str, _day: date) -> _Unit | None:
         return None
+
+    def knows_kombika(self, _kombika: str) -> bool:
+        return False
 
     def unit(self, hsa_id: str) -> _Unit | None:
         return self._units.get(hsa_id)
