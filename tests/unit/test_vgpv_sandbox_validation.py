@@ -21,6 +21,8 @@ DENTAL = "SE2321000131-E000000000103"
 HOSPITAL = "SE2321000131-E000000000104"
 JANUARY = Period(2027, 1)
 IN_WINDOW = datetime(2027, 2, 2, 10, 0, tzinfo=STOCKHOLM)  # January's window: 1-3 February
+FEBRUARY = Period(2027, 2)
+IN_FEBRUARYS_WINDOW = datetime(2027, 3, 1, 9, 0, tzinfo=STOCKHOLM)
 KIV = {
     VC: {"vgrAnsvarsnummer": "81234", "vgrVardVal": True, "vgrVardValOmrade": "primarvard"},
     REHAB: {"vgrAnsvarsnummer": "81235", "vgrVardVal": True, "vgrVardValOmrade": "rehab"},
@@ -281,33 +283,100 @@ def test_next_months_corrections_and_cancellations_change_the_holding(
 ) -> None:
     january, data = content([(k, r, values(), None) for k, r in (("row", "a"), ("row", "b"))])
     state.receive(january, data)
-    state.clock.set(datetime(2027, 3, 1, 9, 0, tzinfo=STOCKHOLM))  # February's window
+    state.clock.set(IN_FEBRUARYS_WINDOW)
     february, data = content(
         [
             ("row", "c", values(besoksdatum="2027-02-10"), None),
             ("correction", "a", values(diagnoser=["Z000"]), JANUARY),
             ("cancellation", "b", {}, JANUARY),
-            ("correction", "x", values(), JANUARY),  # a row January's file never held
-            ("correction", "d", values(besoksdatum="2027-02-10"), Period(2027, 2)),
+            ("correction", "x", values(), JANUARY),  # a row January's file never held: late
+            ("correction", "d", values(besoksdatum="2027-02-10"), FEBRUARY),
         ],
-        period=Period(2027, 2),
+        period=FEBRUARY,
     )
 
     _, receipt = state.receive(february, data)
 
-    assert [row["kod"] for row in receipt["rader"]] == [
-        None,
-        None,
-        None,
-        "KORRIGERING",
-        "KORRIGERING",
-    ]
+    assert [row["kod"] for row in receipt["rader"]] == [None, None, None, None, "KORRIGERING"]
     held = {
         (h["period"], r["radnyckel"]): r["diagnoser"]
         for h in state.store.holding()
         for r in h["rader"]
     }
-    assert held == {("2027-01", "a"): ["Z000"], ("2027-02", "c"): ["J069"]}
+    assert held == {
+        ("2027-01", "a"): ["Z000"],
+        ("2027-01", "x"): ["J069"],
+        ("2027-02", "c"): ["J069"],
+    }
+
+
+@pytest.mark.parametrize("january_file", [True, False])
+def test_a_correction_of_a_row_not_held_is_a_late_row_of_its_month(
+    state: SandboxState, january_file: bool
+) -> None:
+    if january_file:
+        january, data = content([("row", "a", values(), None)])
+        state.receive(january, data)
+    state.clock.set(IN_FEBRUARYS_WINDOW)
+    february, data = content(
+        [("correction", "late", values(besoksdatum="2027-01-30", akut="J"), JANUARY)],
+        period=FEBRUARY,
+    )
+
+    status, receipt = state.receive(february, data)
+
+    assert (status, receipt["status"], receipt["rader"][0]["kod"]) == (200, "godkand", None)
+    [held] = state.store.holding(VC, JANUARY)
+    assert held["fil"] == (january if january_file else None)
+    assert [(r["radnyckel"], r["akut"]) for r in held["rader"]] == [
+        *([("a", "N")] if january_file else []),
+        ("late", "J"),
+    ]
+    assert state.store.holding(VC, FEBRUARY)[0]["rader"] == []
+
+
+def test_a_cancellation_of_a_row_not_held_is_refused_and_of_a_late_row_taken(
+    state: SandboxState,
+) -> None:
+    state.clock.set(IN_FEBRUARYS_WINDOW)
+    february, data = content(
+        [
+            ("cancellation", "never", {}, JANUARY),
+            ("correction", "late", values(), JANUARY),
+            ("row", "c", values(besoksdatum="2027-02-10"), None),
+        ],
+        period=FEBRUARY,
+    )
+    _, receipt = state.receive(february, data)
+    state.clock.set(datetime(2027, 4, 1, 10, 0, tzinfo=STOCKHOLM))  # March's window
+    march, data = content(
+        [("cancellation", "late", {}, JANUARY), ("cancellation", "never", {}, JANUARY)],
+        period=Period(2027, 3),
+    )
+
+    _, march_receipt = state.receive(march, data)
+
+    assert [row["kod"] for row in receipt["rader"]] == ["KORRIGERING", None, None]
+    assert "holds no row never for 2027-01" in receipt["rader"][0]["orsak"]
+    assert [row["kod"] for row in march_receipt["rader"]] == [None, "KORRIGERING"]
+    assert state.store.holding(VC, JANUARY)[0]["rader"] == []
+
+
+def test_a_late_row_is_checked_as_a_row_of_its_own_month(state: SandboxState) -> None:
+    state.clock.set(IN_FEBRUARYS_WINDOW)
+    february, data = content(
+        [
+            ("correction", "feb", values(besoksdatum="2027-02-10"), JANUARY),
+            ("correction", "code", values(akut="x"), JANUARY),
+        ],
+        period=FEBRUARY,
+    )
+
+    _, receipt = state.receive(february, data)
+
+    assert [row["kod"] for row in receipt["rader"]] == ["DATUM", "AKUT"]
+    assert "besoksdatum 2027-02-10 is not in 2027-01" in receipt["rader"][0]["orsak"]
+    assert state.store.holding(VC, JANUARY) == []
 
 
 def test_the_clock_moves_and_comes_back() -> None:

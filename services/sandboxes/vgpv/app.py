@@ -114,7 +114,9 @@ def create_app(state: SandboxState) -> VgpvSandboxApi:
         enhet: Annotated[str | None, Query(description="A unit's HSA-id.")] = None,
         period: Annotated[str | None, Query(description="YYYY-MM.")] = None,
     ) -> JSONResponse:
-        """The rows the register holds per unit and month (the latest file, corrections applied)."""
+        """The rows the register holds per unit and month (the latest file, later months'
+        corrections, cancellations and late rows applied; `fil` null for a month of late rows
+        only)."""
         try:
             month = Period.parse(period) if period is not None else None
         except InvalidPeriodError as error:

@@ -1,5 +1,6 @@
 """What the VGPV sandbox received: every judged file and its receipt by name, uploads counted,
-and the holding — the latest accepted file per unit and month, with later corrections applied."""
+and the holding — the latest accepted file per unit and month, with later months' corrections,
+cancellations and late rows applied."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any
 from services.sandboxes.vgpv.validation import Held, Judgement
 from services.vgpv.reading import ReadHeader
 from shared.schedule import Period
+
+Month = tuple[str, Period]
+"""A unit's HSA-id and a period."""
 
 
 @dataclass(frozen=True)
@@ -121,30 +125,54 @@ class FileStore:
             return None
         latest = max(held, key=lambda f: f.header.sequence if f.header else 0)
         assert latest.header is not None
-        accepted = frozenset(
-            v.row.record_id for v in latest.judgement.rows if v.accepted and v.row.kind == "row"
-        )
-        return Held(latest.name, latest.header.sequence, accepted)
+        return Held(latest.name, latest.header.sequence)
 
     def received(self, name: str) -> ReadHeader | None:
         stored = self.get(name)
         return stored.header if stored is not None else None
 
+    def held_rows(self, unit: str, period: Period) -> frozenset[str]:
+        """The row keys the register holds for `unit` and `period` (as `holding` shows them)."""
+        _, rows = self._held()
+        return frozenset(rows.get((unit, period), {}))
+
     def holding(
         self, unit: str | None = None, period: Period | None = None
     ) -> list[dict[str, Any]]:
-        """The rows the register holds per unit and month: each current file's accepted rows,
-        then every held file's accepted corrections and cancellations applied, oldest first."""
+        """The rows the register holds per unit and month, as `GET /innehav` answers them;
+        `fil` is None for a month held only through later months' late rows."""
+        current, rows = self._held()
+        answer = []
+        for (held_unit, held_period), found in sorted(rows.items()):
+            if (unit is None or held_unit == unit) and (period is None or held_period == period):
+                held_file = current.get((held_unit, held_period))
+                answer.append(
+                    {
+                        "enhet": held_unit,
+                        "period": str(held_period),
+                        "fil": held_file.name if held_file is not None else None,
+                        "rader": [
+                            {"radnyckel": rid, **values} for rid, values in sorted(found.items())
+                        ],
+                    }
+                )
+        return answer
+
+    def _held(self) -> tuple[dict[Month, StoredFile], dict[Month, dict[str, dict[str, Any]]]]:
+        """(the current file per unit and month, the rows held per unit and month): each current
+        file's accepted rows, then every current file's accepted corrections and cancellations
+        applied, oldest month first. A correction of a row not held is a late row: it is added to
+        its month, held or not."""
         with self._lock:
             files = [f for f in self._files.values() if f.held and f.header is not None]
-        latest: dict[tuple[str, Period], tuple[int, StoredFile]] = {}
+        latest: dict[Month, tuple[int, StoredFile]] = {}
         for stored in files:
             assert stored.header is not None
             key = (stored.header.unit_hsa_id, stored.header.period)
             if key not in latest or stored.header.sequence > latest[key][0]:
                 latest[key] = (stored.header.sequence, stored)
         current = {key: stored for key, (_, stored) in latest.items()}
-        rows: dict[tuple[str, Period], dict[str, dict[str, Any]]] = {}
+        rows: dict[Month, dict[str, dict[str, Any]]] = {}
         for key, stored in current.items():
             rows[key] = {
                 v.row.record_id: v.row.values
@@ -156,20 +184,9 @@ class FileStore:
                 row = verdict.row
                 if not verdict.accepted or row.kind == "row" or row.corrects is None:
                     continue
-                target = rows.get((key[0], row.corrects))
-                if target is None:
-                    continue
+                month = (key[0], row.corrects)
                 if row.kind == "cancellation":
-                    target.pop(row.record_id, None)
+                    rows.get(month, {}).pop(row.record_id, None)
                 else:
-                    target[row.record_id] = row.values
-        return [
-            {
-                "enhet": held_unit,
-                "period": str(held_period),
-                "fil": current[(held_unit, held_period)].name,
-                "rader": [{"radnyckel": rid, **values} for rid, values in sorted(found.items())],
-            }
-            for (held_unit, held_period), found in sorted(rows.items())
-            if (unit is None or held_unit == unit) and (period is None or held_period == period)
-        ]
+                    rows.setdefault(month, {})[row.record_id] = row.values
+        return current, rows

@@ -40,17 +40,20 @@ class KivUnits(Protocol):
 
 @dataclass(frozen=True)
 class Held:
-    """The file the register holds for a unit and month, and its rows' keys."""
+    """The file the register holds for a unit and month."""
 
     name: str
     sequence: int
-    record_ids: frozenset[str]
 
 
 class Holding(Protocol):
     def current(self, unit: str, period: Period) -> Held | None: ...
 
     def received(self, name: str) -> ReadHeader | None: ...
+
+    def held_rows(self, unit: str, period: Period) -> frozenset[str]:
+        """The row keys held for `unit` and `period`, later months' rows applied."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,17 @@ def judge(
         unit = _check_file(name, parsed.header, now, kiv, window, holding)
     except Refused as refused:
         return Judgement(parsed, code=refused.code, reason=refused.reason)
+    held: dict[Period, frozenset[str]] = {}
+
+    def held_rows(period: Period) -> frozenset[str]:
+        if period not in held:
+            held[period] = holding.held_rows(parsed.header.unit_hsa_id, period)
+        return held[period]
+
     seen: set[str] = set()
     verdicts = []
     for row in parsed.rows:
-        code_reason = _check_row(row, parsed.header, unit, holding, seen)
+        code_reason = _check_row(row, parsed.header, unit, held_rows, seen)
         seen.add(row.record_id)
         verdicts.append(RowJudgement(row, *code_reason) if code_reason else RowJudgement(row))
     return Judgement(parsed, tuple(verdicts))
@@ -188,22 +198,22 @@ def _check_row(
     row: ReadRow,
     header: ReadHeader,
     unit: Mapping[str, Any],
-    holding: Holding,
+    held_rows: Callable[[Period], frozenset[str]],
     seen: set[str],
 ) -> tuple[str, str] | None:
-    """(code, reason) of the first thing wrong with `row`, or None."""
+    """(code, reason) of the first thing wrong with `row`, or None. A correction (`K`) of a row
+    the register does not hold for its earlier month is a late row of that month: its values
+    are checked as a row's of that month, whatever the version."""
     if row.record_id in seen:
         return "DUBBLETT", f"radnyckel {row.record_id} is already in this file"
     period = header.period if row.kind == "row" else row.corrects
     assert period is not None  # the reader saw to it
-    if row.kind != "row":
-        if period >= header.period:
-            return "KORRIGERING", f"a correction corrects an earlier month than {header.period}"
-        held = holding.current(header.unit_hsa_id, period)
-        if held is None or row.record_id not in held.record_ids:
+    if row.kind != "row" and period >= header.period:
+        return "KORRIGERING", f"a correction corrects an earlier month than {header.period}"
+    if row.kind == "cancellation":
+        if row.record_id not in held_rows(period):
             return "KORRIGERING", f"the register holds no row {row.record_id} for {period}"
-        if row.kind == "cancellation":
-            return None
+        return None
     return _check_values(row.values, period, header, unit)
 
 
