@@ -5,6 +5,9 @@ from __future__ import annotations
 from services.catalog.spec import SPEC as CATALOG
 from services.gvr.spec import SPEC as GVR
 from services.nvr.spec import SPEC as NVR
+from services.vgpv.spec import SPEC as VGPV
 from shared.spec import Registry
 
-REGISTRY = Registry([CATALOG, GVR, NVR])  # in start order: the catalog first, the others read it
+REGISTRY = Registry(
+    [CATALOG, GVR, NVR, VGPV]
+)  # in start order: the catalog first, the others read it

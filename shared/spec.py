@@ -52,6 +52,10 @@ class Wiring:
     worker: RegisterWorker[Any]
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     components: Mapping[str, Component] = field(default_factory=dict)
+    # False: an event the worker accepts gets its result later, from elsewhere (a file
+    # register reports each event when its file's receipt comes); skips and dead letters still
+    # get theirs at once
+    results_on_accept: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from shared.durations import parse_delay
-from shared.schedule import MonthlyWindow, WorkingCalendar
-from shared.settings import RegbridgeSettings, worker_config
+from shared.files.settings import FileWorkerSettings
+from shared.settings import worker_config
 
 Encoding = Literal["utf-8", "iso-8859-1"]
 VGR_HSA_PREFIX = "SE2321000131-"  # Västra Götaland's HSA directory (identifiers.md)
 
 
-class VgpvSettings(RegbridgeSettings):
-    """VGPV worker (``REGBRIDGE_VGPV_…``)."""
+class VgpvSettings(FileWorkerSettings):
+    """VGPV worker (``REGBRIDGE_VGPV_…``); the window and the delivery runs are the file
+    runtime's settings (`FileWorkerSettings`)."""
 
     model_config = worker_config("vgpv")
 
@@ -78,20 +78,6 @@ class VgpvSettings(RegbridgeSettings):
         description="how long a unit the catalog does not know is retried (KIV and HSA may lag "
         "a new unit) before it is an unknown_unit dead letter; '0': at once",
     )
-    # the window (shared/schedule): the first three working days of the month after the period
-    zone: str = Field(default="Europe/Stockholm", description="the window's clock")
-    open_on_working_day: int = Field(default=1, ge=1, description="the window opens at its start")
-    close_on_working_day: int = Field(default=3, ge=1, description="the window closes on it …")
-    close_at: time = Field(default=time(15, 0), description="… at this local time")
-    alarm_on_working_day: int = Field(
-        default=3,
-        ge=1,
-        description="a unit's file not yet accepted at the start of this working day alarms",
-    )
-    days_off_in_practice: bool = Field(
-        default=True,
-        description="Midsummer Eve, Christmas Eve and New Year's Eve are not working days",
-    )
 
     @field_validator("unknown_unit_grace")
     @classmethod
@@ -100,29 +86,7 @@ class VgpvSettings(RegbridgeSettings):
             parse_delay(value)
         return value
 
-    @field_validator("zone")
-    @classmethod
-    def _zone_exists(cls, value: str) -> str:
-        ZoneInfo(value)
-        return value
-
-    @model_validator(mode="after")
-    def _window_is_possible(self) -> VgpvSettings:
-        self.window()  # raises NoSuchWorkingDayError (a ValueError) for an impossible one
-        return self
-
     def unknown_unit_grace_delta(self) -> timedelta:
         if self.unknown_unit_grace == "0":
             return timedelta(0)
         return timedelta(seconds=parse_delay(self.unknown_unit_grace))
-
-    def window(self) -> MonthlyWindow:
-        """Each period's delivery window on the Swedish working-day calendar."""
-        return MonthlyWindow(
-            WorkingCalendar(days_off_in_practice=self.days_off_in_practice),
-            ZoneInfo(self.zone),
-            open_on_working_day=self.open_on_working_day,
-            close_on_working_day=self.close_on_working_day,
-            close_at=self.close_at,
-            alarm_on_working_day=self.alarm_on_working_day,
-        )

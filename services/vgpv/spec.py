@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from services.vgpv import dev
 from services.vgpv.settings import VgpvSettings
 from services.vgpv.units import UnitCatalog
 from services.vgpv.worker import VgpvRegister, rules_from
 from shared.contracts import CareContactEvent
+from shared.files.register import FileRegister
+from shared.files.settings import FileWorkerSettings
+from shared.files.wiring import run_kinds
 from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
+
+if TYPE_CHECKING:
+    import typer
 
 
 def register(settings: VgpvSettings, catalog: UnitCatalog) -> VgpvRegister:
@@ -26,13 +34,44 @@ def register(settings: VgpvSettings, catalog: UnitCatalog) -> VgpvRegister:
 
 @asynccontextmanager
 async def build(settings: VgpvSettings, context: WorkerContext) -> AsyncIterator[Wiring]:
-    """Not yet: the file-delivery runtime (`shared/files/`, its `file_wiring`) is being built
-    beside this register; its wiring will follow the catalog (CatalogView), make the register
-    with `register(settings, view)`, and run the window's schedule (`settings.window()`)."""
-    raise NotImplementedError(
-        "the VGPV worker needs the file-delivery runtime (shared/files/), not merged yet"
-    )
-    yield  # pragma: no cover - makes this an async generator
+    """Not ready until the catalog (with KIV's units and their Vårdval) has caught up: placing a
+    visit needs it. The file runtime does the rest: the intake, the delivery runs in the
+    window and the alarm (`shared/files/`)."""
+    from shared.catalog.view import CatalogView
+    from shared.files.wiring import file_wiring
+
+    async with CatalogView.following(settings.kafka, settings.topics) as view:
+        vgpv = register(settings, view)
+        try:
+            await view.wait_ready(settings.catalog_ready_timeout)
+            async with file_wiring(vgpv, settings, context, {"catalog": view}) as wiring:
+                yield wiring
+        finally:
+            await vgpv.aclose()
+
+
+class _NoPlacing:
+    """The operator's commands only deliver and read files: they never place a visit."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"the VGPV commands place no visits (catalog.{name} asked)")
+
+
+@asynccontextmanager
+async def _delivering(settings: FileWorkerSettings) -> AsyncIterator[FileRegister]:
+    assert isinstance(settings, VgpvSettings)
+    vgpv = register(settings, _NoPlacing())  # type: ignore[arg-type]
+    try:
+        yield vgpv
+    finally:
+        await vgpv.aclose()
+
+
+def commands() -> typer.Typer:
+    """`regbridge vgpv files --month`, `show FILE`, `deliver-now`."""
+    from services.cli.files import file_commands
+
+    return file_commands("vgpv", VgpvSettings, _delivering)
 
 
 SPEC = WorkerSpec(
@@ -43,11 +82,17 @@ SPEC = WorkerSpec(
     event_types=(CareContactEvent,),
     input_purpose="care contacts from journal systems",
     build=build,
+    commands=commands,
+    schedules=run_kinds("vgpv"),
     dev=DevHooks(
         sandbox=dev.sandbox,
         demo=dev.demo,
         demo_share=2,
         try_next=lambda _dev, env: (
+            f"regbridge vgpv deliver-now --month {dev.demo_month(datetime.now(UTC))}"
+            "   # build and deliver last month's files now",
+            f"regbridge vgpv files --month {dev.demo_month(datetime.now(UTC))}"
+            "   # each file, the register's answer, rows refused",
             f"curl --cert {env.get('REGBRIDGE_VGPV_CLIENT_CERT', 'client.pem')} "
             f"--key {env.get('REGBRIDGE_VGPV_CLIENT_KEY', 'client.key')} "
             f"--cacert {env.get('REGBRIDGE_VGPV_CA_BUNDLE', 'ca.pem')} "

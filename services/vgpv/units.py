@@ -21,15 +21,25 @@ class ClosedUnitError(PermanentError):
 
 
 class RegionalView(Protocol):
-    unit_code: str | None
-    vardval: bool
-    vardval_area: str | None
+    @property
+    def unit_code(self) -> str | None: ...
+
+    @property
+    def vardval(self) -> bool: ...
+
+    @property
+    def vardval_area(self) -> str | None: ...
 
 
 class CatalogUnit(Protocol):
-    hsa_id: str
-    county_code: str | None
-    regional: RegionalView | None
+    @property
+    def hsa_id(self) -> str: ...
+
+    @property
+    def county_code(self) -> str | None: ...
+
+    @property
+    def regional(self) -> RegionalView | None: ...
 
     def active_on(self, day: date) -> bool: ...
 

@@ -51,6 +51,7 @@ async def run_worker(
                 settings.runtime,
                 clock=context.clock,
                 metrics=context.metrics,
+                results_on_accept=wiring.results_on_accept,
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

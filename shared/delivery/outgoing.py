@@ -147,11 +147,14 @@ class Writer:
     topics: WorkerTopics
     retry: RetryPolicy
     worker_version: str
+    results_on_accept: bool = True  # False: an accepted event's result is published elsewhere
 
     def messages(
         self, inbound: Inbound, identity: EventIdentity | None, fate: Fate, now: datetime
     ) -> list[Outgoing]:
         if isinstance(fate, Applied):
+            if not self.results_on_accept:
+                return []
             return self._result(inbound, identity, "accepted", now, reference=fate.reference)
         if isinstance(fate, Skipped):
             return self._result(inbound, identity, "skipped", now, reason=fate.reason)

@@ -102,6 +102,7 @@ class DeliveryRuntime:
         metrics: Metrics | None = None,
         circuit: CircuitBreaker | None = None,
         tracer_provider: TracerProvider | None = None,  # default: the global one, if configured
+        results_on_accept: bool = True,  # False: an accepted event's result comes from elsewhere
     ) -> None:
         self.worker = worker
         self.kafka = kafka
@@ -117,7 +118,7 @@ class DeliveryRuntime:
             worker=worker,
             books=Bookkeeper(ledger, worker.name),
             guards=self.guards,
-            writer=Writer(topics, self.retry, worker.version),
+            writer=Writer(topics, self.retry, worker.version, results_on_accept),
             retry=self.retry,
             options=options,
             clock=self.clock,

@@ -115,6 +115,11 @@ class FileRegister(Protocol):
         register's `map` does."""
         ...
 
+    def file_name(self, key: FileKey, sequence: int) -> str:
+        """The name the register knows a file by (its idempotency key): one per owner, period
+        and sequence (1, then 2, 3 … for declared replacements)."""
+        ...
+
     def render(self, header: FileHeader, rows: Iterable[FileRow]) -> Iterable[bytes]:
         """The file's bytes in pieces, streamed from `rows` (never all in memory). Pure."""
         ...
