@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,26 @@ def sandbox(dev: DevContext) -> Iterator[Sandbox]:
                 "REGBRIDGE_VGPV_CA_BUNDLE": str(vgpv.certs.ca_cert),
             },
         )
+
+
+def try_next(_dev: DevContext, env: Mapping[str, str]) -> list[str]:
+    """Deliver last month now and look at its files: the worker's settings (its database, the
+    sandbox's address and certificates) exported first, as the dev stack set them."""
+    names = (
+        "REGBRIDGE_VGPV_DATABASE_URL",
+        "REGBRIDGE_VGPV_BASE_URL",
+        "REGBRIDGE_VGPV_CLIENT_CERT",
+        "REGBRIDGE_VGPV_CLIENT_KEY",
+        "REGBRIDGE_VGPV_CA_BUNDLE",
+    )
+    values = {name: env.get(name) or os.environ.get(name) for name in names}
+    month = demo_month(datetime.now(UTC))
+    return [
+        "export " + " ".join(f"{name}={value}" for name, value in values.items() if value),
+        f"regbridge vgpv deliver-now --month {month}   # build and deliver last month's files",
+        f"regbridge vgpv files --month {month}         # each file, VGPV's answer, rows refused",
+        "regbridge vgpv show <file>                  # one file: receipt, refused rows (--content)",
+    ]
 
 
 def demo(context: DemoContext) -> Iterator[DemoEvent]:

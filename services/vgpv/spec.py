@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from services.vgpv import dev
@@ -88,16 +87,6 @@ SPEC = WorkerSpec(
         sandbox=dev.sandbox,
         demo=dev.demo,
         demo_share=2,
-        try_next=lambda _dev, env: (
-            f"regbridge vgpv deliver-now --month {dev.demo_month(datetime.now(UTC))}"
-            "   # build and deliver last month's files now",
-            f"regbridge vgpv files --month {dev.demo_month(datetime.now(UTC))}"
-            "   # each file, the register's answer, rows refused",
-            f"curl --cert {env.get('REGBRIDGE_VGPV_CLIENT_CERT', 'client.pem')} "
-            f"--key {env.get('REGBRIDGE_VGPV_CLIENT_KEY', 'client.key')} "
-            f"--cacert {env.get('REGBRIDGE_VGPV_CA_BUNDLE', 'ca.pem')} "
-            f"{env.get('REGBRIDGE_VGPV_BASE_URL', 'https://127.0.0.1:8096')}/filer"
-            "   # the files VGPV received",
-        ),
+        try_next=dev.try_next,
     ),
 )
