@@ -318,6 +318,12 @@ def sandbox_vgpv(
     new_certs: Annotated[
         bool, typer.Option(help="Make a new CA and certificates even if some exist.")
     ] = False,
+    cert_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Name in new server certificates (repeat; default 127.0.0.1, localhost)."
+        ),
+    ] = None,
     now: Annotated[
         str | None,
         typer.Option(
@@ -337,6 +343,7 @@ def sandbox_vgpv(
     from datetime import datetime
 
     from services.sandboxes.faults import Faults
+    from services.sandboxes.gvr.certs import SERVER_HOSTS
     from services.sandboxes.vgpv import VgpvSandbox
 
     start = datetime.fromisoformat(now) if now else None
@@ -356,6 +363,7 @@ def sandbox_vgpv(
         seed,
         certs_dir=certs_dir,
         new_certs=new_certs,
+        cert_hosts=tuple(cert_host or SERVER_HOSTS),
         host=host,
         port=port,
         faults=faults,

@@ -4,6 +4,7 @@ delivery runs and the alarm on their schedules (each slot run by one replica).""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ async def file_parts(
             publish,
             clock,
             metrics,
-            settings.instance_id,
+            f"{settings.instance_id}/{uuid.uuid4().hex[:8]}",  # this process: a lease of its own
         )
         yield FileParts(state, delivery)
     finally:
