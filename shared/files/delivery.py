@@ -100,6 +100,7 @@ class FileDelivery:
     metrics: FileMetrics
     holder: str  # who takes the lease (the instance id)
     lease_for: timedelta = timedelta(minutes=10)
+    alarmed: set[Period] = field(default_factory=set)  # periods whose alarm slot has come
 
     # --- the scheduled jobs -------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ class FileDelivery:
         file of the period the register does not hold yet raises the alarm."""
         period = period or self.window.period_of(self.clock.now())
         owners = await self.state.owners_not_accepted(period)
+        self.alarmed.add(period)
         self.metrics.not_accepted.labels(self.register.name, str(period)).set(len(owners))
         if not owners:
             return f"{period}: every file accepted"
@@ -155,9 +157,11 @@ class FileDelivery:
                     await self._lease()
         finally:
             await self.state.release(self.holder)
-            with contextlib.suppress(Exception):  # the gauge follows; a failure here is noise
-                owners = await self.state.owners_not_accepted(period)
-                self.metrics.not_accepted.labels(self.register.name, str(period)).set(len(owners))
+            if period in self.alarmed:  # after the alarm, the gauge follows each delivery
+                with contextlib.suppress(Exception):  # a failure here is noise, not the run's
+                    owners = await self.state.owners_not_accepted(period)
+                    gauge = self.metrics.not_accepted.labels(self.register.name, str(period))
+                    gauge.set(len(owners))
         text = summary.text()
         log.info("file_run_finished", worker=self.register.name, summary=text)
         return text

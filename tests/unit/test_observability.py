@@ -17,6 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from services.catalog.metrics import CatalogMetrics
 from shared.delivery.metrics import Metrics
+from shared.files.delivery import FileMetrics
 from shared.schedule import ScheduleMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ def exported() -> dict[str, set[str]]:
     samples: dict[str, set[str]] = {"up": set()}
     collectors = [Metrics(), ScheduleMetrics(CollectorRegistry())]
     collectors.append(CatalogMetrics(CollectorRegistry()))
+    collectors.append(FileMetrics(CollectorRegistry()))
     for metric in (m for c in collectors for m in vars(c).values()):
         if not isinstance(metric, MetricWrapperBase):
             continue
@@ -409,6 +411,13 @@ FIRING: list[tuple[str, dict[str, str], str, dict[str, str], float]] = [
         "5m",
         {"worker": "nvr", "severity": "critical"},
         1.0,
+    ),
+    (
+        "RegbridgeFileNotAccepted",
+        {'regbridge_files_not_accepted{worker="vgpv",period="2027-01"}': "0 0 3 3 3 3"},
+        "5m",
+        {"worker": "vgpv", "period": "2027-01", "severity": "critical"},
+        3.0,
     ),
     (
         "RegbridgeLedgerUnavailable",
