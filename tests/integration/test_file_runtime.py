@@ -234,7 +234,8 @@ async def test_a_month_with_corrections_and_cancellations_ends_as_the_rows_the_r
         assert held_rows(vgpv, a, JANUARY) == {r("a1"): "E119", r("a2"): "I109"}
         january_files = {f.name: f for f in await state.files_of(JANUARY)}
         replacement = [f for f in january_files.values() if f.key.owner == a and f.sequence == 2]
-        assert replacement and replacement[0].replaces in january_files
+        assert replacement
+        assert replacement[0].replaces in january_files
 
         # After the close: a correction, a cancellation and a late visit of January go into
         # February's file beside February's own visit.
@@ -274,7 +275,8 @@ async def test_a_month_with_corrections_and_cancellations_ends_as_the_rows_the_r
         for res in results.values()
         if res["record_id"] == r("a2") and res["record_version"] == 3
     ]
-    assert a2[0]["kind"] == "correction" and a2[0]["file"].endswith("_202702_001.txt")
+    assert a2[0]["kind"] == "correction"
+    assert a2[0]["file"].endswith("_202702_001.txt")
 
     letters = await read_topic(kafka_bootstrap, f"{name}.dlq.v1", at_least=2)
     reasons = {
