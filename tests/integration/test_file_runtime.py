@@ -327,3 +327,41 @@ async def test_a_crash_during_delivery_does_not_deliver_twice(
         assert (await state.file(file.name)).status == "done"  # type: ignore[union-attr]
     results = await read_topic(kafka_bootstrap, f"{name}.results.v1", at_least=5)
     assert {json.loads(m.value)["status"] for m in results} == {"accepted"}
+
+
+async def test_a_file_refused_as_late_alarms_and_its_rows_are_dead_letters(
+    kafka_bootstrap: str,
+    unique_name: str,
+    vgpv: VgpvSandbox,
+    kiv: KivDirectory,
+    catalog: CatalogIndex,
+    pg_ledger: Ledger,
+) -> None:
+    name = f"vgpv{unique_name}"
+    topic = f"test.visits.{unique_name}"
+    await create_topics(kafka_bootstrap, name, topic, ["30s", "5m", "30m", "2h", "12h"])
+    a = vardval_unit(kiv, "primarvard", 3)["hsaIdentity"]
+    visits = [vgr_visit(f"{unique_name}-{n}", a, f"2027-01-{10 + n}") for n in range(3)]
+    vgpv.set_clock(datetime(2027, 2, 3, 15, 0, tzinfo=STOCKHOLM))  # the window has just closed
+    async with running(kafka_bootstrap, vgpv, catalog, pg_ledger, name, topic) as (
+        _register,
+        state,
+        parts,
+        _settings,
+    ):
+        await publish(kafka_bootstrap, topic, visits)
+        await stored(state, {v["record_id"]: 1 for v in visits})
+
+        summary = await parts.delivery.run(JANUARY)
+        alarm = await parts.delivery.alarm(JANUARY)
+
+        assert "3 rows refused" in summary
+        (file,) = await state.files_of(JANUARY)
+        assert file.receipt_status == "refused"
+        assert (file.receipt_reason or "").startswith("SEN")
+        assert "1 owners' files not accepted" in alarm
+        gauge = parts.delivery.metrics.not_accepted.labels(name, str(JANUARY))
+        assert gauge._value.get() == 1
+    letters = await read_topic(kafka_bootstrap, f"{name}.dlq.v1", at_least=3)
+    assert {h.to_dict(m.headers)[h.ERROR_CLASS] for m in letters} == {"register_rejected"}
+    assert all("SEN" in h.to_dict(m.headers)[h.ERROR_MESSAGE] for m in letters)
