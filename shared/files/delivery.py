@@ -136,7 +136,9 @@ class FileDelivery:
     # --- one run ------------------------------------------------------------------------------
 
     async def run(self, period: Period, *, build: bool = True) -> str:
-        """Finish what is unfinished, then build and deliver the period's changed files."""
+        """Finish what is unfinished, then build and deliver the period's changed files.
+        `build=False`: only finish — files the register already has are received and reported,
+        nothing is uploaded (outside the window)."""
         if not await self._lease():
             raise LeaseTakenError(
                 f"another {self.register.name} delivery run holds the lease; try again shortly"
@@ -144,7 +146,7 @@ class FileDelivery:
         summary = RunSummary(period)
         try:
             for info in await self.state.files_of(unfinished=True):
-                await self._finish(info, summary)
+                await self._finish(info, summary, upload=build)
             if build:
                 for owner in await self.state.owners_to_build(period):
                     built = await self.state.build(
@@ -170,7 +172,7 @@ class FileDelivery:
         now = self.clock.now()
         return await self.state.lease(self.holder, now, now + self.lease_for)
 
-    async def _finish(self, info: FileInfo, summary: RunSummary) -> None:
+    async def _finish(self, info: FileInfo, summary: RunSummary, *, upload: bool = True) -> None:
         """Take one file as far as it goes: delivered (or found delivered), received, reported.
         A transient failure leaves it for the next run; a configuration error stops the run."""
         try:
@@ -180,6 +182,9 @@ class FileDelivery:
                     receipt = await self.register.lookup(info.header)
                     if receipt is not None:
                         log.info("file_found_delivered", file=info.name)
+                if receipt is None and not upload:
+                    summary.failed.append(info.name)  # waits for the next run in a window
+                    return
                 if receipt is None:
                     await self.state.mark(info.name, "delivering", self.clock.now())
                     receipt = await self.register.deliver(info.header, self._content(info.header))

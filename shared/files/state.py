@@ -54,6 +54,7 @@ from shared.files.register import FileHeader, FileKey, FileRow, Placement, Recei
 from shared.schedule import Period
 
 _SCHEMA_LOCK = 0x72656764  # PostgreSQL advisory lock held while a replica creates the tables
+_HELD = ("accepted", "partly_accepted")  # receipts of a file the register holds
 PAGE = 2_000  # rows read at a time when a file is rendered or its results published
 FileStatus = str  # "built" | "delivering" | "received" | "done" | "failed"
 
@@ -282,14 +283,13 @@ class FileState:
                 identity, placement = item.identity, item.placement
                 before = held.get(identity.record_id)
                 period = owner = None
-                if placement is not None:
+                if before is not None and (item.cancelled or placement is None):
+                    period, owner = before.period, before.owner  # withdrawn where it is
+                elif placement is not None:
                     period, owner = str(placement.key.period), placement.key.owner
-                elif before is not None:
-                    period, owner = before.period, before.owner
                 if (
                     before is not None
                     and before.held_version is not None
-                    and placement is not None
                     and (before.period, before.owner) != (period, owner)
                 ):
                     refused[identity.event_id] = (
@@ -392,17 +392,19 @@ class FileState:
                     )
                 )
             }
-            latest = (
+            earlier = list(
                 await conn.execute(
                     select(files)
                     .where(f.register == self.register, f.period == period, f.owner == owner)
                     .order_by(f.sequence.desc())
-                    .limit(1)
                 )
-            ).first()
+            )
+            latest = earlier[0] if earlier else None
             if latest is not None and latest.status not in ("done", "failed"):
                 return None  # the one in hand is delivered first
             sequence = 1 if latest is None else latest.sequence + 1
+            held = next((e for e in earlier if e.receipt_status in _HELD), None)
+            answered = next((e for e in earlier if e.receipt_status is not None), None)
             name = name_of(key, sequence)
             mine = and_(r.register == self.register, r.owner == owner)
             await conn.execute(
@@ -459,7 +461,7 @@ class FileState:
                     select(func.count()).where(fr.register == self.register, fr.file == name)
                 )
             ).scalar_one()
-            same = latest is not None and await self._same_rows(conn, name, latest.name)
+            same = held is not None and await self._same_rows(conn, name, held.name)
             for done_period, counter in counters.items():  # consumed unless changed meanwhile
                 await conn.execute(
                     delete(file_changes).where(
@@ -469,12 +471,15 @@ class FileState:
                         c.counter == counter,
                     )
                 )
-            if same or (count == 0 and latest is None):
+            if same or (count == 0 and held is None):
                 await conn.execute(
                     delete(file_rows).where(fr.register == self.register, fr.file == name)
                 )
                 return None
-            replaces = None if latest is None else latest.name
+            # a replacement names the file the register holds (or, refused whole, the one it
+            # answered last): a file it never received is no file to replace
+            replaced = held or answered
+            replaces = None if replaced is None else replaced.name
             await conn.execute(
                 files.insert().values(
                     register=self.register,
@@ -681,10 +686,15 @@ class FileState:
                     f.owner == info.key.owner,
                     f.sequence < info.sequence,
                 )
-                await conn.execute(
+                await conn.execute(  # held_file stays: the result says what withdrew it
                     update(file_records)
-                    .where(mine, r.held_file.in_(earlier), not_(exists(accepted)))
-                    .values(held_version=None, held_cancelled=False, held_file=None)
+                    .where(
+                        mine,
+                        r.held_version.is_not(None),
+                        r.held_file.in_(earlier),
+                        not_(exists(accepted)),
+                    )
+                    .values(held_version=None, held_cancelled=False)
                 )
             refused_rows = await conn.execute(
                 select(

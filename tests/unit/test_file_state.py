@@ -226,3 +226,34 @@ async def test_one_delivery_run_at_a_time(state: FileState) -> None:
     assert await state.lease("two", T0 + timedelta(minutes=16), T0 + timedelta(minutes=26))
     await state.release("two")
     assert await state.lease("one", T0 + timedelta(minutes=17), T0 + timedelta(minutes=27))
+
+
+async def test_after_a_file_refused_whole_a_replay_builds_it_again(
+    state: FileState, ledger: Ledger
+) -> None:
+    visit = intake("a")
+    await state.store([visit], T0)
+    first = await build(state, JAN)
+    refused = Receipt(first.name, "k1", T0, "refused", "ENHET: not a Vårdval unit", (), "{}")
+    await state.receive(first, refused, T0)
+    await state.mark(first.name, "done", T0)
+    assert await state.build(FileKey(JAN, A), T0, file_name) is None  # nothing changed
+
+    await state.store([visit], T0)  # KIV fixed; the operator replays the dead letter
+
+    second = await build(state, JAN, at=T0 + timedelta(hours=1))
+    assert (second.sequence, second.replaces) == (2, first.name)
+    assert [r.record_id for r in await rows(state, second)] == ["a"]
+
+
+async def test_a_cancellation_withdraws_the_record_where_the_register_holds_it(
+    state: FileState,
+) -> None:
+    await state.store([intake("a")], T0)
+    await deliver(state, await build(state, JAN))
+
+    cancel = intake("a", 2, period=FEB, owner=B, cancelled=True)  # its payload says elsewhere
+    assert await state.store([cancel], T0) == {}
+
+    info = await build(state, FEB, at=T0 + timedelta(days=28))
+    assert shape(await rows(state, info)) == [("a", 2, "cancellation", "2027-01")]
