@@ -35,6 +35,7 @@ class VgpvRegister:
 
     name = "vgpv"
     version = VERSION
+    corrections_after_close = True  # VGPV pays from correction and cancellation rows next month
 
     def __init__(
         self,

@@ -150,7 +150,10 @@ class FileDelivery:
             if build:
                 for owner in await self.state.owners_to_build(period):
                     built = await self.state.build(
-                        FileKey(period, owner), self.clock.now(), self.register.file_name
+                        FileKey(period, owner),
+                        self.clock.now(),
+                        self.register.file_name,
+                        corrections=self.register.corrections_after_close,
                     )
                     if built is not None:
                         summary.built += 1

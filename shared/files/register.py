@@ -43,6 +43,9 @@ class Placement:
 
     key: FileKey
     values: Mapping[str, Any]
+    # A row of every file of its owner from its period on, until a later version places it
+    # otherwise (a waiting-list entry still waiting is in each period's report)
+    carried: bool = False
 
 
 RowKind = Literal["row", "correction", "cancellation"]
@@ -104,6 +107,10 @@ class FileRegister(Protocol):
 
     name: str  # topic prefix, consumer group, ledger namespace
     version: str  # written on dead letters
+    # True: a change to a row of a closed period goes into the owner's next file as a correction
+    # or cancellation row (a payment file); False: closed periods are not reported again (a
+    # periodic report whose next file says how things stand)
+    corrections_after_close: bool
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         """Bytes → (identity, event). Raises InvalidEventError with a precise reason."""

@@ -70,6 +70,7 @@ file_records = Table(
     Column("record_version", BigInteger, nullable=False),
     Column("event_id", Text, nullable=False),
     Column("cancelled", Boolean, nullable=False),
+    Column("carried", Boolean, nullable=False, default=False),  # in each later period's file
     Column("row_values", Text, nullable=False),  # JSON ("{}" for a cancellation)
     Column("raw", LargeBinary, nullable=False),  # the event as consumed: a refused row's letter
     Column("updated_at", UtcDateTime, nullable=False),
@@ -272,7 +273,7 @@ class FileState:
             held: dict[str, Row[Any]] = {}
             for start in range(0, len(ids), 500):
                 rows = await conn.execute(
-                    select(r.record_id, r.period, r.owner, r.held_version).where(
+                    select(r.record_id, r.period, r.owner, r.held_version, r.carried).where(
                         r.register == self.register, r.record_id.in_(ids[start : start + 500])
                     )
                 )
@@ -290,7 +291,7 @@ class FileState:
                 if (
                     before is not None
                     and before.held_version is not None
-                    and (before.period, before.owner) != (period, owner)
+                    and (before.owner != owner or (before.period != period and not before.carried))
                 ):
                     refused[identity.event_id] = (
                         f"moved_after_delivery: the register holds record {identity.record_id} "
@@ -308,6 +309,7 @@ class FileState:
                     "record_version": identity.record_version,
                     "event_id": identity.event_id,
                     "cancelled": item.cancelled,
+                    "carried": placement is not None and placement.carried and not item.cancelled,
                     "row_values": json.dumps(values, ensure_ascii=False, sort_keys=True),
                     "raw": item.raw,
                     "updated_at": now,
@@ -326,6 +328,7 @@ class FileState:
                     "record_version",
                     "event_id",
                     "cancelled",
+                    "carried",
                     "row_values",
                     "raw",
                     "updated_at",
@@ -364,19 +367,28 @@ class FileState:
 
     async def owners_to_build(self, period: Period) -> list[str]:
         """Owners whose file of `period` may differ from the last one built: a change noted for
-        them in this period or an earlier one."""
-        c = file_changes.c
-        query = (
-            select(c.owner)
-            .where(c.register == self.register, c.period <= str(period))
-            .distinct()
-            .order_by(c.owner)
+        them in this period or an earlier one, or rows carried into a period not yet built."""
+        c, r, f = file_changes.c, file_records.c, files.c
+        changed = select(c.owner).where(c.register == self.register, c.period <= str(period))
+        no_file = ~exists(
+            select(literal(1)).where(
+                f.register == self.register, f.period == str(period), f.owner == r.owner
+            )
         )
+        carried = select(r.owner).where(
+            r.register == self.register, r.carried, r.period < str(period), no_file
+        )
+        query = changed.union(carried).order_by("owner")
         async with self.engine.connect() as conn:
             return [row.owner for row in await conn.execute(query)]
 
     async def build(
-        self, key: FileKey, now: datetime, name_of: Callable[[FileKey, int], str]
+        self,
+        key: FileKey,
+        now: datetime,
+        name_of: Callable[[FileKey, int], str],
+        *,
+        corrections: bool = True,
     ) -> FileInfo | None:
         """Build the owner's file of the period as the state is now (the cut-off `now`), unless
         it would be empty with nothing to replace, or the same rows as the latest file. The
@@ -407,26 +419,31 @@ class FileState:
             answered = next((e for e in earlier if e.receipt_status is not None), None)
             name = name_of(key, sequence)
             mine = and_(r.register == self.register, r.owner == owner)
-            await conn.execute(
-                update(file_records)
-                .where(
-                    mine,
-                    r.period < period,
-                    or_(r.slot_period.is_(None), r.slot_period < period),
-                    _out_of_date(),
+            if corrections:
+                await conn.execute(
+                    update(file_records)
+                    .where(
+                        mine,
+                        r.period < period,
+                        not_(r.carried),
+                        or_(r.slot_period.is_(None), r.slot_period < period),
+                        _out_of_date(),
+                    )
+                    .values(slot_period=period)
                 )
-                .values(slot_period=period)
-            )
             not_refused = or_(r.refused_version.is_(None), r.refused_version != r.record_version)
+            own = or_(r.period == period, and_(r.carried, r.period < period))  # the period's rows
             kind = case(
-                (r.period == period, literal("row")),
+                (own, literal("row")),
                 (r.cancelled, literal("cancellation")),
                 else_=literal("correction"),
             )
             chosen = or_(
-                and_(r.period == period, not_(r.cancelled), not_refused),
+                and_(own, not_(r.cancelled), not_refused),
                 and_(
+                    literal(corrections),
                     r.period < period,
+                    not_(r.carried),
                     r.slot_period == period,
                     or_(
                         and_(not_(r.cancelled), not_refused),
@@ -435,8 +452,8 @@ class FileState:
                 ),
             )
             order = (
-                case((r.period == period, 0), (r.cancelled, 2), else_=1),
-                r.period,
+                case((own, 0), (r.cancelled, 2), else_=1),
+                case((own, literal("")), else_=r.period),
                 r.record_id,
             )
             number = func.row_number().over(order_by=order)
@@ -448,7 +465,7 @@ class FileState:
                 r.record_version,
                 r.event_id,
                 kind,
-                case((r.period == period, None), else_=r.period),
+                case((own, None), else_=r.period),
                 case((r.cancelled, literal("{}")), else_=r.row_values),
             ).where(mine, chosen)
             columns = [
@@ -591,7 +608,8 @@ class FileState:
         )
         query = (
             select(r.owner)
-            .where(r.register == self.register, r.period == str(period), not_(r.cancelled))
+            .where(r.register == self.register, not_(r.cancelled))
+            .where(or_(r.period == str(period), and_(r.carried, r.period < str(period))))
             .where(not_(held))
             .distinct()
             .order_by(r.owner)

@@ -257,3 +257,33 @@ async def test_a_cancellation_withdraws_the_record_where_the_register_holds_it(
 
     info = await build(state, FEB, at=T0 + timedelta(days=28))
     assert shape(await rows(state, info)) == [("a", 2, "cancellation", "2027-01")]
+
+
+async def test_a_carried_row_is_in_every_later_file_until_a_version_places_it_otherwise(
+    state: FileState,
+) -> None:
+    mar = Period(2027, 3)
+
+    def waiting(record: str, version: int = 1, period: Period = JAN) -> Intake:
+        item = intake(record, version, period=period)
+        assert item.placement is not None
+        placement = Placement(item.placement.key, item.placement.values, carried=True)
+        return Intake(item.identity, placement, False, item.raw)
+
+    await state.store([waiting("w"), intake("done-in-jan")], T0)
+    await deliver(state, await build(state, JAN))
+    assert await state.owners_to_build(FEB) == [A]  # nothing changed, but "w" is still waiting
+
+    february = await build(state, FEB, at=T0 + timedelta(days=28))
+    assert shape(await rows(state, february)) == [("w", 1, "row", None)]
+    await deliver(state, february)
+    # completed in March: a new version moves it to March's file, no longer carried
+    assert await state.store([intake("w", 2, period=mar)], T0) == {}
+    await state.store([intake("done-in-jan", 2, diagnoser=["I109"])], T0)  # after the close
+
+    march = await state.build(
+        FileKey(mar, A), T0 + timedelta(days=56), file_name, corrections=False
+    )
+
+    assert march is not None
+    assert shape(await rows(state, march)) == [("w", 2, "row", None)]  # no correction rows
