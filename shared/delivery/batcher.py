@@ -46,7 +46,13 @@ class Batcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:
-        outcomes = await self._call([s for s, _ in batch])
+        try:
+            outcomes = await self._call([s for s, _ in batch])
+        except Exception as error:  # as with size 1, every caller of the batch gets it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)

@@ -1,0 +1,67 @@
+"""Batcher: outcomes reach their callers in order, and so does an exception of submit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from shared.delivery.batcher import Batcher, Outcome
+from shared.delivery.errors import DeliveryError
+from shared.delivery.worker import Accepted, EventIdentity, Submission
+
+TIMEOUT = 5.0  # a regression that hangs the callers fails instead
+
+
+def submission(n: int) -> Submission[Any]:
+    return Submission(EventIdentity(f"event-{n}", f"record-{n}", 1, "create"), n, None)
+
+
+async def accept(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    return [Accepted(f"ref-{s.request}") for s in batch]
+
+
+async def fail(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    raise RuntimeError("worker bug")
+
+
+async def too_few(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    return [Accepted("ref")] * (len(batch) - 1)
+
+
+async def submit_all(batcher: Batcher, count: int) -> list[Outcome | BaseException]:
+    calls = (batcher.submit(submission(n)) for n in range(count))
+    gathered = asyncio.gather(*calls, return_exceptions=True)
+    results = await asyncio.wait_for(gathered, TIMEOUT)
+    await asyncio.wait_for(batcher.close(), TIMEOUT)
+    return results
+
+
+async def test_an_exception_of_submit_reaches_every_caller_of_the_batch() -> None:
+    results = await submit_all(Batcher(fail, size=3, linger=60), 3)
+    assert all(isinstance(r, RuntimeError) and str(r) == "worker bug" for r in results)
+
+
+async def test_an_exception_of_submit_reaches_the_caller_with_size_1() -> None:
+    with pytest.raises(RuntimeError, match="worker bug"):
+        await asyncio.wait_for(Batcher(fail, size=1, linger=60).submit(submission(0)), TIMEOUT)
+
+
+async def test_a_batch_returns_its_outcomes_in_order() -> None:
+    results = await submit_all(Batcher(accept, size=3, linger=60), 3)
+    assert results == [Accepted("ref-0"), Accepted("ref-1"), Accepted("ref-2")]
+
+
+async def test_a_batch_flushed_by_linger_returns_its_outcomes() -> None:
+    results = await submit_all(Batcher(accept, size=3, linger=0.01), 2)
+    assert results == [Accepted("ref-0"), Accepted("ref-1")]
+
+
+async def test_an_outcome_count_mismatch_fails_every_submission() -> None:
+    results = await submit_all(Batcher(too_few, size=3, linger=60), 3)
+    assert all(isinstance(r, DeliveryError) for r in results)
+    assert [r.error_class for r in results if isinstance(r, DeliveryError)] == [
+        "worker_outcome_mismatch"
+    ] * 3
