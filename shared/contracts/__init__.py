@@ -17,12 +17,24 @@ from shared.contracts.care_parts import (
     Product,
     ResourceGroup,
 )
+from shared.contracts.care_wait import (
+    CARE_WAITS_TOPIC,
+    MAX_EXCEPTIONS,
+    CareWait,
+    CareWaitEvent,
+    WaitException,
+)
 from shared.contracts.envelope import SCHEMA_VERSION, EventEnvelope, Operation
 from shared.contracts.errors import ContractViolationError, Violation
 from shared.contracts.hsa import HsaUnitNotification, HsaUnitNotificationEvent
 from shared.contracts.parsing import EVENT_TYPES, MAX_EVENT_BYTES, Event, parse_event
 from shared.contracts.patient import Patient
-from shared.contracts.schema import CARE_CONTACT_EXAMPLES, EXAMPLES, export_schemas
+from shared.contracts.schema import (
+    CARE_CONTACT_EXAMPLES,
+    CARE_WAIT_EXAMPLES,
+    EXAMPLES,
+    export_schemas,
+)
 from shared.contracts.vaccination import (
     CareProvider,
     VaccinatedPerson,
@@ -33,9 +45,12 @@ from shared.contracts.vaccination import (
 
 __all__ = [
     "CARE_CONTACT_EXAMPLES",
+    "CARE_WAITS_TOPIC",
+    "CARE_WAIT_EXAMPLES",
     "EVENT_TYPES",
     "EXAMPLES",
     "MAX_EVENT_BYTES",
+    "MAX_EXCEPTIONS",
     "SCHEMA_VERSION",
     "Admission",
     "Availability",
@@ -45,6 +60,8 @@ __all__ = [
     "CarePatient",
     "CareProvider",
     "CareResponsibility",
+    "CareWait",
+    "CareWaitEvent",
     "Condition",
     "ContractViolationError",
     "Discharge",
@@ -64,6 +81,7 @@ __all__ = [
     "VaccinationEvent",
     "VaccinationProgramme",
     "Violation",
+    "WaitException",
     "export_schemas",
     "parse_event",
 ]

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Union
 
 from pydantic import BaseModel
 
+from shared.contracts.care_wait import CARE_WAITS_TOPIC, CareWaitEvent
 from shared.contracts.envelope import SCHEMA_VERSION
 from shared.contracts.parsing import EVENT_TYPES, MAX_EVENT_BYTES
 from shared.contracts.result import EventResult
-from shared.contracts.schema import event_examples
+from shared.contracts.schema import named_examples
 from shared.delivery import headers as h
 
 if TYPE_CHECKING:
@@ -38,6 +39,26 @@ class WorkerChannels:
     event_types: tuple[type[BaseModel], ...]  # what the input topic carries
     results_topic: str | None
     dlq_topic: str
+
+
+@dataclass(frozen=True)
+class UnreadTopic:
+    """An input topic of the contract that no worker reads yet: its channel is in the document
+    all the same (at its default name), so vendors can build against it before a worker exists."""
+
+    topic: str
+    summary: str  # one line: what journal systems publish there
+    event_types: tuple[type[BaseModel], ...]
+
+
+UNREAD_TOPICS = (
+    UnreadTopic(
+        CARE_WAITS_TOPIC,
+        "waiting-list entries, each event the entry's whole current state",
+        (CareWaitEvent,),
+    ),
+)
+"""Topics the contract defines ahead of their worker; one drops out once a worker reads it."""
 
 
 class FastStreamMissingError(RuntimeError):
@@ -128,14 +149,10 @@ def _key(description: str) -> dict[str, Any]:
 def _examples(models: Sequence[type[BaseModel]]) -> list[dict[str, Any]]:
     """The contract's examples of these event models, each with a traceparent header."""
     return [
-        {
-            "name": ".".join(filter(None, (event_type, example["payload"].get("kind")))),
-            "headers": {h.TRACEPARENT: _EXAMPLE_TRACEPARENT},
-            "payload": example,
-        }
+        {"name": name, "headers": {h.TRACEPARENT: _EXAMPLE_TRACEPARENT}, "payload": example}
         for event_type in (str(getattr(model, "EVENT_TYPE", "")) for model in models)
         if event_type in EVENT_TYPES
-        for example in event_examples(event_type)
+        for name, example in named_examples(event_type).items()
     ]
 
 
@@ -160,33 +177,57 @@ def _payload_type(models: Sequence[type[BaseModel]]) -> Any:
     return models[0] if len(models) == 1 else Union[tuple(models)]  # noqa: UP007 - built at run time
 
 
-def _declare(broker: KafkaBroker, workers: Sequence[WorkerChannels]) -> dict[str, dict[str, Any]]:
-    """A subscriber per input topic and a publisher per results and dead-letter topic; returns
-    channel id → what FastStream cannot say about its messages (key, headers, examples)."""
+def _input_channel(
+    broker: KafkaBroker, topic: str, models: tuple[type[BaseModel], ...], readers: str
+) -> dict[str, Any]:
+    """A subscriber of `topic` typed with `models`; returns what FastStream cannot say."""
+
+    async def handle(event: Any) -> None:  # never called: its annotation is the payload
+        del event
+
+    handle.__annotations__["event"] = _payload_type(models)
+    broker.subscriber(
+        topic,
+        title=topic,
+        description=(
+            f"Events from journal systems, {readers}. Key every message by its record_id; "
+            f"a value over {MAX_EVENT_BYTES} bytes is a dead letter (invalid_event)."
+        ),
+    )(handle)
+    return {
+        "bindings": {"kafka": _key("The event's record_id (UTF-8): keeps a record in order.")},
+        "headers": _headers(_INPUT_HEADERS),
+        "examples": _examples(models),
+    }
+
+
+def _declare(
+    broker: KafkaBroker, workers: Sequence[WorkerChannels], unread: Sequence[UnreadTopic]
+) -> dict[str, dict[str, Any]]:
+    """A subscriber per input topic (and per unread topic no worker reads yet) and a publisher per
+    results and dead-letter topic; returns channel id → what FastStream cannot say about its
+    messages (key, headers, examples)."""
     extras: dict[str, dict[str, Any]] = {}
     for topic in dict.fromkeys(w.input_topic for w in workers):
         readers = [w for w in workers if w.input_topic == topic]
         models = tuple(dict.fromkeys(m for w in readers for m in w.event_types))
         names = ", ".join(w.worker for w in readers)
-
-        async def handle(event: Any) -> None:  # never called: its annotation is the payload
-            del event
-
-        handle.__annotations__["event"] = _payload_type(models)
-        broker.subscriber(
+        extras[topic] = _input_channel(
+            broker,
             topic,
-            title=topic,
-            description=(
-                f"Events from journal systems, read by the {names} worker "
-                f"({'; '.join(w.summary for w in readers)}). Key every message by its record_id; "
-                f"a value over {MAX_EVENT_BYTES} bytes is a dead letter (invalid_event)."
-            ),
-        )(handle)
-        extras[topic] = {
-            "bindings": {"kafka": _key("The event's record_id (UTF-8): keeps a record in order.")},
-            "headers": _headers(_INPUT_HEADERS),
-            "examples": _examples(models),
-        }
+            models,
+            f"read by the {names} worker ({'; '.join(w.summary for w in readers)})",
+        )
+    read = {m for w in workers for m in w.event_types}
+    for entry in unread:
+        if entry.topic in extras or set(entry.event_types) <= read:
+            continue
+        extras[entry.topic] = _input_channel(
+            broker,
+            entry.topic,
+            entry.event_types,
+            f"not read by any worker yet ({entry.summary})",
+        )
     for worker in workers:
         if worker.results_topic is not None:
             broker.publisher(
@@ -216,10 +257,13 @@ def _declare(broker: KafkaBroker, workers: Sequence[WorkerChannels]) -> dict[str
     return extras
 
 
-def asyncapi_document(workers: Sequence[WorkerChannels]) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of these workers' topics (needs FastStream)."""
+def asyncapi_document(
+    workers: Sequence[WorkerChannels], unread: Sequence[UnreadTopic] = UNREAD_TOPICS
+) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of these workers' topics, and of the `unread` topics whose
+    events none of them reads yet (needs FastStream)."""
     broker = _broker()
-    extras = _declare(broker, workers)
+    extras = _declare(broker, workers, unread)
     from faststream.specification import AsyncAPI
 
     specification = AsyncAPI(

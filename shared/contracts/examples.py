@@ -1,4 +1,4 @@
-"""One valid example per event (and per care-contact kind), for docs, schemas and tests."""
+"""Valid example events (per care-contact kind, per waiting-list outcome) for docs and tests."""
 
 import uuid
 from datetime import UTC, datetime
@@ -119,8 +119,108 @@ CARE_CONTACT_EXAMPLES: dict[str, dict[str, Any]] = {
     ),
 }
 
+
+def _wait_event(
+    event_id: str, record_id: str, version: int, operation: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return _envelope("care.wait", event_id, record_id, payload) | {
+        "record_version": version,
+        "operation": operation,
+    }
+
+
+# Code values (the waiting-time register's codes, priorities) are illustrative: its code list is
+# not public.
+CARE_WAIT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "waiting": _wait_event(
+        "3c1d7e52-8a94-4b0f-a6d3-5e2f1b9c7a40",
+        "vantelista-2025-000031337",
+        1,
+        "create",
+        {
+            "patient": {"id_type": "PNR", "id": "200312242498"},
+            "kombika": "11010046M30",
+            "cvr_code": "F101",
+            "wait_kind": "first_visit",
+            "priority": "2",
+            "guarantee_applies": True,
+            "referral_received": "2025-02-20",
+            "booked_on": "2025-03-12",
+            "booked_for": "2025-04-08",
+        },
+    ),
+    "patient_chosen": _wait_event(
+        "8e4b2a6f-1c3d-4e5f-9a7b-0c1d2e3f4a5b",
+        "vantelista-2024-000029881",
+        4,
+        "correct",
+        {
+            "patient": {"id_type": "SNR", "id": "197010632391"},
+            "unit_hsa_id": "SE2321000016-14L1",
+            "cvr_code": "B220",
+            "wait_kind": "operation",
+            "priority": "3",
+            "guarantee_applies": True,
+            "referral_received": "2024-11-04",
+            "decided_on": "2024-12-02",
+            "booked_on": "2025-02-26",
+            "booked_for": "2025-05-20",
+            "exceptions": [
+                {"kind": "patient_chosen", "start": "2025-01-13", "end": "2025-02-23"},
+            ],
+        },
+    ),
+    "completed": _wait_event(
+        "d2f6a8c0-4b7e-4c19-8e3a-6f5d4c3b2a19",
+        "vantelista-2024-000027410",
+        5,
+        "correct",
+        {
+            "patient": {"id_type": "PNR", "id": "196508313159"},
+            "kombika": "11010046M31",
+            "cvr_code": "T340",
+            "wait_kind": "treatment",
+            "guarantee_applies": True,
+            "referral_received": "2024-10-21",
+            "decided_on": "2024-11-18",
+            "booked_on": "2025-01-30",
+            "booked_for": "2025-03-13",
+            "completed_on": "2025-03-13",
+            "exceptions": [
+                {"kind": "medically_caused", "start": "2024-12-02", "end": "2025-01-10"},
+            ],
+        },
+    ),
+    "removed": _wait_event(
+        "5a9c3e1b-7d2f-4a6e-b8c0-1e3f5a7b9c2d",
+        "vantelista-2025-000030012",
+        3,
+        "correct",
+        {
+            "patient": {"id_type": "PNR", "id": "201501010191"},
+            "kombika": "11010046M30",
+            "cvr_code": "U110",
+            "wait_kind": "examination",
+            "priority": "4",
+            "guarantee_applies": False,
+            "referral_received": "2025-01-27",
+            "removed_on": "2025-03-14",
+            "removed_reason": "treated_elsewhere",
+        },
+    ),
+}
+"""A waiting-list entry (one event each: the entry's whole state) still waiting, with a
+patient-chosen wait, completed, and removed."""
+
+EXAMPLE_SETS: dict[str, dict[str, dict[str, Any]]] = {
+    "care.contact": CARE_CONTACT_EXAMPLES,
+    "care.wait": CARE_WAIT_EXAMPLES,
+}
+"""event_type → its examples by name, where one example does not show every shape."""
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     "care.contact": CARE_CONTACT_EXAMPLES["outpatient_visit"],
+    "care.wait": CARE_WAIT_EXAMPLES["waiting"],
     "vaccination": _envelope(
         "vaccination",
         "5f2d8c1b-3e4a-4f6b-9d7c-2a1b0c9d8e7f",

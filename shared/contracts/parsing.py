@@ -6,17 +6,18 @@ from typing import Any, TypeAlias
 from pydantic import ValidationError
 
 from shared.contracts.care_contact import CARE_CONTACT_KINDS, CareContactEvent
+from shared.contracts.care_wait import CareWaitEvent
 from shared.contracts.envelope import SCHEMA_VERSION
 from shared.contracts.errors import ROOT, ContractViolationError
 from shared.contracts.hsa import HsaUnitNotificationEvent
 from shared.contracts.vaccination import VaccinationEvent
 
-Event: TypeAlias = CareContactEvent | VaccinationEvent | HsaUnitNotificationEvent
+Event: TypeAlias = CareContactEvent | CareWaitEvent | VaccinationEvent | HsaUnitNotificationEvent
 """Any version-1 event."""
 
 EVENT_TYPES: dict[str, type[Event]] = {
     model.EVENT_TYPE: model
-    for model in (CareContactEvent, VaccinationEvent, HsaUnitNotificationEvent)
+    for model in (CareContactEvent, CareWaitEvent, VaccinationEvent, HsaUnitNotificationEvent)
 }
 """event_type → the model of that event (version 1)."""
 

@@ -5,18 +5,29 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts.envelope import SCHEMA_VERSION
-from shared.contracts.examples import CARE_CONTACT_EXAMPLES, EXAMPLES
+from shared.contracts.examples import (
+    CARE_CONTACT_EXAMPLES,
+    CARE_WAIT_EXAMPLES,
+    EXAMPLE_SETS,
+    EXAMPLES,
+)
 from shared.contracts.parsing import EVENT_TYPES
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_BASE_URI = "urn:regbridge:schema:"
 
 
+def named_examples(event_type: str) -> dict[str, dict[str, Any]]:
+    """The contract's examples of one event type by name ('care.contact.admission' …): one per
+    care-contact kind and per waiting-list outcome, so vendors see every payload shape."""
+    if event_type in EXAMPLE_SETS:
+        return {f"{event_type}.{name}": e for name, e in EXAMPLE_SETS[event_type].items()}
+    return {event_type: EXAMPLES[event_type]}
+
+
 def event_examples(event_type: str) -> list[dict[str, Any]]:
-    """The contract's examples of one event type (one per kind of care contact)."""
-    if event_type == "care.contact":  # one per kind, so vendors see every payload shape
-        return list(CARE_CONTACT_EXAMPLES.values())
-    return [EXAMPLES[event_type]]
+    """The contract's examples of one event type (one per kind of care contact …)."""
+    return list(named_examples(event_type).values())
 
 
 def schema_file_name(event_type: str) -> str:
@@ -61,9 +72,11 @@ def export_schemas(out_dir: Path, *, base_uri: str = DEFAULT_BASE_URI) -> list[P
 
 __all__ = [
     "CARE_CONTACT_EXAMPLES",
+    "CARE_WAIT_EXAMPLES",
     "EXAMPLES",
     "event_examples",
     "event_schema",
     "export_schemas",
+    "named_examples",
     "schema_file_name",
 ]

@@ -169,7 +169,7 @@ def test_schema_export_writes_the_json_schemas_and_the_asyncapi_document(tmp_pat
     assert (tmp_path / ASYNCAPI_FILE_NAME).name in result.output
     written = json.loads((tmp_path / ASYNCAPI_FILE_NAME).read_text(encoding="utf-8"))
     assert written == asyncapi_document(worker_channels(REGISTRY))
-    assert len(list(tmp_path.glob("*.schema.json"))) == 3
+    assert len(list(tmp_path.glob("*.schema.json"))) == 4
 
 
 def test_without_faststream_the_export_says_what_to_install(

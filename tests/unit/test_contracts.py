@@ -19,12 +19,16 @@ from shared.contracts import (
     VaccinationProgramme,
     parse_event,
 )
-from shared.contracts.examples import CARE_CONTACT_EXAMPLES
+from shared.contracts.examples import CARE_CONTACT_EXAMPLES, CARE_WAIT_EXAMPLES
 from shared.contracts.schema import EXAMPLES, export_schemas, schema_file_name
 
 HAS_JSONSCHEMA = importlib.util.find_spec("jsonschema") is not None
 
-ALL_EXAMPLES = {**{f"event:{k}": v for k, v in EXAMPLES.items()}, **CARE_CONTACT_EXAMPLES}
+ALL_EXAMPLES = {
+    **{f"event:{k}": v for k, v in EXAMPLES.items()},
+    **CARE_CONTACT_EXAMPLES,
+    **{f"wait:{k}": v for k, v in CARE_WAIT_EXAMPLES.items()},
+}
 
 # Full personal identity numbers used below; none of them may ever appear in an error message.
 PERSONAL_NUMBERS = (
@@ -60,7 +64,7 @@ def test_registry_and_examples_cover_the_same_event_types() -> None:
     assert (
         set(EVENT_TYPES)
         == set(EXAMPLES)
-        == {"care.contact", "vaccination", "hsa.unit-notification"}
+        == {"care.contact", "care.wait", "vaccination", "hsa.unit-notification"}
     )
     for event_type, model in EVENT_TYPES.items():
         assert event_type == model.EVENT_TYPE
