@@ -5,8 +5,8 @@
   no decision is recorded).
 - **The wait's end**: the completion, the removal, or — still waiting — the report's cut-off.
 - **Days waited** count the calendar days after the start, up to and including the end; a day
-  inside a patient-chosen period (PVV) is not counted (`pvv_dagar`). `vantedagar` = days waited minus
-  PVV days, never below zero.
+  inside a patient-chosen period (PVV) is not counted (`pvv_dagar`). `vantedagar` is the days
+  waited minus the PVV days, never below zero.
 - **Medically caused waits** (MOV) are reported (`mov` J) and left outside the guarantee's figures
   by the register; their days are counted as any other.
 
