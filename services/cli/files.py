@@ -13,8 +13,9 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from shared.delivery.clock import SystemClock
+from shared.delivery.errors import DeliveryError
 from shared.delivery.ledger import Ledger
-from shared.files.delivery import FileMetrics, rendered
+from shared.files.delivery import FileMetrics, LeaseTakenError, rendered
 from shared.files.register import FileRegister
 from shared.files.settings import FileWorkerSettings
 from shared.files.state import FileInfo, FileState
@@ -135,7 +136,14 @@ def file_commands(
                         typer.echo(_line(info, refused))
                     return summary
 
-        typer.echo(asyncio.run(run()))
+        try:
+            typer.echo(asyncio.run(run()))
+        except LeaseTakenError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        except DeliveryError as exc:  # a refused certificate, say: the run stopped
+            typer.echo(f"delivery stopped: {exc.error_class}: {exc.message}", err=True)
+            raise typer.Exit(1) from None
 
     return app
 
