@@ -380,3 +380,81 @@ def sandbox_vgpv(
         typer.echo(f"  API: {sandbox.base_url}/docs  ·  received: {sandbox.base_url}/filer")
         typer.echo("Press Ctrl-C to stop.")
         wait_for_interrupt()
+
+
+@sandbox_app.command("cvr")
+def sandbox_cvr(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8222,
+    certs_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where host_key(.pub), client_key(.pub) and known_hosts are kept; reused when "
+            "complete."
+        ),
+    ] = Path("cvr-certs"),
+    new_keys: Annotated[
+        bool, typer.Option(help="Make a new host key and client key even if some exist.")
+    ] = False,
+    key_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Host a new known_hosts pins (repeat; default 127.0.0.1, localhost)."),
+    ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="The SFTP root (in/, ut/); its files are read back at start. Default: a "
+            "temporary directory, removed at stop."
+        ),
+    ] = None,
+    username: Annotated[str, typer.Option(help="The one account that logs in.")] = "regbridge",
+    refuse_login: Annotated[bool, typer.Option(help="Refuse every login.")] = False,
+    drop_after_bytes: Annotated[
+        int | None, typer.Option(help="Cut an upload's connection after this many bytes.")
+    ] = None,
+    drop_uploads: Annotated[
+        int | None, typer.Option(help="… for this many uploads (default: every one).")
+    ] = None,
+    write_delay_ms: Annotated[float, typer.Option(help="Delay every write (a slow disk).")] = 0,
+    receipt_delay_s: Annotated[
+        float, typer.Option(help="Read each file this long after its rename (late receipts).")
+    ] = 0,
+) -> None:
+    """Serve CVR's SFTP drop box: in/<name>.part renamed to in/<name>, receipts in ut/."""
+    from services.sandboxes.cvr import CvrFaults, CvrSandbox
+    from services.sandboxes.cvr.keys import SERVER_HOSTS
+
+    faults = CvrFaults(
+        refuse_login=refuse_login,
+        drop_after_bytes=drop_after_bytes,
+        drop_uploads=drop_uploads,
+        write_delay_ms=write_delay_ms,
+        receipt_delay_s=receipt_delay_s,
+    )
+    sandbox = CvrSandbox(
+        certs_dir=certs_dir,
+        new_keys=new_keys,
+        key_hosts=tuple(key_host or SERVER_HOSTS),
+        root=root,
+        host=host,
+        port=port,
+        username=username,
+        faults=faults,
+    )
+    with sandbox:
+        keys = sandbox.keys
+        held = len(sandbox.deliveries())
+        typer.echo(
+            f"CVR sandbox: SFTP at {sandbox.address} (user {sandbox.username}, its key only); "
+            f"root {sandbox.root} ({held} files read back)"
+        )
+        typer.echo(f"  client key {keys.client_key}  ·  host key pinned in {keys.known_hosts}")
+        typer.echo(
+            f"  worker: REGBRIDGE_CVR_SFTP_PORT={sandbox.port} "
+            f"REGBRIDGE_CVR_SFTP_KEY_FILE={keys.client_key} "
+            f"REGBRIDGE_CVR_SFTP_KNOWN_HOSTS={keys.known_hosts}"
+        )
+        if faults != CvrFaults():
+            typer.echo(f"  faults: {faults}")
+        typer.echo("Press Ctrl-C to stop.")
+        wait_for_interrupt()
