@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Union
 
 from pydantic import BaseModel
 
-from shared.contracts.care_wait import CARE_WAITS_TOPIC, CareWaitEvent
 from shared.contracts.envelope import SCHEMA_VERSION
 from shared.contracts.parsing import EVENT_TYPES, MAX_EVENT_BYTES
 from shared.contracts.result import EventResult
@@ -39,26 +38,6 @@ class WorkerChannels:
     event_types: tuple[type[BaseModel], ...]  # what the input topic carries
     results_topic: str | None
     dlq_topic: str
-
-
-@dataclass(frozen=True)
-class UnreadTopic:
-    """An input topic of the contract that no worker reads yet: its channel is in the document
-    all the same (at its default name), so vendors can build against it before a worker exists."""
-
-    topic: str
-    summary: str  # one line: what journal systems publish there
-    event_types: tuple[type[BaseModel], ...]
-
-
-UNREAD_TOPICS = (
-    UnreadTopic(
-        CARE_WAITS_TOPIC,
-        "waiting-list entries, each event the entry's whole current state",
-        (CareWaitEvent,),
-    ),
-)
-"""Topics the contract defines ahead of their worker; one drops out once a worker reads it."""
 
 
 class FastStreamMissingError(RuntimeError):
@@ -201,12 +180,9 @@ def _input_channel(
     }
 
 
-def _declare(
-    broker: KafkaBroker, workers: Sequence[WorkerChannels], unread: Sequence[UnreadTopic]
-) -> dict[str, dict[str, Any]]:
-    """A subscriber per input topic (and per unread topic no worker reads yet) and a publisher per
-    results and dead-letter topic; returns channel id → what FastStream cannot say about its
-    messages (key, headers, examples)."""
+def _declare(broker: KafkaBroker, workers: Sequence[WorkerChannels]) -> dict[str, dict[str, Any]]:
+    """A subscriber per input topic and a publisher per results and dead-letter topic; returns
+    channel id → what FastStream cannot say about its messages (key, headers, examples)."""
     extras: dict[str, dict[str, Any]] = {}
     for topic in dict.fromkeys(w.input_topic for w in workers):
         readers = [w for w in workers if w.input_topic == topic]
@@ -217,16 +193,6 @@ def _declare(
             topic,
             models,
             f"read by the {names} worker ({'; '.join(w.summary for w in readers)})",
-        )
-    read = {m for w in workers for m in w.event_types}
-    for entry in unread:
-        if entry.topic in extras or set(entry.event_types) <= read:
-            continue
-        extras[entry.topic] = _input_channel(
-            broker,
-            entry.topic,
-            entry.event_types,
-            f"not read by any worker yet ({entry.summary})",
         )
     for worker in workers:
         if worker.results_topic is not None:
@@ -257,13 +223,10 @@ def _declare(
     return extras
 
 
-def asyncapi_document(
-    workers: Sequence[WorkerChannels], unread: Sequence[UnreadTopic] = UNREAD_TOPICS
-) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of these workers' topics, and of the `unread` topics whose
-    events none of them reads yet (needs FastStream)."""
+def asyncapi_document(workers: Sequence[WorkerChannels]) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of these workers' topics (needs FastStream)."""
     broker = _broker()
-    extras = _declare(broker, workers, unread)
+    extras = _declare(broker, workers)
     from faststream.specification import AsyncAPI
 
     specification = AsyncAPI(

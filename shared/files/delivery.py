@@ -101,6 +101,8 @@ class FileDelivery:
     holder: str  # who takes the lease (the instance id)
     lease_for: timedelta = timedelta(minutes=10)
     alarmed: set[Period] = field(default_factory=set)  # periods whose alarm slot has come
+    # a configuration error stops delivery (message), a run without one clears it (None)
+    on_alarm: Callable[[str | None], None] = lambda _message: None
 
     # --- the scheduled jobs -------------------------------------------------------------------
 
@@ -160,6 +162,11 @@ class FileDelivery:
                         log.info("file_built", file=built.name, rows=built.row_count)
                         await self._finish(built, summary)
                     await self._lease()
+        except ConfigurationError as exc:  # our credentials or the register's key refused
+            self.on_alarm(f"{exc.error_class}: {exc.message}")
+            raise
+        else:
+            self.on_alarm(None)
         finally:
             await self.state.release(self.holder)
             if period in self.alarmed:  # after the alarm, the gauge follows each delivery

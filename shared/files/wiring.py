@@ -22,6 +22,7 @@ from shared.files.register import FileRegister
 from shared.files.settings import FileWorkerSettings
 from shared.files.state import FileState
 from shared.kafka import kafka_client_options
+from shared.logging import get_logger
 from shared.schedule import (
     DailySlots,
     Schedule,
@@ -32,6 +33,8 @@ from shared.schedule import (
 )
 from shared.spec import Wiring, WorkerContext
 from shared.topics import WorkerTopics
+
+log = get_logger(__name__)
 
 
 def run_kinds(name: str) -> tuple[str, str]:
@@ -102,6 +105,17 @@ async def file_wiring(
     state = FileState(context.ledger.engine, register.name)
     metrics = FileMetrics(context.metrics.registry)
     async with file_parts(register, settings, state, context.clock, metrics) as parts:
+        paused = context.metrics.paused.labels(register.name, "configuration")
+
+        def alarm(message: str | None) -> None:
+            """Deliveries stopped for our configuration: `regbridge_paused{reason=
+            "configuration"}` (the alert RegbridgeRegisterRefusesCredentials) until a run ends
+            without it; the intake goes on storing events."""
+            if message is not None:
+                log.error("file_delivery_paused", worker=register.name, alarm=message)
+            paused.set(0 if message is None else 1)
+
+        parts.delivery.on_alarm = alarm
         claims = SlotClaims(context.ledger.engine)
         slot_metrics = ScheduleMetrics(context.metrics.registry)
         deliver_kind, alarm_kind = run_kinds(register.name)

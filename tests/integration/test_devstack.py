@@ -67,8 +67,8 @@ async def test_every_sandbox_comes_up_with_settings_the_workers_read(
         prepared = [await hook.prepare() for hook in hooks if hook.prepare is not None]
 
     # Then each said where it is, set only settings some worker reads, and the import ran on them
-    assert len(sandboxes) == len([hook for hook in hooks if hook.sandbox is not None]) == 4
-    assert all("http" in sandbox.description for sandbox in sandboxes)
+    assert len(sandboxes) == len([hook for hook in hooks if hook.sandbox is not None]) == 5
+    assert all(("http" in s.description or "sftp" in s.description) for s in sandboxes)
     unknown = [n for s in sandboxes for n in s.env if not _is_setting(n)]
     assert unknown == []
     assert len(prepared) == 1

@@ -21,7 +21,7 @@ from shared.contracts import (
     ContractViolationError,
     parse_event,
 )
-from shared.contracts.asyncapi import WorkerChannels, asyncapi_document
+from shared.contracts.asyncapi import asyncapi_document
 from shared.contracts.schema import event_schema
 
 PVV = "patient_chosen"
@@ -310,20 +310,3 @@ def test_the_waits_topic_is_a_channel_with_every_example() -> None:
     validator = jsonschema.Draft202012Validator({**document, "$ref": message["payload"]["$ref"]})
     for example in message["examples"]:
         assert list(validator.iter_errors(example["payload"])) == [], example["name"]
-
-
-def test_the_waits_channel_follows_the_worker_that_reads_it() -> None:
-    # Given a worker that reads care.wait events from a topic of its own name
-    reader = WorkerChannels(
-        worker="waits",
-        summary="waiting-list entries",
-        input_topic="region.waits.v1",
-        event_types=(CareWaitEvent,),
-        results_topic="waits.results.v1",
-        dlq_topic="waits.dlq.v1",
-    )
-    document = asyncapi_document([*worker_channels(REGISTRY), reader])
-    # Then its topic is the channel, and the default one is not declared beside it
-    assert channel_of(document, CARE_WAITS_TOPIC) == []
-    (message,) = channel_of(document, "region.waits.v1")
-    assert len(message["examples"]) == len(CARE_WAIT_EXAMPLES)

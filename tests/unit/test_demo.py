@@ -69,9 +69,9 @@ def test_the_demo_interleaves_every_worker_with_a_demo_on_its_input_topic() -> N
 
     topics = [
         topic
-        for topic, _ in itertools.islice(rounds(REGISTRY, DemoContext(1, DIRECTORY.iter_units)), 10)
+        for topic, _ in itertools.islice(rounds(REGISTRY, DemoContext(1, DIRECTORY.iter_units)), 12)
     ]
 
-    # a round: GVR's two care contacts, NVR's vaccination, VGPV's two VGR visits
-    contacts, vaccinations = "care.contacts.v1", "care.vaccinations.v1"
-    assert topics == [contacts, contacts, vaccinations, contacts, contacts] * 2
+    # a round: GVR's two care contacts, NVR's vaccination, VGPV's two VGR visits, CVR's entry
+    contacts, vaccinations, waits = "care.contacts.v1", "care.vaccinations.v1", "care.waits.v1"
+    assert topics == [contacts, contacts, vaccinations, contacts, contacts, waits] * 2
