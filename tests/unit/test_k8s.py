@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr
 
 from services.catalog.directory_client import DirectoryClient
 from services.catalog.settings import CatalogSettings
+from services.cvr.settings import CvrSettings
 from services.gvr.settings import GvrSettings
 from services.nvr.settings import NvrSettings
 from services.registry import REGISTRY
@@ -64,6 +65,7 @@ FILE_SETTINGS: dict[type[BaseModel], set[str]] = {
     GvrSettings: {"client_cert", "client_key", "client_p12", "ca_bundle"},
     NvrSettings: {"client_secret_file", "ca_bundle"},
     VgpvSettings: {"client_cert", "client_key", "ca_bundle"},
+    CvrSettings: {"sftp_key_file", "sftp_known_hosts"},
     CatalogSettings: {"nvr_client_secret_file"},
 }
 KEDA_SASL = {
@@ -279,7 +281,7 @@ def test_probes_and_ports_match_the_health_server(resources: tuple[Resource, ...
         service = _one(resources, "Service", f"regbridge-{worker}")
         (port,) = service["spec"]["ports"]
         assert (port["port"], port["targetPort"]) == (settings.health_port, "health")
-        if isinstance(settings, GvrSettings | NvrSettings | VgpvSettings):
+        if isinstance(settings, GvrSettings | NvrSettings | VgpvSettings | CvrSettings):
             # nothing answers until the CatalogView has caught up (services/<worker>/spec.py)
             startup = probes["startupProbe"]
             budget = startup.get("initialDelaySeconds", 0) + (
