@@ -18,7 +18,10 @@ FROM build AS build-sandbox
 RUN uv pip install --python /opt/regbridge/bin/python -r requirements.sandbox.lock
 
 FROM python:3.11-slim AS sandbox
-RUN useradd --system --uid 10001 --no-create-home regbridge
+# /certs exists and is ours, so a fresh named volume mounted there (compose's *-certs, cvr-keys)
+# takes this owner and the sandbox can write its keys and certificates into it
+RUN useradd --system --uid 10001 --no-create-home regbridge \
+    && install -d -o 10001 -g 10001 /certs
 COPY --from=build-sandbox /opt/regbridge /opt/regbridge
 ENV PATH=/opt/regbridge/bin:$PATH PYTHONUNBUFFERED=1
 USER 10001
