@@ -17,7 +17,7 @@ import pytest
 from services.registry import REGISTRY
 
 pytestmark = pytest.mark.integration
-DEMO = ["--demo-events", "60", "--demo-rate", "30"]
+DEMO = ["--demo-events", "90", "--demo-rate", "30"]  # a sixth of them for each of six shares
 
 
 def _dev_up(cwd: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -98,11 +98,12 @@ async def _one_run(cwd: Path, log: Path) -> dict[str, dict[str, float]]:
     seen: dict[str, dict[str, float]] = {}
     try:
         for _ in range(600):  # up to 5 minutes: a broker, four sandboxes, the workers, a demo
-            seen = {name: await _outcomes(name) for name in ("gvr", "nvr", "vgpv")}
+            seen = {name: await _outcomes(name) for name in ("gvr", "nvr", "vgpv", "cvr")}
             if (
                 seen["gvr"].get("accepted", 0) >= 20
                 and seen["nvr"].get("accepted", 0) >= 10
                 and seen["vgpv"].get("accepted", 0) >= 5
+                and seen["cvr"].get("accepted", 0) >= 5
             ):
                 break
             assert process.poll() is None, _tail(log)
@@ -127,6 +128,7 @@ async def test_make_run_twice_in_a_row_delivers_the_demo_both_times(tmp_path: Pa
         assert run["gvr"].get("accepted", 0) >= 20, run
         assert run["nvr"].get("accepted", 0) >= 10, run
         assert run["vgpv"].get("accepted", 0) >= 5, run  # visits stored for last month's files
+        assert run["cvr"].get("accepted", 0) >= 5, run  # waiting-list entries stored
         assert run["vgpv_files"]["delivered"] >= 1, run  # deliver-now: files VGPV accepted
         assert run["vgpv_files"]["listed"] == run["vgpv_files"]["delivered"], run
         assert run["gvr"].get("skipped_stale", 0) == run["nvr"].get("skipped_stale", 0) == 0
