@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale fhir-validator-jars
+	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv fhir-validator-jars
 
 run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
 	$(BIN)/regbridge dev up
@@ -49,7 +49,7 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
@@ -65,6 +65,9 @@ bench-nvr: install tools kafka-jars  ## 100,000 vaccinations, NVR sandbox answer
 
 bench-scale: install tools kafka-jars  ## GVR workers 1 → 2 → 4, one SIGKILLed, one added; no loss
 	$(BIN)/python -m benchmarks.scale_out
+
+bench-vgpv: install tools kafka-jars  ## 700,000 visits over 200 units: one month built and delivered
+	$(BIN)/python -m benchmarks.vgpv_month
 
 lock: install  ## re-resolve the locks after changing pyproject.toml: dev, workers, sandboxes
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
