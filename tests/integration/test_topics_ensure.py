@@ -64,13 +64,18 @@ async def test_ensure_reports_a_topic_whose_compaction_differs(
     assert report.problems == [f"{name}: cleanup.policy is delete, want compact"]
 
 
-def test_cli_topics_ensure_is_idempotent(kafka_bootstrap: str, unique_name: str) -> None:
-    env = os.environ | {
+def test_cli_topics_ensure_is_idempotent(
+    kafka_bootstrap: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "REGBRIDGE_TOPICS_PARTITIONS": "2",
         "REGBRIDGE_GVR_INPUT_TOPIC": f"care.contacts.{unique_name}",
     }
+    env = os.environ | changes
     command = [sys.executable, "-m", "services.cli", "topics", "ensure"]
+    for name, value in changes.items():  # the settings the command reads, here too
+        monkeypatch.setenv(name, value)
     expected = len(REGISTRY.topic_specs())  # every worker's topics, each once
 
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
