@@ -683,7 +683,9 @@ class FileState:
                 .where(this_file, fr.record_id == r.record_id, fr.verdict == "accepted")
                 .correlate(file_records)
             )
-            mine = r.register == self.register
+            # a file's rows are its owner's records: the (register, owner, period) index keeps
+            # each update to one unit's records, not the whole month's
+            mine = and_(r.register == self.register, r.owner == info.key.owner)
             if not whole:  # the register holds this file now: its rows, and no other's
                 await conn.execute(
                     update(file_records)
@@ -704,16 +706,17 @@ class FileState:
                     f.owner == info.key.owner,
                     f.sequence < info.sequence,
                 )
-                await conn.execute(  # held_file stays: the result says what withdrew it
-                    update(file_records)
-                    .where(
-                        mine,
-                        r.held_version.is_not(None),
-                        r.held_file.in_(earlier),
-                        not_(exists(accepted)),
+                if info.sequence > 1:  # a replacement: what it leaves out is withdrawn
+                    await conn.execute(  # held_file stays: the result says what withdrew it
+                        update(file_records)
+                        .where(
+                            mine,
+                            r.held_version.is_not(None),
+                            r.held_file.in_(earlier),
+                            not_(exists(accepted)),
+                        )
+                        .values(held_version=None, held_cancelled=False)
                     )
-                    .values(held_version=None, held_cancelled=False)
-                )
             refused_rows = await conn.execute(
                 select(
                     fr.record_id,
