@@ -687,16 +687,18 @@ class FileState:
             # each update to one unit's records, not the whole month's
             mine = and_(r.register == self.register, r.owner == info.key.owner)
             if not whole:  # the register holds this file now: its rows, and no other's
-                await conn.execute(
+                await conn.execute(  # UPDATE … FROM: one join, not a subquery per record
                     update(file_records)
-                    .where(mine, exists(accepted))
+                    .where(
+                        mine,
+                        fr.register == self.register,
+                        fr.file == name,
+                        fr.verdict == "accepted",
+                        fr.record_id == r.record_id,
+                    )
                     .values(
-                        held_version=accepted.with_only_columns(
-                            fr.record_version
-                        ).scalar_subquery(),
-                        held_cancelled=accepted.with_only_columns(
-                            fr.kind == "cancellation"
-                        ).scalar_subquery(),
+                        held_version=fr.record_version,
+                        held_cancelled=fr.kind == "cancellation",
                         held_file=name,
                     )
                 )
