@@ -211,10 +211,6 @@ class Withdrawn:
     held_file: str | None
 
 
-class MovedAfterDeliveryError(ValueError):
-    """A record the register holds in one unit's month, moved to another by a later version."""
-
-
 def _info(row: Row[Any]) -> FileInfo:
     return FileInfo(
         name=row.name,
@@ -603,7 +599,7 @@ class FileState:
                 f.register == self.register,
                 f.period == str(period),
                 f.owner == r.owner,
-                f.receipt_status.in_(("accepted", "partly_accepted")),
+                f.receipt_status.in_(_HELD),
             )
         )
         query = (

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 
 from services.sandboxes.kiv import KivDirectory
 from services.sandboxes.vgpv import VgpvSandbox
@@ -31,7 +32,7 @@ from shared.delivery.runtime import DeliveryRuntime
 from shared.files.delivery import FileMetrics
 from shared.files.intake import FileIntake
 from shared.files.register import FileHeader, Receipt
-from shared.files.state import FileState
+from shared.files.state import FileState, file_records
 from shared.files.wiring import FileParts, file_parts, file_topics
 from shared.schedule import Period
 from shared.settings import KafkaSettings
@@ -148,10 +149,6 @@ async def stored(state: FileState, record_versions: dict[str, int]) -> None:
 
     async def check() -> bool:
         async with state.engine.connect() as conn:
-            from sqlalchemy import select
-
-            from shared.files.state import file_records
-
             c = file_records.c
             rows = await conn.execute(
                 select(c.record_id, c.record_version).where(c.register == state.register)
