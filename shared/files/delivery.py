@@ -28,7 +28,7 @@ from shared.delivery.outgoing import Outgoing, result_message
 from shared.files.register import FileHeader, FileKey, FileRegister, FileRow
 from shared.files.state import FileInfo, FileState, RowResult
 from shared.logging import get_logger
-from shared.schedule import MonthlyWindow, Period
+from shared.schedule import Period, PeriodWindows
 from shared.topics import WorkerTopics
 
 log = get_logger(__name__)
@@ -93,7 +93,7 @@ class LeaseTakenError(RuntimeError):
 class FileDelivery:
     register: FileRegister
     state: FileState
-    window: MonthlyWindow
+    window: PeriodWindows
     topics: WorkerTopics
     publish: Publish
     clock: Clock

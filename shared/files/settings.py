@@ -1,5 +1,5 @@
-"""What every file register's worker is configured with (``REGBRIDGE_<WORKER>_…``): its window on
-the Swedish working-day calendar, when deliveries run, and the intake's batches."""
+"""What every file register's worker is configured with (``REGBRIDGE_<WORKER>_…``): its periods
+(months or days) and their windows, when deliveries run, and the intake's batches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from shared.delivery.options import RuntimeOptions
-from shared.schedule import MonthlyWindow, WorkingCalendar, parse_times
+from shared.schedule import (
+    Cadence,
+    DailyWindow,
+    MonthlyWindow,
+    PeriodWindows,
+    WorkingCalendar,
+    parse_times,
+)
 from shared.settings import RegbridgeSettings
 
 
@@ -25,8 +32,14 @@ class FileWorkerSettings(RegbridgeSettings):
     """The file runtime's part of a file register's settings."""
 
     runtime: IntakeRuntime = Field(default_factory=IntakeRuntime)
-    # the window: in the month after the period, from working day `open_on_working_day` until
-    # `close_at` on working day `close_on_working_day`, local time in `zone`
+    periods: Cadence = Field(
+        default="monthly",
+        description="monthly: a file per owner and calendar month; daily: a file per owner and "
+        "day (a register that says so; the working-day settings then do not apply)",
+    )
+    # a month's window: in the month after the period, from working day `open_on_working_day`
+    # until `close_at` on working day `close_on_working_day`, local time in `zone`; a day's: the
+    # next day, from its start until `close_at`, the alarm at `daily_alarm_at`
     zone: str = Field(default="Europe/Stockholm", description="the window's clock")
     open_on_working_day: int = Field(default=1, ge=1, description="the window opens at its start")
     close_on_working_day: int = Field(default=3, ge=1, description="the window closes on it …")
@@ -35,6 +48,11 @@ class FileWorkerSettings(RegbridgeSettings):
         default=3,
         ge=1,
         description="an owner's file not yet accepted at the start of this working day alarms",
+    )
+    daily_alarm_at: time = Field(
+        default=time(12, 0),
+        description="daily periods: a file not yet accepted at this local time of the next day "
+        "alarms",
     )
     days_off_in_practice: bool = Field(
         default=True,
@@ -66,8 +84,11 @@ class FileWorkerSettings(RegbridgeSettings):
         self.window()  # raises NoSuchWorkingDayError (a ValueError) for an impossible one
         return self
 
-    def window(self) -> MonthlyWindow:
-        """Each period's delivery window on the Swedish working-day calendar."""
+    def window(self) -> PeriodWindows:
+        """Each period's delivery window: a month's on the Swedish working-day calendar, a day's
+        on the next day."""
+        if self.periods == "daily":
+            return DailyWindow(ZoneInfo(self.zone), self.close_at, self.daily_alarm_at)
         return MonthlyWindow(
             WorkingCalendar(days_off_in_practice=self.days_off_in_practice),
             ZoneInfo(self.zone),

@@ -9,7 +9,7 @@ from shared.schedule.errors import (
     ScheduleError,
 )
 from shared.schedule.metrics import ScheduleMetrics
-from shared.schedule.periods import Period
+from shared.schedule.periods import Cadence, Period
 from shared.schedule.runner import run_schedule
 from shared.schedule.slots import (
     DailySlots,
@@ -19,11 +19,13 @@ from shared.schedule.slots import (
     slot_id,
     wall_clock,
 )
-from shared.schedule.window import MonthlyWindow, Window
+from shared.schedule.window import DailyWindow, MonthlyWindow, PeriodWindows, Window
 from shared.schedule.working_days import WorkingCalendar
 
 __all__ = [
+    "Cadence",
     "DailySlots",
+    "DailyWindow",
     "EmptyScheduleError",
     "InvalidPeriodError",
     "MonthlySlots",
@@ -31,6 +33,7 @@ __all__ = [
     "NaiveDatetimeError",
     "NoSuchWorkingDayError",
     "Period",
+    "PeriodWindows",
     "Schedule",
     "ScheduleError",
     "ScheduleMetrics",

@@ -1,14 +1,16 @@
-"""A period's delivery window: opens and closes on working days of the month after it."""
+"""A period's delivery window: a month's opens and closes on working days of the month after it,
+a day's on the day after it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from shared.schedule.errors import NoSuchWorkingDayError
+from shared.schedule.errors import InvalidPeriodError, NoSuchWorkingDayError
 from shared.schedule.periods import Period
-from shared.schedule.slots import MonthlySlots, utc
+from shared.schedule.slots import DailySlots, MonthlySlots, Schedule, utc, wall_clock
 from shared.schedule.working_days import WorkingCalendar
 
 
@@ -71,6 +73,8 @@ class MonthlyWindow:
         return self.alarm_on_working_day
 
     def window(self, period: Period) -> Window:
+        if period.day is not None:
+            raise InvalidPeriodError(f"a monthly window needs a month, not the day {period}")
         month = period.next()
         return Window(
             period,
@@ -90,3 +94,58 @@ class MonthlyWindow:
         """The first window that opens strictly after `now`."""
         opens_at = self.openings.next_after(now)
         return self.window(Period.of(opens_at.date()).previous())
+
+
+@dataclass(frozen=True)
+class DailyWindow:
+    """Each day's window on the day after it, weekends and holidays too (a report that is
+    machine-read, not a payment file): from the start of the next day until `close_at`, local
+    time in `zone`; the alarm at `alarm_at` that day."""
+
+    zone: ZoneInfo
+    close_at: time = time(15, 0)
+    alarm_at: time = time(12, 0)
+
+    def __post_init__(self) -> None:
+        if not time(0) < self.close_at:
+            raise NoSuchWorkingDayError("a daily window cannot close at midnight, as it opens")
+        if not self.alarm_at <= self.close_at:
+            raise NoSuchWorkingDayError(
+                f"the alarm must come by the close, not at {self.alarm_at.isoformat('minutes')} "
+                f"after {self.close_at.isoformat('minutes')}"
+            )
+
+    @property
+    def alarms(self) -> DailySlots:
+        """The schedule of the alarms (a job that checks for files not yet accepted runs on it)."""
+        return DailySlots((self.alarm_at,), self.zone)
+
+    def window(self, period: Period) -> Window:
+        if period.day is None:
+            raise InvalidPeriodError(f"a daily window needs a day, not the month {period}")
+        day = period.next().first_day
+        return Window(
+            period,
+            opens_at=wall_clock(day, time(0), self.zone),
+            closes_at=wall_clock(day, self.close_at, self.zone),
+            alarm_at=wall_clock(day, self.alarm_at, self.zone),
+        )
+
+    def period_of(self, moment: datetime) -> Period:
+        """The day whose window is open at `moment` (yesterday's, until it closes), or else the
+        next one to open (today's)."""
+        today = Period.of(utc(moment).astimezone(self.zone).date(), "daily")
+        if utc(moment) < self.window(today.previous()).closes_at:
+            return today.previous()
+        return today
+
+
+class PeriodWindows(Protocol):
+    """A register's windows, one per period (`MonthlyWindow`, `DailyWindow`)."""
+
+    @property
+    def alarms(self) -> Schedule: ...
+
+    def window(self, period: Period) -> Window: ...
+
+    def period_of(self, moment: datetime) -> Period: ...

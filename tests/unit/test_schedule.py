@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from shared.delivery.clock import ManualClock
 from shared.schedule import (
     DailySlots,
+    DailyWindow,
     EmptyScheduleError,
     InvalidPeriodError,
     MonthlySlots,
@@ -149,6 +150,35 @@ def test_a_period_that_is_not_one_is_refused(text: str) -> None:
         Period.parse(text)
 
 
+def test_a_day_is_a_period_too() -> None:
+    day = Period.of(date(2027, 12, 31), "daily")
+    assert (str(day), day.cadence, day.first_day, day.last_day) == (
+        "2027-12-31",
+        "daily",
+        date(2027, 12, 31),
+        date(2027, 12, 31),
+    )
+    assert Period.parse("2027-12-31") == day
+    assert day.next() == Period(2028, 1, 1)
+    assert Period(2028, 3, 1).previous() == Period(2028, 2, 29)  # a leap year
+    assert date(2027, 12, 31) in day
+    assert date(2027, 12, 30) not in day
+    assert date(2027, 12, 30) in Period(2027, 12)
+
+
+def test_periods_order_as_their_texts_do() -> None:
+    # The state compares periods as text: a month sorts before its days, days in order
+    periods = [Period(2027, 2), Period(2027, 1, 31), Period(2027, 1), Period(2027, 1, 2)]
+    assert sorted(periods) == sorted(periods, key=str)
+    assert [str(p) for p in sorted(periods)] == ["2027-01", "2027-01-02", "2027-01-31", "2027-02"]
+
+
+@pytest.mark.parametrize("text", ["2027-02-29", "2027-02-00", "2027-02-1", "2027-02-01-01"])
+def test_a_day_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(InvalidPeriodError):
+        Period.parse(text)
+
+
 # --- monthly windows ----------------------------------------------------------------------------
 
 
@@ -217,6 +247,11 @@ def test_the_next_window_opens_strictly_after_now() -> None:
     assert WINDOWS.next_window_after(local(2027, 1, 5)).opens_at == local(2027, 2, 1)
 
 
+def test_a_monthly_window_is_not_a_days() -> None:
+    with pytest.raises(InvalidPeriodError, match="needs a month"):
+        WINDOWS.window(Period(2027, 1, 15))
+
+
 def test_a_window_that_closes_before_it_opens_is_refused() -> None:
     with pytest.raises(NoSuchWorkingDayError):
         MonthlyWindow(CALENDAR, STOCKHOLM, open_on_working_day=4, close_on_working_day=3)
@@ -238,6 +273,51 @@ def test_monthly_slots_fire_on_a_working_day_each_month() -> None:
 def test_monthly_slots_at_a_time_of_day() -> None:
     reports = MonthlySlots(CALENDAR, STOCKHOLM, working_day=2, at=time(6, 30))
     assert reports.next_after(local(2027, 3, 31)) == local(2027, 4, 2, 6, 30)
+
+
+# --- daily windows ------------------------------------------------------------------------------
+
+DAYS = DailyWindow(STOCKHOLM, close_at=time(15), alarm_at=time(12))
+
+
+def test_a_days_window_is_the_next_day_until_its_close_weekends_too() -> None:
+    # Friday 8 January 2027's report goes on Saturday the 9th, as every day's does
+    window = DAYS.window(Period(2027, 1, 8))
+    assert (window.opens_at, window.alarm_at, window.closes_at) == (
+        local(2027, 1, 9),
+        local(2027, 1, 9, 12),
+        local(2027, 1, 9, 15),
+    )
+    # New Year's Eve's on New Year's Day; the last of March 2027's across the spring change
+    assert DAYS.window(Period(2027, 12, 31)).opens_at == local(2028, 1, 1)
+    spring = DAYS.window(Period(2027, 3, 27))  # clocks go forward on Sunday 28 March
+    assert spring.closes_at.astimezone(UTC) == datetime(2027, 3, 28, 13, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("moment", "period", "is_open"),
+    [
+        (local(2027, 1, 9, 0, 0), Period(2027, 1, 8), True),  # yesterday's window opens
+        (local(2027, 1, 9, 14, 59), Period(2027, 1, 8), True),  # its last minute
+        (local(2027, 1, 9, 15), Period(2027, 1, 9), False),  # closed: today's is the next
+        (local(2027, 1, 9, 23, 59), Period(2027, 1, 9), False),
+        (datetime(2027, 1, 9, 23, 30, tzinfo=UTC), Period(2027, 1, 9), True),  # 00:30, the 10th
+    ],
+)
+def test_the_day_of_a_moment_is_the_one_whose_window_is_open_or_next(
+    moment: datetime, period: Period, is_open: bool
+) -> None:
+    assert DAYS.period_of(moment) == period
+    assert DAYS.window(period).is_open(moment) == is_open
+
+
+def test_a_daily_windows_alarm_fires_every_day_and_comes_before_the_close() -> None:
+    assert DAYS.alarms.next_after(local(2027, 1, 9, 12)) == local(2027, 1, 10, 12)
+    assert DAYS.period_of(DAYS.alarms.next_after(local(2027, 1, 9, 13))) == Period(2027, 1, 9)
+    with pytest.raises(NoSuchWorkingDayError, match="by the close"):
+        DailyWindow(STOCKHOLM, close_at=time(9), alarm_at=time(12))
+    with pytest.raises(InvalidPeriodError, match="needs a day"):
+        DAYS.window(Period(2027, 1))
 
 
 # --- daily slots --------------------------------------------------------------------------------
