@@ -1,5 +1,5 @@
 """`regbridge <file register> files|show|deliver-now`: a file register's files, one file in full,
-and a delivery run now (as the schedule would run it, for one month)."""
+and a delivery run now (as the schedule would run it, for one period)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from shared.files.state import FileInfo, FileState
 from shared.files.wiring import FileParts, file_parts
 from shared.schedule import InvalidPeriodError, Period
 
-Month = Annotated[
+PeriodOption = Annotated[
     str | None,
-    typer.Option("--month", "-m", help="The period, YYYY-MM (default: the one whose window is "
-                 "open now, or opens next).", show_default=False),
+    typer.Option("--period", "--month", "-p", "-m", help="The period: YYYY-MM, or YYYY-MM-DD "
+                 "for a register of daily periods (default: the one whose window is open now, "
+                 "or opens next).", show_default=False),
 ]  # fmt: skip
 
 
@@ -38,13 +39,20 @@ def file_commands(
     commands never place events)."""
     app = typer.Typer(help=f"The {name} worker's files.", no_args_is_help=True)
 
-    def period_of(settings: FileWorkerSettings, month: str | None) -> Period:
-        if month is None:
+    def period_of(settings: FileWorkerSettings, text: str | None) -> Period:
+        if text is None:
             return settings.window().period_of(SystemClock().now())
         try:
-            return Period.parse(month)
+            period = Period.parse(text)
         except InvalidPeriodError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--month") from None
+            raise typer.BadParameter(str(exc), param_hint="--period") from None
+        if period.cadence != settings.periods:
+            shape = "YYYY-MM-DD" if settings.periods == "daily" else "YYYY-MM"
+            raise typer.BadParameter(
+                f"{name}'s periods are {settings.periods} ({shape}), not {text!r}",
+                param_hint="--period",
+            )
+        return period
 
     @contextlib.asynccontextmanager
     async def state_of(settings: FileWorkerSettings) -> AsyncIterator[FileState]:
@@ -57,8 +65,8 @@ def file_commands(
             await ledger.close()
 
     @app.command("files")
-    def files_command(month: Month = None) -> None:
-        """The month's files: name, rows, status, the register's answer, rows refused."""
+    def files_command(month: PeriodOption = None) -> None:
+        """The period's files: name, rows, status, the register's answer, rows refused."""
         settings = load_settings()
         period = period_of(settings, month)
 
@@ -119,8 +127,8 @@ def file_commands(
         asyncio.run(show())
 
     @app.command("deliver-now")
-    def deliver_now(month: Month = None) -> None:
-        """Build and deliver the month's changed files now (the register judges whether its
+    def deliver_now(month: PeriodOption = None) -> None:
+        """Build and deliver the period's changed files now (the register judges whether its
         window is open); results and refused rows go to Kafka as in a scheduled run."""
         settings = load_settings()
         period = period_of(settings, month)

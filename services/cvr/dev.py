@@ -47,7 +47,7 @@ def sandbox(dev: DevContext) -> Iterator[Sandbox]:
 
 
 def try_next(_dev: DevContext, env: Mapping[str, str]) -> list[str]:
-    """Report this month's waiting list now: the worker's settings exported first."""
+    """Report this period's waiting list now: the worker's settings exported first."""
     names = (
         "REGBRIDGE_CVR_DATABASE_URL",
         "REGBRIDGE_CVR_SFTP_HOST",
@@ -56,11 +56,12 @@ def try_next(_dev: DevContext, env: Mapping[str, str]) -> list[str]:
         "REGBRIDGE_CVR_SFTP_KNOWN_HOSTS",
     )
     values = {name: env.get(name) or os.environ.get(name) for name in names}
-    month = Period.of(datetime.now(STOCKHOLM).date())
+    daily = (env.get("REGBRIDGE_CVR_PERIODS") or os.environ.get("REGBRIDGE_CVR_PERIODS")) == "daily"
+    period = Period.of(datetime.now(STOCKHOLM).date(), "daily" if daily else "monthly")
     return [
         "export " + " ".join(f"{name}={value}" for name, value in values.items() if value),
-        f"regbridge cvr deliver-now --month {month}    # this month's waiting-list report to CVR",
-        f"regbridge cvr files --month {month}          # each report, CVR's receipt",
+        f"regbridge cvr deliver-now --period {period}    # this period's waiting-list report",
+        f"regbridge cvr files --period {period}          # each report, CVR's receipt",
     ]
 
 

@@ -1,12 +1,13 @@
 """A waiting-list entry → its place in CVR's reports: its unit's file of a period, and its row.
 Pure.
 
-A report holds every entry **still waiting** at its cut-off and every entry **completed or
-removed** in its period. So an entry still waiting is placed in the period its event was recorded
-in and *carried*: it is a row of each later report of its unit until a version completes or
-removes it; a completed or removed entry is placed in the period of that date — or, recorded
-later than that period, in the period it was recorded in (a late completion is reported in the
-next report, never lost). The figures that depend on the report's cut-off (`vantedagar` …) are
+A report (of a month, or of a day: `MappingRules.cadence`) holds every entry **still waiting**
+at its cut-off and every entry **completed or removed** in its period. So an entry still
+waiting is placed in the period its event was recorded in and *carried*: it is a row of each
+later report of its unit until a version completes or removes it; a completed or removed entry
+is placed in the period of that date — or, recorded later than that period, in the period it
+was recorded in (a late completion is reported in the next report, never lost). The figures
+that depend on the report's cut-off (`vantedagar` …) are
 computed when the file is rendered (`services.cvr.waits`).
 """
 
@@ -21,7 +22,7 @@ from shared.contracts import CareWaitEvent
 from shared.contracts.care_wait import CareWait
 from shared.delivery.errors import NotOursError, NotYetKnownError
 from shared.files.register import FileKey, Placement
-from shared.schedule import Period
+from shared.schedule import Cadence, Period
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 STOCKHOLM_HSA_PREFIX = "SE2321000016-"  # Region Stockholm's HSA directory
@@ -52,6 +53,7 @@ class MappingRules:
     hsa_prefixes: tuple[str, ...] = (STOCKHOLM_HSA_PREFIX,)
     grace: timedelta = timedelta(hours=6)
     zone: ZoneInfo = field(default=STOCKHOLM)
+    cadence: Cadence = "monthly"  # the reports' periods: months or days
 
 
 def place(event: CareWaitEvent, catalog: UnitCatalog, rules: MappingRules) -> Placement:
@@ -61,7 +63,9 @@ def place(event: CareWaitEvent, catalog: UnitCatalog, rules: MappingRules) -> Pl
     owner = _owner(wait, catalog, rules)
     recorded = event.occurred_at.astimezone(rules.zone).date()
     closed = wait.completed_on or wait.removed_on
-    period = Period.of(recorded if closed is None else max(closed, _first_day_of(recorded)))
+    period = Period.of(recorded, rules.cadence)
+    if closed is not None:
+        period = max(Period.of(closed, rules.cadence), period)
     return Placement(FileKey(period, owner), values(wait, owner), carried=closed is None)
 
 
@@ -118,10 +122,6 @@ def _owner(wait: CareWait, catalog: UnitCatalog, rules: MappingRules) -> str:
             f"not of {', '.join(sorted(rules.counties))}"
         )
     return hsa_id
-
-
-def _first_day_of(day: date) -> date:
-    return day.replace(day=1)
 
 
 def _iso(day: date | None) -> str | None:

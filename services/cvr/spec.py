@@ -53,7 +53,7 @@ async def _delivering(settings: FileWorkerSettings) -> AsyncIterator[FileRegiste
 
 
 def commands() -> typer.Typer:
-    """`regbridge cvr files --month`, `show FILE`, `deliver-now`."""
+    """`regbridge cvr files --period`, `show FILE`, `deliver-now`."""
     from services.cli.files import file_commands
 
     return file_commands("cvr", CvrSettings, _delivering)

@@ -24,6 +24,7 @@ def rules_from(settings: CvrSettings) -> MappingRules:
         counties=frozenset(settings.counties),
         hsa_prefixes=settings.hsa_prefixes,
         grace=settings.unknown_unit_grace_delta(),
+        cadence=settings.periods,
     )
 
 

@@ -22,6 +22,7 @@ class VgpvSettings(FileWorkerSettings):
     model_config = worker_config("vgpv")
 
     health_port: int = 8084
+    periods: Literal["monthly"] = Field(default="monthly", description="VGPV's file is monthly")
     input_topic: str = Field(default="care.contacts.v1", description="care contacts to place")
     # the register (services/vgpv/client.py): an upload over Sjunet with a SITHS certificate
     base_url: str = Field(default="https://127.0.0.1:8096", description="VGPV (or its sandbox)")

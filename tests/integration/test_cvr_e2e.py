@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from services.cvr.mapping import MappingRules
 from services.cvr.worker import CvrRegister
 from services.sandboxes.cvr import CvrSandbox
 from services.sandboxes.cvr.keys import foreign_key_pair
@@ -111,6 +112,7 @@ async def running(
     ledger: Ledger,
     name: str,
     topic: str,
+    rules: MappingRules | None = None,
     **transfer: Any,
 ) -> AsyncIterator[tuple[FileState, FileParts]]:
     settings = FileWorkerSettings(
@@ -118,7 +120,7 @@ async def running(
         input_topic=topic,
         instance_id=f"test-{name}",
     )
-    register = CvrRegister(cvr.transfer(**transfer), catalog)
+    register = CvrRegister(cvr.transfer(**transfer), catalog, rules)
     register.name = name
     state = FileState(ledger.engine, name)
     clock = SystemClock()
@@ -252,6 +254,51 @@ async def test_a_waiting_list_month_by_month_with_figures_recomputed_independent
 
     results = await read_topic(kafka_bootstrap, f"{name}.results.v1", at_least=8)
     assert {json.loads(m.value)["status"] for m in results} == {"accepted"}
+
+
+async def test_daily_reports_carry_the_waiting_from_day_to_day(
+    kafka_bootstrap: str,
+    unique_name: str,
+    cvr: CvrSandbox,
+    catalog: CatalogIndex,
+    unit: str,
+    pg_ledger: Ledger,
+) -> None:
+    """With REGBRIDGE_CVR_PERIODS=daily: a report per day, each still-waiting entry in every
+    day's report, its wait counted to that day; a completion in its day's report only."""
+    name, topic = f"cvr{unique_name}", f"test.waits.{unique_name}"
+    await create_topics(kafka_bootstrap, name, topic, TIERS)
+    r = lambda n: f"{unique_name}-{n}"  # noqa: E731
+    day_1, day_2 = Period(2027, 1, 11), Period(2027, 1, 12)
+    daily = MappingRules(grace=timedelta(0), cadence="daily")
+    async with running(kafka_bootstrap, cvr, catalog, pg_ledger, name, topic, daily) as (
+        state,
+        parts,
+    ):
+        first = [wait_event(r("a"), unit, "2027-01-11"), wait_event(r("b"), unit, "2027-01-11")]
+        await publish(kafka_bootstrap, topic, first)
+        await stored(state, {r("a"): 1, r("b"): 1})
+        assert "1 built, 1 delivered" in await parts.delivery.run(day_1)
+        (held,) = cvr.holding(unit, day_1)
+        assert held["fil"].endswith("_20270111_001.txt")
+        rows = report(cvr, unit, day_1)
+        assert {k: v["status"] for k, v in rows.items()} == {r("a"): "V", r("b"): "V"}
+        referral = date(2026, 11, 10)
+        assert int(rows[r("a")]["vantedagar"]) == days_waited(referral, date(2027, 1, 11), [])
+
+        await publish(
+            kafka_bootstrap,
+            topic,
+            [wait_event(r("b"), unit, "2027-01-12", 2, completed_on="2027-01-12")],
+        )
+        await stored(state, {r("b"): 2})
+        assert "1 built, 1 delivered" in await parts.delivery.run(day_2)
+        rows = report(cvr, unit, day_2)
+        assert {k: v["status"] for k, v in rows.items()} == {r("a"): "V", r("b"): "G"}
+        assert int(rows[r("a")]["vantedagar"]) == days_waited(referral, date(2027, 1, 12), [])
+        assert int(rows[r("b")]["vantedagar"]) == days_waited(referral, date(2027, 1, 12), [])
+        # the first day's report stands as it was sent
+        assert {k: v["status"] for k, v in report(cvr, unit, day_1).items()}[r("b")] == "V"
 
 
 async def test_a_connection_dropped_mid_upload_leaves_no_half_file(

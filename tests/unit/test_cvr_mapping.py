@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.cvr.mapping import MappingRules, place
+from services.cvr.settings import CvrSettings
+from services.cvr.worker import rules_from
 from shared.catalog.index import CatalogIndex
 from shared.catalog.models import CareUnit
 from shared.contracts import CareWaitEvent, parse_event
@@ -81,6 +84,18 @@ def test_a_completion_recorded_after_its_month_goes_into_the_next_report() -> No
     assert place(late, CATALOG, RULES).key.period == Period(2025, 4)
 
 
+def test_daily_reports_place_an_entry_in_the_day_it_was_recorded_or_closed() -> None:
+    daily = MappingRules(cadence="daily")
+    # a waiting entry: carried from the day its event was recorded (Stockholm's clock)
+    waiting = place(event("waiting", occurred="2025-03-20T23:30:00+00:00"), CATALOG, daily)
+    assert (waiting.key.period, waiting.carried) == (Period(2025, 3, 21), True)
+    # a completion on its day, or recorded later, on the day it was recorded
+    on_time = event("completed", occurred="2025-03-13T18:00:00+01:00")  # completed 13 March
+    assert place(on_time, CATALOG, daily).key.period == Period(2025, 3, 13)
+    late = event("completed", occurred="2025-03-15T08:00:00+01:00")
+    assert place(late, CATALOG, daily).key.period == Period(2025, 3, 15)
+
+
 def test_a_unit_given_by_hsa_id_reports_when_it_is_in_the_regions_county() -> None:
     placement = place(event("patient_chosen"), CATALOG, RULES)
 
@@ -96,3 +111,14 @@ def test_another_regions_unit_is_not_ours_and_an_unknown_one_of_ours_waits() -> 
         place(event("patient_chosen", unit_hsa_id="SE2321000016-NEW1"), CATALOG, RULES)
     assert unknown.value.final_class == "unknown_unit"
     assert unknown.value.grace == timedelta(hours=6)
+
+
+def test_cvrs_reports_are_daily_or_monthly_by_setting() -> None:
+    daily = CvrSettings(periods="daily", close_at=time(10), daily_alarm_at=time(8))
+    assert rules_from(daily).cadence == "daily"
+    window = daily.window().window(Period(2025, 3, 20))
+    assert window.closes_at == datetime(2025, 3, 21, 10, tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert window.alarm_at.hour == 8
+    monthly = CvrSettings()
+    assert rules_from(monthly).cadence == "monthly"
+    assert monthly.window().window(Period(2025, 3)).closes_at.date() == date(2025, 4, 7)

@@ -102,3 +102,8 @@ def test_the_close_is_15_00_swedish_time_in_winter_and_in_summer() -> None:
 def test_the_open_window_is_the_one_a_moment_delivers_to() -> None:
     assert WINDOW.period_of(at(2027, 1, 7, time(14, 59))) == Period(2026, 12)
     assert WINDOW.period_of(at(2027, 1, 7, time(15, 0))) == Period(2027, 1)  # the next to open
+
+
+def test_vgpvs_file_is_monthly_and_cannot_be_set_daily() -> None:
+    with pytest.raises(ValueError, match="monthly"):
+        VgpvSettings(periods="daily")  # what an environment can say
