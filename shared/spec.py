@@ -99,6 +99,15 @@ class DevHooks:
     try_next: Callable[[DevContext, Mapping[str, str]], Sequence[str]] = lambda _dev, _env: ()
 
 
+@dataclass(frozen=True)
+class Input:
+    """A topic a worker consumes, the event types it carries there, and what they are."""
+
+    topic: str
+    event_types: tuple[type[BaseModel], ...]
+    purpose: str  # "waiting-list entries from journal systems"
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerSpec(Generic[S]):
     """One worker: its name (topic prefix, consumer group, ledger namespace), its settings (their
@@ -111,6 +120,9 @@ class WorkerSpec(Generic[S]):
     event_types: tuple[type[BaseModel], ...]  # what its input topic carries
     input_purpose: str  # "care contacts from journal systems"
     build: Callable[[S, WorkerContext], AbstractAsyncContextManager[Wiring]]
+    # Topics it consumes besides its settings' input_topic, in the same consumer group (one
+    # whose topic is empty in the settings is not read)
+    more_inputs: Callable[[S], Sequence[Input]] = lambda _settings: ()
     results: bool = True  # one result per event on <name>.results.v1
     own_topics: Callable[[S], Sequence[TopicSpec]] = lambda _settings: ()
     commands: Callable[[], typer.Typer] | None = None  # `regbridge <name> …`
@@ -121,18 +133,28 @@ class WorkerSpec(Generic[S]):
         """The worker's settings from its environment (``REGBRIDGE_<NAME>_…``)."""
         return self.settings()
 
+    def inputs(self, settings: S) -> list[Input]:
+        """Every topic it consumes: its input topic first, then the others that are set."""
+        main = Input(settings.input_topic, self.event_types, self.input_purpose)
+        return [main, *(i for i in self.more_inputs(settings) if i.topic)]
+
     def topics(self, settings: S) -> WorkerTopics:
         return WorkerTopics(
             self.name,
             settings.input_topic,
             tuple(settings.topics.retry_delays),
             results=self.results,
+            more_inputs=tuple(i.topic for i in self.inputs(settings)[1:]),
         )
 
     def topic_specs(self, settings: S) -> list[TopicSpec]:
         """Every topic this worker consumes, writes or owns, as it should exist."""
-        purpose = f"{self.input_purpose} → {self.name} worker"
-        return [*self.topics(settings).specs(settings.topics, purpose), *self.own_topics(settings)]
+        purposes = {i.topic: f"{i.purpose} → {self.name} worker" for i in self.inputs(settings)}
+        topics = self.topics(settings)
+        return [
+            *topics.specs(settings.topics, purposes[topics.input], purposes),
+            *self.own_topics(settings),
+        ]
 
     @property
     def health_port(self) -> int:
@@ -191,11 +213,11 @@ class Registry:
         )
 
     def input_topics(self) -> dict[str, str]:
-        """Event type → the input topic of a worker that consumes it (first one wins)."""
+        """Event type → a topic a worker consumes it from (the first worker's first wins)."""
         found: dict[str, str] = {}
         for spec in self:
-            settings = spec.load_settings()
-            for model in spec.event_types:
-                event_type = getattr(model, "EVENT_TYPE", model.__name__)
-                found.setdefault(str(event_type), settings.input_topic)
+            for given in spec.inputs(spec.load_settings()):
+                for model in given.event_types:
+                    event_type = getattr(model, "EVENT_TYPE", model.__name__)
+                    found.setdefault(str(event_type), given.topic)
         return found

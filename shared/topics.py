@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +50,15 @@ class WorkerTopics:
     """The topics one worker consumes and writes, and its consumer groups."""
 
     worker: str
-    input: str
+    input: str  # its main input (the settings' input_topic)
     retry_tiers: tuple[str, ...]  # delays, shortest first: each is <worker>.retry.<delay>
     results: bool = True  # one result per event on <worker>.results.v1
+    more_inputs: tuple[str, ...] = ()  # topics it consumes besides `input`, in the same group
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every topic its input consumer subscribes to: `input` first, each once."""
+        return tuple(dict.fromkeys((self.input, *self.more_inputs)))
 
     @property
     def consumer_group(self) -> str:
@@ -75,10 +81,17 @@ class WorkerTopics:
     def results_topic(self) -> str | None:
         return results_topic(self.worker) if self.results else None
 
-    def specs(self, topics: TopicSettings, input_purpose: str) -> list[TopicSpec]:
-        """Every topic of this worker as regbridge wants it to exist."""
+    def specs(
+        self,
+        topics: TopicSettings,
+        input_purpose: str,
+        more_purposes: Mapping[str, str] | None = None,
+    ) -> list[TopicSpec]:
+        """Every topic of this worker as regbridge wants it to exist; `more_purposes` says what
+        each of `more_inputs` carries (default: `input_purpose`)."""
         name = self.worker
-        specs = [TopicSpec(self.input, input_purpose)]
+        purposes = {self.input: input_purpose} | dict(more_purposes or {})
+        specs = [TopicSpec(t, purposes.get(t, input_purpose)) for t in self.inputs]
         if self.results_topic is not None:
             specs.append(TopicSpec(self.results_topic, f"one result per {name} event"))
         specs += [TopicSpec(t, f"{name} retries after {d}") for d, t in self.retry.items()]

@@ -24,15 +24,18 @@ def worker_channels(registry: Registry) -> list[WorkerChannels]:
 
     channels = []
     for spec in registry:
-        topics = spec.topics(spec.load_settings())
+        settings = spec.load_settings()
+        topics = spec.topics(settings)
+        main, *more = spec.inputs(settings)
         channels.append(
             WorkerChannels(
                 worker=spec.name,
                 summary=spec.summary,
-                input_topic=topics.input,
-                event_types=spec.event_types,
+                input_topic=main.topic,
+                event_types=main.event_types,
                 results_topic=topics.results_topic,
                 dlq_topic=topics.dlq,
+                more_inputs=tuple((given.topic, given.event_types) for given in more),
             )
         )
     return channels

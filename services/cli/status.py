@@ -32,9 +32,9 @@ def _health_urls(values: list[str], workers: Sequence[str]) -> dict[str, str]:
     return urls
 
 
-def format_status(status: WorkerStatus, input_topic: str) -> list[str]:
+def format_status(status: WorkerStatus, input_topics: str) -> list[str]:
     lines = [f"{status.worker}  (consumer group {status.consumer_group})"]
-    lines.append(f"  input lag  {input_topic}")
+    lines.append(f"  input lag  {input_topics}")
     lines += [
         f"    {p.topic}/{p.partition}  committed {'-' if p.committed is None else p.committed}"
         f"  end {p.end}  lag {p.lag}"
@@ -87,5 +87,5 @@ def status(
         )
         if index:
             typer.echo("")
-        for line in [*format_status(result, topics.input), *schedules]:
+        for line in [*format_status(result, ", ".join(topics.inputs)), *schedules]:
             typer.echo(line)

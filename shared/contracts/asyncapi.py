@@ -38,6 +38,13 @@ class WorkerChannels:
     event_types: tuple[type[BaseModel], ...]  # what the input topic carries
     results_topic: str | None
     dlq_topic: str
+    # the other topics it consumes, each with the event types it carries
+    more_inputs: tuple[tuple[str, tuple[type[BaseModel], ...]], ...] = ()
+
+    @property
+    def inputs(self) -> dict[str, tuple[type[BaseModel], ...]]:
+        """Every topic it consumes → the event types it reads there."""
+        return {self.input_topic: self.event_types} | dict(self.more_inputs)
 
 
 class FastStreamMissingError(RuntimeError):
@@ -184,9 +191,9 @@ def _declare(broker: KafkaBroker, workers: Sequence[WorkerChannels]) -> dict[str
     """A subscriber per input topic and a publisher per results and dead-letter topic; returns
     channel id → what FastStream cannot say about its messages (key, headers, examples)."""
     extras: dict[str, dict[str, Any]] = {}
-    for topic in dict.fromkeys(w.input_topic for w in workers):
-        readers = [w for w in workers if w.input_topic == topic]
-        models = tuple(dict.fromkeys(m for w in readers for m in w.event_types))
+    for topic in dict.fromkeys(topic for w in workers for topic in w.inputs):
+        readers = [w for w in workers if topic in w.inputs]
+        models = tuple(dict.fromkeys(m for w in readers for m in w.inputs[topic]))
         names = ", ".join(w.worker for w in readers)
         extras[topic] = _input_channel(
             broker,

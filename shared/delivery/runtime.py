@@ -158,7 +158,7 @@ class DeliveryRuntime:
             for consumer in self.consumers.values():
                 await consumer.start()
             self.consumers["input"].subscribe(
-                [self.topics.input], listener=_Rebalance(self, "input")
+                list(self.topics.inputs), listener=_Rebalance(self, "input")
             )
             self.consumers["retry"].subscribe(retry_topics, listener=_Rebalance(self, "retry"))
             self.status.started = True
@@ -166,7 +166,7 @@ class DeliveryRuntime:
             log.info(
                 "runtime_started",
                 worker=self.worker.name,
-                input=self.topics.input,
+                input=list(self.topics.inputs),
                 retry_topics=retry_topics,
             )
             await asyncio.gather(

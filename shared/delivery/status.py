@@ -94,7 +94,7 @@ async def worker_status(
 ) -> WorkerStatus:
     """Input lag, retry-tier depth, dead letters by class and, given a URL, the circuit state."""
     status = WorkerStatus(topics.worker, topics.consumer_group, topics.dlq)
-    inputs = [topics.input] if topics.input else []
+    inputs = [topic for topic in topics.inputs if topic]
     status.lag, missing = await group_lag(kafka, topics.consumer_group, inputs)
     tiers = list(topics.retry.values())
     retry_lag, missing_tiers = await group_lag(kafka, topics.retry_group, tiers)

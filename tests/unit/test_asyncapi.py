@@ -76,17 +76,24 @@ def test_component_keys_follow_the_spec(document: dict[str, Any]) -> None:
     assert [k for k in keys if not COMPONENT_KEY.match(k)] == []
 
 
-@pytest.mark.parametrize("spec", list(REGISTRY), ids=lambda spec: spec.name)
+INPUTS = [(spec, given) for spec in REGISTRY for given in spec.inputs(spec.load_settings())]
+
+
+def _input_id(case: Any) -> str:
+    return f"{case[0].name}:{case[1].topic}" if isinstance(case, tuple) else str(case)
+
+
+@pytest.mark.parametrize("case", INPUTS, ids=_input_id)
 def test_each_input_topic_is_a_channel_with_its_event_key_and_traceparent(
-    document: dict[str, Any], spec: Any
+    document: dict[str, Any], case: tuple[Any, Any]
 ) -> None:
-    topics = spec.topics(spec.load_settings())
-    (message,) = messages_of(document, topics.input)
+    _spec, given = case
+    (message,) = messages_of(document, given.topic)
     # the payload is the worker's event model
     payload = resolve(document, message["payload"])
-    event_types = {m.EVENT_TYPE for m in spec.event_types}
+    event_types = {m.EVENT_TYPE for m in given.event_types}
     assert payload["properties"]["event_type"]["const"] in event_types
-    (model,) = spec.event_types
+    (model,) = given.event_types
     assert set(payload["properties"]) == set(model.model_json_schema()["properties"])
     assert payload["additionalProperties"] is False
     # keyed by record_id, with the W3C trace context header
@@ -100,16 +107,16 @@ def test_each_input_topic_is_a_channel_with_its_event_key_and_traceparent(
     (operation,) = [
         o
         for o in document["operations"].values()
-        if resolve(document, o["channel"])["address"] == topics.input
+        if resolve(document, o["channel"])["address"] == given.topic
     ]
     assert operation["action"] == "receive"
 
 
-@pytest.mark.parametrize("spec", list(REGISTRY), ids=lambda spec: spec.name)
+@pytest.mark.parametrize("case", INPUTS, ids=_input_id)
 def test_the_examples_satisfy_the_payload_schema_and_a_bad_event_does_not(
-    document: dict[str, Any], spec: Any
+    document: dict[str, Any], case: tuple[Any, Any]
 ) -> None:
-    (message,) = messages_of(document, spec.topics(spec.load_settings()).input)
+    (message,) = messages_of(document, case[1].topic)
     # the payload schema, its refs resolved within the document (other keys are ignored)
     validator = jsonschema.Draft202012Validator({**document, "$ref": message["payload"]["$ref"]})
     for example in message["examples"]:

@@ -3,7 +3,7 @@
 The overlays are rendered by tests/support/kustomize.py (no kubectl, no kustomize binary). Every
 container must run a real command; every variable and ConfigMap key must be a setting of the
 process that reads it, with a value the settings accept; probes must hit the health routes on the
-HEALTH_PORT; KEDA must watch the consumer group and topic the runtime uses, up to the partition
+HEALTH_PORT; KEDA must watch the consumer group and topics the runtime uses, up to the partition
 count; the grace period must outlast the drain the settings allow; secret files must be mounted
 where the settings point.
 """
@@ -309,25 +309,29 @@ def test_keda_scales_on_the_runtime_consumer_group_up_to_the_partitions(
         scaled_object = scaled[f"regbridge-{worker}"]
         deployment = _one(resources, "Deployment", f"regbridge-{worker}")
         assert "replicas" not in deployment["spec"], "the ScaledObject owns the replica count"
-        (trigger,) = scaled_object["spec"]["triggers"]
-        meta = trigger["metadata"]
+        triggers = scaled_object["spec"]["triggers"]
         topics = spec.topics(settings)  # what the runtime consumes, as which group
-        assert trigger["type"] == "kafka"
-        assert env[meta["bootstrapServersFromEnv"]] == settings.kafka.bootstrap_servers
-        assert (meta["consumerGroup"], meta["topic"]) == (topics.consumer_group, topics.input)
-        assert meta["offsetResetPolicy"] == "earliest"
+        # a trigger per input topic, in the runtime's order (the HPA takes the largest)
+        watched = [(t["metadata"]["consumerGroup"], t["metadata"]["topic"]) for t in triggers]
+        assert watched == [(topics.consumer_group, topic) for topic in topics.inputs]
         assert scaled_object["spec"]["maxReplicaCount"] == settings.topics.partitions
         assert 1 <= scaled_object["spec"]["minReplicaCount"] <= settings.topics.partitions
         kafka = settings.kafka
-        assert meta.get("tls", "disable") == (
-            "enable" if kafka.security_protocol in ("SSL", "SASL_SSL") else "disable"
-        )
-        assert meta.get("sasl", "none") == KEDA_SASL.get(kafka.sasl_mechanism or "", "none")
-        if kafka.sasl_mechanism:
-            auth = _one(resources, "TriggerAuthentication", trigger["authenticationRef"]["name"])
-            given = {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]}
-            assert {"username", "password"} <= given
-            assert ("ca" in given) == bool(kafka.ssl_cafile)
+        for trigger in triggers:
+            meta = trigger["metadata"]
+            assert trigger["type"] == "kafka"
+            assert env[meta["bootstrapServersFromEnv"]] == settings.kafka.bootstrap_servers
+            assert meta["offsetResetPolicy"] == "earliest"
+            assert meta.get("tls", "disable") == (
+                "enable" if kafka.security_protocol in ("SSL", "SASL_SSL") else "disable"
+            )
+            assert meta.get("sasl", "none") == KEDA_SASL.get(kafka.sasl_mechanism or "", "none")
+            if kafka.sasl_mechanism:
+                name = trigger["authenticationRef"]["name"]
+                auth = _one(resources, "TriggerAuthentication", name)
+                given = {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]}
+                assert {"username", "password"} <= given
+                assert ("ca" in given) == bool(kafka.ssl_cafile)
 
 
 def _call_bound(settings: RegbridgeSettings) -> float:

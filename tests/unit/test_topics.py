@@ -42,3 +42,38 @@ def test_the_registry_topics_by_default() -> None:
     assert "catalog.results.v1" not in specs  # the catalog publishes no results
     assert specs["gvr.dlq.v1"].kafka_configs()["retention.ms"] == str(90 * 24 * 3600 * 1000)
     assert len(specs) == len(REGISTRY.topic_specs())  # each once
+
+
+def test_a_worker_may_consume_more_topics_than_its_input() -> None:
+    from dataclasses import replace
+
+    from shared.contracts import CareWaitEvent
+    from shared.settings import TopicSettings
+    from shared.spec import Input, Registry
+    from tests.support.double_register.settings import DoubleSettings
+    from tests.support.double_register.spec import double_spec
+
+    # Given a worker that reads waits beside its input, and one more topic left unset (empty)
+    spec = replace(
+        double_spec(),
+        more_inputs=lambda settings: [
+            Input("test.waits.v1", (CareWaitEvent,), "waiting-list entries"),
+            Input("", (CareWaitEvent,), "not read"),
+        ],
+    )
+    settings = DoubleSettings()
+
+    topics = spec.topics(settings)
+    purposes = {t.name: t.purpose for t in spec.topic_specs(settings)}
+
+    # Then its one input consumer subscribes to both, its input first; the empty one is left out
+    assert topics.inputs == ("test.double.v1", "test.waits.v1")
+    assert [i.topic for i in spec.inputs(settings)] == ["test.double.v1", "test.waits.v1"]
+    assert purposes["test.double.v1"] == "test events → double worker"
+    assert purposes["test.waits.v1"] == "waiting-list entries → double worker"
+    assert "" not in purposes
+    assert Registry([spec]).input_topics()["care.wait"] == "test.waits.v1"
+    # and a worker's input read twice is subscribed to once
+    same = replace(topics, more_inputs=("test.double.v1",))
+    assert same.inputs == ("test.double.v1",)
+    assert [t.name for t in same.specs(TopicSettings(), "x")].count("test.double.v1") == 1
