@@ -39,8 +39,9 @@ class EventResult(BaseModel):
     reason: str | None = Field(
         default=None,
         description=(
-            "skipped: duplicate, stale or not_ours; dead_lettered: why, naming the field and rule "
-            "or the register's answer (never a personal identity number)."
+            "skipped: duplicate, stale, not_ours, or the worker's own reason (such as "
+            "no_booking: nothing for the register yet); dead_lettered: why, naming the field and "
+            "rule or the register's answer (never a personal identity number)."
         ),
     )
     error_class: str | None = Field(

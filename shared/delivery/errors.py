@@ -12,8 +12,9 @@ DeliveryError
 │   └── RegisterRejectedError      the register said no (4xx validation, 404, 409 …)
 └── ConfigurationError        → pause the worker and alarm; the event is not at fault
                                (TLS handshake, 401/403 after a token refresh)
-NotOursError                  → skipped (`not_ours`): another register's event (a unit of
-                               another region); not a failure, never retried or dead-lettered
+NothingToSendError            → skipped with its `reason`: the event asks nothing of the
+│                              register now (not a failure, never retried or dead-lettered)
+└── NotOursError               `not_ours`: another register's event (a unit of another region)
 """
 
 from __future__ import annotations
@@ -110,6 +111,21 @@ class ConfigurationError(DeliveryError):
     error_class = "configuration"
 
 
-class NotOursError(Exception):
+class NothingToSendError(Exception):
+    """The worker's `map` finds nothing to send for the event (say, a record the register never
+    held and that has nothing for it yet): its fate is `skipped` with `reason` (a stable
+    snake_case name, in the event's result); the message says why."""
+
+    reason = "nothing_to_send"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class NotOursError(NothingToSendError):
     """The event belongs to another register (its unit is another region's): the worker leaves
     it alone. Its fate is `skipped` with reason `not_ours`; the message says whose it is."""
+
+    reason = "not_ours"

@@ -17,6 +17,7 @@ from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
     InvalidEventError,
+    NotOursError,
     NotYetAppliedError,
     NotYetKnownError,
     PermanentError,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from shared.delivery.outgoing import Inbound
 
 BLOCKED = "blocked_by_earlier"
-NOT_OURS = "not_ours"  # a skip: the worker said the event is another register's
+NOT_OURS = NotOursError.reason  # a skip: the worker said the event is another register's
 
 
 # --- fates --------------------------------------------------------------------------------------
@@ -45,11 +46,11 @@ class Applied:
 
 @dataclass(frozen=True)
 class Skipped:
-    """Nothing to do: the same event again, a version older than the one applied, or another
-    register's event."""
+    """Nothing to do: the same event again, a version older than the one applied, another
+    register's event, or one the worker finds nothing to send for (NothingToSendError)."""
 
     name: ClassVar[str] = "skipped"
-    reason: str  # duplicate | stale | not_ours
+    reason: str  # duplicate | stale | not_ours | the worker's own reason
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from shared.delivery.clock import Clock
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
-    NotOursError,
+    NothingToSendError,
     PermanentError,
     TransientError,
 )
 from shared.delivery.fates import (
     BLOCKED,
-    NOT_OURS,
     Applied,
     Behind,
     DeadLettered,
@@ -40,7 +39,7 @@ from shared.delivery.tracing import activate
 from shared.delivery.worker import (
     Accepted,
     EventIdentity,
-    NotOurs,
+    NotSent,
     Outcome,
     RegisterWorker,
     Submission,
@@ -79,16 +78,16 @@ class Sender:
 
     async def send(
         self, item: Item, reference: str | None, *, in_flight: bool
-    ) -> Outcome | NotOurs:
+    ) -> Outcome | NotSent:
         """Map and send one event (after looking it up, if a crash left it in flight); an event
-        the worker says is another register's is not sent."""
+        the worker finds nothing to send for (another register's, say) is not sent."""
         assert item.identity is not None  # only parsed events are sent
         try:
             submission = Submission(
                 item.identity, self.worker.map(item.event, reference), reference
             )
-        except NotOursError:
-            return NotOurs()
+        except NothingToSendError as skip:
+            return NotSent(skip.reason)
         except DeliveryError as exc:  # mapping refused it
             return exc
         try:
@@ -116,7 +115,7 @@ class Sender:
                 item.identity, self.worker.map(item.event, reference), reference
             )
             return await self.worker.lookup(submission)
-        except NotOursError:  # another register's version: never sent, so not there
+        except NothingToSendError:  # a version with nothing to send: never sent, so not there
             return None
         except DeliveryError as exc:
             return exc
@@ -195,8 +194,8 @@ class RecordPath:
     async def _deliver(self, item: Item, identity: EventIdentity) -> Verdict:
         with activate(item.span):  # the register call's spans are children of the event's
             outcome = await self._reconciled(identity) or await self._send(item, identity)
-        if isinstance(outcome, NotOurs):
-            return Done(Skipped(NOT_OURS))
+        if isinstance(outcome, NotSent):
+            return Done(Skipped(outcome.reason))
         if isinstance(outcome, Accepted):
             if self._queue and self._queue[0] == identity.event_id:
                 self._queue.pop(0)
@@ -228,7 +227,7 @@ class RecordPath:
             return Accepted(self._reference or "")
         return None
 
-    async def _send(self, item: Item, identity: EventIdentity) -> Outcome | NotOurs:
+    async def _send(self, item: Item, identity: EventIdentity) -> Outcome | NotSent:
         in_flight = self._book.decisions[identity.event_id].kind == "in_flight"
         return await self._sender.send(item, self._reference, in_flight=in_flight)
 

@@ -38,8 +38,10 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class NotOurs:
-    """The worker's `map` said the event is another register's (NotOursError): skipped."""
+class NotSent:
+    """The worker's `map` found nothing to send (NothingToSendError, NotOursError): skipped."""
+
+    reason: str  # not_ours, or the worker's own reason
 
 
 Outcome = Accepted | DeliveryError

@@ -18,6 +18,7 @@ from shared.delivery.clock import ManualClock
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
+    NothingToSendError,
     NotOursError,
     RegisterRejectedError,
     RegisterUnavailableError,
@@ -52,6 +53,8 @@ class ScriptedWorker:
     def __init__(self) -> None:
         self.script: dict[str, DeliveryError] = {}
         self.not_ours: set[str] = set()  # event ids map() says are another register's
+        self.nothing: dict[str, str] = {}  # event id → why map() finds nothing to send
+        self.references: list[str | None] = []  # what map() was given, in order
         self.sent: list[str] = []
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
@@ -60,8 +63,11 @@ class ScriptedWorker:
 
     def map(self, event: object, reference: str | None) -> object:
         assert isinstance(event, dict)
+        self.references.append(reference)
         if event["id"] in self.not_ours:
             raise NotOursError(f"{event['id']} is another register's")
+        if event["id"] in self.nothing:
+            raise NothingToSendError("nothing yet", reason=self.nothing[event["id"]])
         return event
 
     async def submit(self, batch: Sequence[Submission[Any]]) -> list[Accepted | DeliveryError]:
@@ -228,6 +234,27 @@ async def test_another_registers_event_is_skipped_not_sent_and_holds_nothing_bac
         ("skipped", "not_ours"),
         ("accepted", None),
     ]
+
+
+async def test_an_event_with_nothing_to_send_is_skipped_with_the_workers_reason(
+    pipeline: Pipeline,
+) -> None:
+    # Given a record whose first version asks nothing of the register (no booking yet, say)
+    pipeline.worker.nothing["v1"] = "no_booking"
+
+    result = await run(pipeline, inbound("v1", "r"), inbound("v2", "r", 2, 1))
+
+    # Then it is skipped with that reason, and the next version is sent as the record's first
+    assert result.fates == [Skipped("no_booking"), Applied("REF")]
+    assert pipeline.worker.sent == ["v2"]
+    assert pipeline.worker.references == [None, None]
+    bodies = [json.loads(m.value) for m in result.outgoing]
+    assert [(b["status"], b.get("reason")) for b in bodies] == [
+        ("skipped", "no_booking"),
+        ("accepted", None),
+    ]
+    metrics = pipeline.runner.metrics
+    assert metrics.events.labels("scripted", "skipped_no_booking")._value.get() == 1
 
 
 async def test_retries_end_in_a_dead_letter_after_the_last_tier(pipeline: Pipeline) -> None:
