@@ -44,6 +44,7 @@ class Batcher:
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _task: _cancel_waiting(batch))
 
     async def _run(self, batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:
         try:
@@ -71,3 +72,10 @@ class Batcher:
         self._flush()
         if self._tasks:
             await asyncio.gather(*self._tasks)
+
+
+def _cancel_waiting(batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:
+    """A batch's call ended without an outcome for some callers (it was cancelled, before or
+    while it ran): their waits are cancelled too, never left hanging."""
+    for _, future in batch:
+        future.cancel()  # a no-op for a future already done

@@ -1,4 +1,5 @@
-"""Batcher: outcomes reach their callers in order, and so does an exception of submit."""
+"""Batcher: outcomes reach their callers in order, and so does an exception of submit or a
+cancellation of its call."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ async def fail(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
     raise RuntimeError("worker bug")
 
 
+async def cancelled(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    raise asyncio.CancelledError  # the register's call cancelled under the batch
+
+
+async def hangs(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    await asyncio.Event().wait()
+    raise AssertionError("never set")
+
+
 async def too_few(batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
     return [Accepted("ref")] * (len(batch) - 1)
 
@@ -47,6 +57,26 @@ async def test_an_exception_of_submit_reaches_every_caller_of_the_batch() -> Non
 async def test_an_exception_of_submit_reaches_the_caller_with_size_1() -> None:
     with pytest.raises(RuntimeError, match="worker bug"):
         await asyncio.wait_for(Batcher(fail, size=1, linger=60).submit(submission(0)), TIMEOUT)
+
+
+async def test_a_cancelled_batch_call_cancels_every_callers_wait() -> None:
+    results = await submit_all(Batcher(cancelled, size=3, linger=60), 3)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+
+@pytest.mark.parametrize("started", [False, True])
+async def test_a_batch_call_cancelled_before_or_while_it_runs_cancels_its_callers_waits(
+    started: bool,
+) -> None:
+    batcher = Batcher(hangs, size=2, linger=60)
+    callers = [asyncio.ensure_future(batcher.submit(submission(n))) for n in range(2)]
+    await asyncio.sleep(0)  # the batch is full: its call is made
+    if started:
+        await asyncio.sleep(0.01)  # and is in flight
+    (task,) = batcher._tasks
+    task.cancel()  # the event loop shutting down, say
+    results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), TIMEOUT)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
 
 
 async def test_a_batch_returns_its_outcomes_in_order() -> None:
