@@ -3,32 +3,34 @@ the same bytes every time. Pure.
 
 The layout is documented in docs/cvr-file.md; `services.cvr.reading` reads it back. A row's
 figures that depend on the cut-off (`garanti_start`, `pvv_dagar`, `mov`, `vantedagar`) are
-counted here, from the row's dates and exception periods (`services.cvr.waits`). The lines are
-built as VGPV's are (``;``-separated, the same escapes, a trailer with the rows' count and
-SHA-256); the helpers are kept here rather than shared so that each register's format can change
-on its own.
+counted here, from the row's dates and exception periods (`services.cvr.waits`). The lines
+(``;``-separated, escapes, the trailer with the rows' count and SHA-256) are the file runtime's
+line format (`shared.files.lines`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final, get_args
 
 from services.cvr.mapping import WAIT_KINDS
 from services.cvr.waits import wait_figures
 from shared.contracts.care_wait import RemovalReason
+from shared.files.lines import (
+    FileBuildError,
+    built_at_text,
+    escape,
+    line,
+    render_lines,
+)
 from shared.files.register import FileHeader, FileKey, FileRow
 from shared.identifiers import PatientIdType
 from shared.schedule import Period
 
 REGISTER: Final = "CVR"
 FORMAT_VERSION: Final = "1"
-SEPARATOR: Final = ";"
-NEWLINE: Final = "\n"
-ENCODINGS: Final = ("utf-8", "iso-8859-1")
 ROW_LINE_KIND: Final = "R"
 HEADER_FIELDS: Final = (
     "posttyp",
@@ -92,14 +94,7 @@ FIGURES: Final = ("garanti_start", "pvv_dagar", "mov", "vantedagar")
 """The row fields counted at the cut-off (`services.cvr.waits`), not carried by a placement."""
 YES: Final = "J"
 NO: Final = "N"
-CHUNK_BYTES: Final = 64 * 1024
-_ESCAPES: Final = {"\\": "\\\\", SEPARATOR: "\\;", "\n": "\\n", "\r": "\\r"}
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", re.ASCII)
-
-
-class FileBuildError(ValueError):
-    """The runtime handed render something no file can say (rows out of order, a wrong count,
-    a correction row: CVR's report is not corrected after its period closes)."""
 
 
 def file_name(key: FileKey, sequence: int) -> str:
@@ -127,24 +122,10 @@ def period_text(period: Period) -> str:
 def render(header: FileHeader, rows: Iterable[FileRow], encoding: str = "utf-8") -> Iterator[bytes]:
     """The file's bytes in pieces of about 64 KiB, streamed from `rows` (in file order); each
     row's figures counted to its end in the header's period (`row_values`)."""
-    if encoding not in ENCODINGS:
-        raise FileBuildError(f"encoding must be one of {', '.join(ENCODINGS)}, not {encoding}")
-    yield _encode(_header_line(header, encoding), "ascii")  # the header is ASCII, always
-    checksum, count, chunk = hashlib.sha256(), 0, bytearray()
-    for row in rows:
-        count += 1
-        if row.number != count:
-            raise FileBuildError(f"row {count} of {header.name} is numbered {row.number}")
-        line = _encode(row_line(row, header.key.period), encoding)
-        checksum.update(line)
-        chunk += line
-        if len(chunk) >= CHUNK_BYTES:
-            yield bytes(chunk)
-            chunk.clear()
-    if count != header.row_count:
-        raise FileBuildError(f"{header.name} was built with {header.row_count} rows, got {count}")
-    chunk += _encode(_line(["T", str(count), checksum.hexdigest()]), encoding)
-    yield bytes(chunk)
+    period = header.key.period
+    return render_lines(
+        header, _header_line(header, encoding), rows, lambda row: row_line(row, period), encoding
+    )
 
 
 def row_line(row: FileRow, period: Period) -> str:
@@ -157,7 +138,7 @@ def row_line(row: FileRow, period: Period) -> str:
     fields = [ROW_LINE_KIND, str(row.number), escape(row.record_id), str(row.record_version)]
     values = row_values(row.values, period)
     fields += [field_text(name, values.get(name)) for name in ROW_FIELDS]
-    return _line(fields)
+    return line(fields)
 
 
 def field_text(name: str, value: object) -> str:
@@ -209,22 +190,8 @@ def row_values(values: Mapping[str, Any], period: Period) -> Mapping[str, Any]:
     return {**values, **figures}
 
 
-def built_at_text(moment: datetime) -> str:
-    """``2027-02-01T00:00:00Z``: the cut-off in UTC, to the second."""
-    if moment.tzinfo is None:
-        raise FileBuildError("built_at has no zone: which clock is it on?")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def escape(text: str) -> str:
-    """A field's text with the separator, backslash and line breaks escaped."""
-    if not any(char in text for char in _ESCAPES):
-        return text
-    return "".join(_ESCAPES.get(char, char) for char in text)
-
-
 def _header_line(header: FileHeader, encoding: str) -> str:
-    return _line(
+    return line(
         [
             "H",
             REGISTER,
@@ -238,16 +205,6 @@ def _header_line(header: FileHeader, encoding: str) -> str:
             encoding.upper(),
         ]
     )
-
-
-def _line(fields: list[str]) -> str:
-    return SEPARATOR.join(fields) + NEWLINE
-
-
-def _encode(line: str, encoding: str) -> bytes:
-    """Characters the encoding cannot hold are written as ``\\xXX``, ``\\uXXXX`` or
-    ``\\UXXXXXXXX``."""
-    return line.encode(encoding, errors="backslashreplace")
 
 
 def _day(value: object) -> date | None:

@@ -6,43 +6,31 @@ the format only; what the rows say (ids, dates, the wait's days) is the register
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Final
+from datetime import datetime
 
 from services.cvr.format import (
-    ENCODINGS,
     FORMAT_VERSION,
     HEADER_FIELDS,
-    NEWLINE,
     REGISTER,
     ROW_FIELDS,
     ROW_LINE_FIELDS,
     ROW_LINE_KIND,
-    SEPARATOR,
 )
-from shared.schedule import InvalidPeriodError, Period
+from shared.files.lines import (
+    FileFormatError,
+    built_at,
+    fields,
+    header_values,
+    period,
+    read_lines,
+    row_prefix,
+    split,
+    unescape,
+)
+from shared.schedule import Period
 
-_UNESCAPES: Final = {"\\": "\\", ";": ";", "n": "\n", "r": "\r"}
-_HEX_DIGITS: Final = {"x": 2, "u": 4, "U": 8}
-_HEX = re.compile(r"[0-9a-fA-F]+", re.ASCII)
-_BUILT_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
-_NUMBER = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)
-_CHECKSUM = re.compile(r"[0-9a-f]{64}", re.ASCII)
-
-
-class FileFormatError(ValueError):
-    """The file breaks the format: the register refuses it whole. `line` is 1-based (None: the
-    file as a whole), `code` the register's error code."""
-
-    def __init__(self, code: str, reason: str, line: int | None = None) -> None:
-        where = f"line {line}: " if line is not None else ""
-        super().__init__(f"{code}: {where}{reason}")
-        self.code = code
-        self.reason = reason
-        self.line = line
+__all__ = ["FileFormatError", "ReadFile", "ReadHeader", "ReadRow", "read"]
 
 
 @dataclass(frozen=True)
@@ -74,176 +62,35 @@ class ReadFile:
 
 def read(data: bytes) -> ReadFile:
     """Parse a whole file; FileFormatError for the first thing wrong with it."""
-    newline = NEWLINE.encode()
-    if not data.endswith(newline):
-        raise FileFormatError("FORMAT", "the file must end with a line feed (after the trailer)")
-    raw_lines = data.split(newline)[:-1]
-    if len(raw_lines) < 2:
-        raise FileFormatError("FORMAT", "a file has at least a header and a trailer line")
-    for index, raw in enumerate(raw_lines, start=1):
-        if raw.endswith(b"\r"):
-            raise FileFormatError("FORMAT", "lines end with a line feed alone, not CR LF", index)
-    header = _header(_decode(raw_lines[0], "ascii", 1))
-    checksum = hashlib.sha256()
-    rows: list[ReadRow] = []
-    for index, raw in enumerate(raw_lines[1:-1], start=2):
-        line = _decode(raw, header.encoding, index)
-        checksum.update(raw + newline)
-        rows.append(_row(line, index, len(rows) + 1))
-    last = len(raw_lines)
-    expected = _trailer(_decode(raw_lines[-1], header.encoding, last), last, len(rows))
-    if expected != checksum.hexdigest():
-        raise FileFormatError(
-            "KONTROLLSUMMA",
-            f"the trailer's checksum {expected} is not the rows' SHA-256 {checksum.hexdigest()}",
-            last,
-        )
-    return ReadFile(header, tuple(rows), checksum.hexdigest())
+    found = read_lines(data, _header, lambda header: header.encoding, _row)
+    return ReadFile(found.header, found.rows, found.checksum)
 
 
-def unescape(text: str, line: int) -> str:
-    """A field's text: ``\\\\ \\; \\n \\r`` and ``\\xXX \\uXXXX \\UXXXXXXXX`` undone."""
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char != "\\":
-            out.append(char)
-            position += 1
-            continue
-        code = text[position + 1 : position + 2]
-        if code in _UNESCAPES:
-            out.append(_UNESCAPES[code])
-            position += 2
-        elif code in _HEX_DIGITS:
-            digits = text[position + 2 : position + 2 + _HEX_DIGITS[code]]
-            if len(digits) != _HEX_DIGITS[code] or not _HEX.fullmatch(digits):
-                raise FileFormatError("FORMAT", f"a broken escape \\{code}{digits}", line)
-            try:
-                out.append(chr(int(digits, 16)))
-            except (ValueError, OverflowError):
-                raise FileFormatError("FORMAT", f"no character \\{code}{digits}", line) from None
-            position += 2 + len(digits)
-        else:
-            raise FileFormatError("FORMAT", f"an unknown escape \\{code}", line)
-    return "".join(out)
-
-
-def split(text: str) -> list[str]:
-    """`text` split on the separators no backslash escapes (the parts still escaped)."""
-    parts: list[str] = []
-    current: list[str] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char == "\\":
-            current.append(text[position : position + 2])
-            position += 2
-            continue
-        if char == SEPARATOR:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        position += 1
-    parts.append("".join(current))
-    return parts
-
-
-def _decode(raw: bytes, encoding: str, line: int) -> str:
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise FileFormatError(
-            "TECKENKODNING", f"not {encoding.upper()} at byte {error.start}", line
-        ) from None
-
-
-def _fields(line: str, count: int, code: str, number: int) -> list[str]:
-    fields = split(line)
-    if len(fields) != count:
-        raise FileFormatError(code, f"expected {count} fields, got {len(fields)}", number)
-    return fields
-
-
-def _header(line: str) -> ReadHeader:
-    fields = _fields(line, len(HEADER_FIELDS), "HUVUD", 1)
-    values = dict(zip(HEADER_FIELDS, (unescape(f, 1) for f in fields), strict=True))
-    if values["posttyp"] != "H" or values["register"] != REGISTER:
-        raise FileFormatError("HUVUD", f"the first line must start H;{REGISTER}", 1)
-    if values["formatversion"] != FORMAT_VERSION:
-        raise FileFormatError(
-            "HUVUD", f"format version {values['formatversion']} (this reads {FORMAT_VERSION})", 1
-        )
-    encoding = values["teckenkodning"].lower()
-    if encoding not in ENCODINGS:
-        raise FileFormatError("HUVUD", f"teckenkodning {values['teckenkodning']} is unknown", 1)
-    if not _NUMBER.fullmatch(values["sekvens"]):
-        raise FileFormatError("HUVUD", f"sekvens must be a number from 1: {values['sekvens']}", 1)
-    if not _BUILT_AT.fullmatch(values["skapad"]):
-        raise FileFormatError("HUVUD", "skapad must be YYYY-MM-DDThh:mm:ssZ", 1)
-    if not values["filnamn"] or not values["enhet"]:
-        raise FileFormatError("HUVUD", "filnamn and enhet are required", 1)
-    sequence = int(values["sekvens"])
-    if (sequence == 1) != (values["ersatter"] == ""):
-        raise FileFormatError("HUVUD", "ersatter names the file replaced, from sekvens 2 on", 1)
-    try:
-        built_at = datetime.strptime(values["skapad"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise FileFormatError("HUVUD", f"skapad {values['skapad']} is no moment", 1) from None
+def _header(text: str) -> ReadHeader:
+    values = header_values(text, HEADER_FIELDS, REGISTER, FORMAT_VERSION)
+    if not values["enhet"]:
+        raise FileFormatError("HUVUD", "enhet is required", 1)
     return ReadHeader(
         name=values["filnamn"],
-        period=_period(values["period"], 1),
+        period=period(values["period"], "HUVUD", 1),
         owner=values["enhet"],
-        sequence=sequence,
+        sequence=int(values["sekvens"]),
         replaces=values["ersatter"] or None,
-        built_at=built_at,
-        encoding=encoding,
+        built_at=built_at(values["skapad"]),
+        encoding=values["teckenkodning"].lower(),
     )
 
 
-def _row(line: str, number: int, expected: int) -> ReadRow:
-    fields = split(line)
-    if fields[0] != ROW_LINE_KIND:
+def _row(text: str, line: int, expected: int) -> ReadRow:
+    found = split(text)
+    if found[0] != ROW_LINE_KIND:
         raise FileFormatError(
-            "RAD", f"posttyp {fields[0]!r} is not {ROW_LINE_KIND} (or the trailer T)", number
+            "RAD", f"posttyp {found[0]!r} is not {ROW_LINE_KIND} (or the trailer T)", line
         )
-    _fields(line, len(ROW_LINE_FIELDS), "RAD", number)
-    if fields[1] != str(expected):
-        raise FileFormatError("RADNUMMER", f"radnummer {fields[1]}, expected {expected}", number)
-    if not _NUMBER.fullmatch(fields[3]) and fields[3] != "0":
-        raise FileFormatError("RAD", f"version must be a number: {fields[3]}", number)
-    record_id = unescape(fields[2], number)
-    if not record_id:
-        raise FileFormatError("RAD", "radnyckel is required", number)
+    fields(text, len(ROW_LINE_FIELDS), "RAD", line)
+    record_id, version = row_prefix(found, line, expected)
     values = {
-        name: unescape(text, number) if text else None
-        for name, text in zip(ROW_FIELDS, fields[4:], strict=True)
+        name: unescape(value, line) if value else None
+        for name, value in zip(ROW_FIELDS, found[4:], strict=True)
     }
-    return ReadRow(number, expected, record_id, int(fields[3]), values)
-
-
-def _trailer(line: str, number: int, rows: int) -> str:
-    """The trailer's checksum, once its count is the rows'."""
-    fields = split(line)
-    if fields[0] != "T":
-        raise FileFormatError(
-            "SLUT", "the last line must be the trailer (T;count;checksum)", number
-        )
-    _fields(line, 3, "SLUT", number)
-    if fields[1] != str(rows):
-        raise FileFormatError(
-            "ANTAL", f"the trailer counts {fields[1]} rows, the file has {rows}", number
-        )
-    if not _CHECKSUM.fullmatch(fields[2]):
-        raise FileFormatError("SLUT", "the checksum must be 64 lower-case hex digits", number)
-    return fields[2]
-
-
-def _period(text: str, line: int) -> Period:
-    try:
-        return Period.parse(text)
-    except InvalidPeriodError as error:
-        raise FileFormatError("HUVUD", f"period: {error}", line) from None
+    return ReadRow(line, expected, record_id, version, values)

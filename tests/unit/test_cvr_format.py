@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from services.cvr.format import (
-    CHUNK_BYTES,
     ROW_FIELDS,
     FileBuildError,
     file_name,
     render,
 )
 from services.cvr.reading import FileFormatError, read
+from shared.files.lines import CHUNK_BYTES
 from shared.files.register import FileHeader, FileKey, FileRow
 from shared.schedule import Period
 

@@ -23,12 +23,12 @@ from services.cvr.format import (
     WAIT_KIND_OF,
     WAITING,
     YES,
-    FileBuildError,
     end_date,
     file_name,
 )
 from services.cvr.reading import FileFormatError, ReadFile, ReadHeader, ReadRow, read
 from services.cvr.waits import guarantee_start
+from shared.files.lines import FileBuildError
 from shared.files.register import FileKey
 from shared.identifiers import (
     InvalidIdentifierError,
