@@ -184,13 +184,37 @@ def test_a_second_create_of_the_same_key_is_409_until_the_first_is_cancelled(
     path, record = PATHS[resource], body(resource, unit)
     first = http.post(path, json=record).json()["id"]
 
-    again = http.post(path, json=record | {"kallId": "other"})
+    # another source record of the same key (availability's key is the source's booking)
+    other = {} if resource == "tillganglighet" else {"kallId": "other"}
+    again = http.post(path, json=record | other)
 
     assert again.status_code == 409
     assert again.json()["id"] == first
     assert again.json()["fel"][0]["kod"] == "GVR-DUBBLETT"
     http.delete(path, params=key_query(record, resource) | {"id": first})
     assert http.post(path, json=record).status_code == 201
+
+
+def test_two_bookings_of_one_patient_at_one_unit_on_one_day_are_two_records(
+    http: httpx.Client, unit: KombikaPeriod
+) -> None:
+    first = body("tillganglighet", unit, kallId="vantelista-1")
+    second = body("tillganglighet", unit, kallId="vantelista-2")
+    elsewhere = body("tillganglighet", unit, kallId="vantelista-1", kallsystem="Cosmic")
+
+    answers = [http.post("/tillganglighet", json=b) for b in (first, second, elsewhere)]
+
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    hits = http.get("/tillganglighet", params=key_query(first, "tillganglighet")).json()
+    assert sorted((h["kallsystem"], h["kallId"]) for h in hits["traffar"]) == [
+        ("Cosmic", "vantelista-1"),
+        ("TakeCare", "vantelista-1"),
+        ("TakeCare", "vantelista-2"),
+    ]
+    duplicate = http.post("/tillganglighet", json=second)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["id"] == answers[1].json()["id"]
+    assert "källsystem" in duplicate.json()["fel"][0]["meddelande"]
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -598,8 +622,8 @@ def test_an_error_rate_faults_a_share_of_calls(
     gvr.set_faults(error_rate=0.5)
 
     statuses = [
-        http.post("/tillganglighet", json=body("tillganglighet", unit, kallId=str(n))).status_code
-        for n in range(40)
+        http.post("/tillganglighet", json=body("tillganglighet", unit)).status_code
+        for _ in range(40)
     ]
 
     assert set(statuses) == {500, 201, 409}

@@ -119,7 +119,10 @@ def _refused(result: Result, record_id: str) -> JSONResponse:
     if result.outcome is Outcome.CANCELLED:
         return _one(409, FelKod.MAKULERAD, f"{record_id} är makulerad", "id")
     message = f"det finns redan en registrering {holder.id if holder else '?'} med samma nyckel "
-    message += "(patient, datum, tid, kombika)"
+    if holder is not None and holder.key.source is not None:
+        message += "(patient, datum, kombika, källsystem, käll-id)"
+    else:
+        message += "(patient, datum, tid, kombika)"
     return fel(
         409,
         Fel(falt="", kod=FelKod.DUBBLETT, meddelande=message),

@@ -261,7 +261,8 @@ class Utskrivning(Gemensamt):
 
 
 class Tillganglighet(Gemensamt):
-    """Availability data. Key: patientId + bokningsdatum + enhet."""
+    """Availability data: a booking. Key: patientId + bokningsdatum + enhet + kallsystem +
+    kallId (the source's booking: two of one patient at one unit on one day are two records)."""
 
     kontaktkategori: Literal["OPPENVARD", "SLUTENVARD", "REHABKOORDINATOR"]
     vardgaranti: bool

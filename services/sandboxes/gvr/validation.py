@@ -74,12 +74,14 @@ _LEVELS = ("BASAL", "AVANCERAD", "OKANT")
 
 @dataclass(frozen=True)
 class RecordKey:
-    """GVR's own key of a record: patient + event date + event time + kombika."""
+    """GVR's own key of a record: patient + event date + event time + kombika; and, for a
+    resource keyed by its source (availability), kallsystem + kallId too."""
 
     patient_id: str
     day: str
     time: str
     kombika: str
+    source: tuple[str, str] | None = None  # (kallsystem, kallId)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ Rules = Callable[[Checker, date | None, KombikaRegistry], Kombika | str | None]
 
 @dataclass(frozen=True)
 class Resource:
-    """One GVR resource: its path, body model, event date and time fields, and its rules."""
+    """One GVR resource: its path, body model, event date and time fields, and its rules;
+    `by_source`: its key holds kallsystem + kallId (two bookings of one patient at one unit on
+    one day are two records — GVR's real key for availability is not public)."""
 
     name: str
     path: str
@@ -103,6 +107,7 @@ class Resource:
     date_field: str
     time_field: str | None
     rules: Rules
+    by_source: bool = False
 
     def validate(self, body: Any, registry: KombikaRegistry) -> Checked:
         if not isinstance(body, dict):
@@ -115,12 +120,13 @@ class Resource:
         if self.time_field and body.get(self.time_field) is None:
             time = ""  # a date-only record (its time field is optional where the model says so)
         patient_id = _patient(checker)
-        checker.text("kallsystem", SOURCE_PATTERN, _SOURCE_RULE)
-        checker.text("kallId", SOURCE_PATTERN, _SOURCE_RULE)
+        system = checker.text("kallsystem", SOURCE_PATTERN, _SOURCE_RULE)
+        source_id = checker.text("kallId", SOURCE_PATTERN, _SOURCE_RULE)
         enhet = self.rules(checker, day, registry)
         if found or day is None or time is None or patient_id is None or enhet is None:
             return Checked(found, None)
-        return Checked([], RecordKey(patient_id, day.isoformat(), time, str(enhet)))
+        source = (system or "", source_id or "") if self.by_source else None
+        return Checked([], RecordKey(patient_id, day.isoformat(), time, str(enhet), source))
 
 
 def _patient(c: Checker) -> str | None:
@@ -373,7 +379,13 @@ UTSKRIVNING = Resource(
     _utskrivning,
 )
 TILLGANGLIGHET = Resource(
-    "tillganglighet", "/tillganglighet", Tillganglighet, "bokningsdatum", None, _tillganglighet
+    "tillganglighet",
+    "/tillganglighet",
+    Tillganglighet,
+    "bokningsdatum",
+    None,
+    _tillganglighet,
+    by_source=True,
 )
 VARDANSVAR = Resource(
     "vardansvar", "/vardhandelse/vardansvar", Vardansvar, "startdatum", None, _vardansvar
