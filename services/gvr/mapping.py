@@ -72,6 +72,12 @@ Field by field, contract → GVR:
       (boolean) · booked_on → bokningsdatum · appointment_at → besokstid (zoned, optional) ·
       referral_received_on → remissdatum · decided_on → beslutsdatum · referral_type → remisstyp
       · exception_code → undantagskod (the last four optional)
+    care.wait (a waiting-list entry, from care.waits.v1) → tillganglighet: its booking's record,
+      in services/gvr/waits.py (the call follows the entry's state and the ledger's reference)
+      kombika | unit_hsa_id → enhet · (every wait) → kontaktkategori OPPENVARD · guarantee_applies
+      → vardgaranti · booked_on → bokningsdatum · referral_received → remissdatum · decided_on →
+      beslutsdatum · the open or latest exception → undantagskod (PVV | MOV) · record_id →
+      kallId; booked_for is not sent (GVR's besokstid is a time, the entry knows the day)
 
 In the autumn hour that repeats (02:00-03:00 on the last Sunday of October) two instants have the
 same local date and time; that is GVR's key format, not something the mapping can disambiguate.
@@ -95,6 +101,7 @@ from shared.contracts import (
     CareEpisode,
     CarePatient,
     CareResponsibility,
+    CareWaitEvent,
     Condition,
     Discharge,
     Medication,
@@ -159,6 +166,17 @@ class GvrRequest:
     operation: str  # the event's: create | correct | cancel
     reference: str | None = None  # the GVR id a PUT/DELETE addresses
     expect: Mapping[str, Any] = field(default_factory=dict)  # GET: what a hit must carry
+
+
+@dataclass(frozen=True)
+class GvrCall:
+    """What an event becomes: the call that applies it, and the GET that finds it (None when it
+    cannot be looked up); `withdraws`: a waiting-list booking's DELETE, after which the ledger
+    keeps the record's id as withdrawn (services/gvr/waits.py)."""
+
+    apply: GvrRequest
+    lookup: GvrRequest | None
+    withdraws: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,7 +254,7 @@ def _record(event: CareContactEvent) -> _Record:
 
 
 def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Record:
-    unit = _reporting_unit(visit.kombika, visit.unit_hsa_id)
+    unit = reporting_unit(visit.kombika, visit.unit_hsa_id)
     if visit.visited_at is not None:
         day, time = _local(visit.visited_at)
         when: tuple[tuple[str, str], ...] = (("besoksdatum", day), ("besokstid", time))
@@ -244,7 +262,7 @@ def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Recor
         assert visit.visited_on is not None  # the contract sees to one of the two
         when = (("besoksdatum", visit.visited_on.isoformat()),)
     body = (
-        _common(event, unit)
+        common_fields(event, unit)
         | dict(when)
         | {
             "yrkeskategorier": list(visit.professions),
@@ -286,7 +304,7 @@ def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Recor
 def _admission(event: CareContactEvent, admission: Admission) -> _Record:
     unit = parse_kombika(admission.kombika)
     day, time = _local(admission.admitted_at)
-    body = _common(event, unit) | {
+    body = common_fields(event, unit) | {
         "inskrivningsdatum": day,
         "inskrivningstid": time,
         "inskrivningskod": admission.admission_code,
@@ -302,7 +320,7 @@ def _admission(event: CareContactEvent, admission: Admission) -> _Record:
 def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
     unit = parse_kombika(discharge.discharging_kombika)
     day, time = _local(discharge.discharged_at)
-    body = _common(event, unit) | {
+    body = common_fields(event, unit) | {
         "inskrivandeEnhet": _unit(discharge.admitting_kombika),
         "utskrivningsdatum": day,
         "utskrivningstid": time,
@@ -320,7 +338,7 @@ def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
 def _availability(event: CareContactEvent, availability: Availability) -> _Record:
     unit = parse_kombika(availability.kombika)
     booked = availability.booked_on.isoformat()
-    body = _common(event, unit) | {
+    body = common_fields(event, unit) | {
         "kontaktkategori": _CATEGORIES[availability.contact_category],
         "vardgaranti": availability.care_guarantee,
         "bokningsdatum": booked,
@@ -335,9 +353,9 @@ def _availability(event: CareContactEvent, availability: Availability) -> _Recor
 
 
 def _care_responsibility(event: CareContactEvent, duty: CareResponsibility) -> _Record:
-    unit = _reporting_unit(duty.kombika, duty.unit_hsa_id)
+    unit = reporting_unit(duty.kombika, duty.unit_hsa_id)
     start = duty.starts_on.isoformat()
-    body = _common(event, unit) | {
+    body = common_fields(event, unit) | {
         "startdatum": start,
         "vardansvarsform": _RESPONSIBILITY_FORMS[duty.form],
         "diagnoser": _diagnoses(duty.diagnoses),
@@ -349,9 +367,9 @@ def _care_responsibility(event: CareContactEvent, duty: CareResponsibility) -> _
 
 
 def _episode(event: CareContactEvent, episode: CareEpisode) -> _Record:
-    unit = _reporting_unit(episode.kombika, episode.unit_hsa_id)
+    unit = reporting_unit(episode.kombika, episode.unit_hsa_id)
     start = episode.starts_on.isoformat()
-    body = _common(event, unit) | {"startdatum": start}
+    body = common_fields(event, unit) | {"startdatum": start}
     _span(body, episode.ends_on, episode.end_unit, episode.commission)
     return _Record(_EPISODES[episode.kind], body, unit, (("startdatum", start),))
 
@@ -362,7 +380,8 @@ def _span(body: dict[str, Any], ends_on: Any, end_unit: str | None, commission: 
     _optional(body, "ersUppdrag", commission)
 
 
-def _common(event: CareContactEvent, unit: Kombika | str) -> dict[str, Any]:
+def common_fields(event: CareContactEvent | CareWaitEvent, unit: Kombika | str) -> dict[str, Any]:
+    """What every GVR record carries: the patient, the unit, and where it came from."""
     patient = event.payload.patient
     id_type = _ID_TYPES.get(patient.id_type)
     if id_type is None:
@@ -372,7 +391,7 @@ def _common(event: CareContactEvent, unit: Kombika | str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "patientId": patient.id,
         "patientIdTyp": id_type,
-        "enhet": _unit_fields(unit),
+        "enhet": unit_fields(unit),
         "kallsystem": event.source_system,
         "kallId": event.record_id,
     }
@@ -393,7 +412,7 @@ def _key(record: _Record) -> tuple[str, str, str, str]:
 
 def _locator(record: _Record) -> tuple[tuple[str, str], ...]:
     unit = record.unit
-    where = tuple((f"enhet.{name}", value) for name, value in _unit_fields(unit).items())
+    where = tuple((f"enhet.{name}", value) for name, value in unit_fields(unit).items())
     return (("patientId", record.body["patientId"]), *where, *record.when)
 
 
@@ -445,28 +464,30 @@ def _rows(body: dict[str, Any], name: str, rows: list[dict[str, Any]]) -> None:
         body[name] = rows
 
 
-def _reporting_unit(kombika: str | None, hsa_id: str | None) -> Kombika | str:
+def reporting_unit(kombika: str | None, hsa_id: str | None) -> Kombika | str:
+    """The unit whose record it is: a parsed kombika, or an HSA-id."""
     if kombika is not None:
         return parse_kombika(kombika)
     assert hsa_id is not None  # the contract sees to one of the two
     return hsa_id
 
 
-def _unit_fields(unit: Kombika | str) -> dict[str, str]:
+def unit_fields(unit: Kombika | str) -> dict[str, str]:
+    """`enhet` as GVR takes it: inr + klin + avd of a kombika, or hsaId."""
     if isinstance(unit, str):
         return {"hsaId": unit}
     return {"inr": unit.inr, "klin": unit.klin, "avd": unit.avd}
 
 
 def _unit(kombika: str | None) -> dict[str, str] | None:
-    return None if kombika is None else _unit_fields(parse_kombika(kombika))
+    return None if kombika is None else unit_fields(parse_kombika(kombika))
 
 
 def _any_unit(value: str | None) -> dict[str, str] | None:
     """A unit named by kombika or by HSA-id (SE…)."""
     if value is None:
         return None
-    return _unit_fields(value if value.startswith("SE") else parse_kombika(value))
+    return unit_fields(value if value.startswith("SE") else parse_kombika(value))
 
 
 def _local(moment: datetime) -> tuple[str, str]:

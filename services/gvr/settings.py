@@ -1,4 +1,4 @@
-"""The GVR worker's settings (``REGBRIDGE_GVR_…``): the register, its certificate, its paths."""
+"""The GVR worker's settings (``REGBRIDGE_GVR_…``): its topics, the register, its certificate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import timedelta
 from pydantic import Field, SecretStr, field_validator
 
 from services.gvr.mapping import GvrPaths
+from services.gvr.waits import WaitCodes
+from shared.contracts.care_wait import CARE_WAITS_TOPIC
 from shared.durations import parse_delay
 from shared.settings import RegbridgeSettings, worker_config
 
@@ -18,6 +20,12 @@ class GvrSettings(RegbridgeSettings):
 
     health_port: int = 8081
     input_topic: str = Field(default="care.contacts.v1", description="care contacts to deliver")
+    waits_topic: str = Field(
+        default=CARE_WAITS_TOPIC,
+        description="waiting-list entries (care.wait) whose bookings go to GVR's availability "
+        "service, read in the same consumer group; empty: not read",
+    )
+    wait_codes: WaitCodes = Field(default_factory=WaitCodes)
     # the register (services/gvr/client.py): mutual TLS with a SITHS function certificate
     base_url: str = Field(default="https://127.0.0.1:8443", description="GVR API (or its sandbox)")
     client_cert: str | None = Field(

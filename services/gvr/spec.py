@@ -1,5 +1,6 @@
-"""The GVR worker as regbridge runs it: care contacts → GVR over mutual TLS, units checked in the
-catalog, the register probed for our certificate, its expiry watched."""
+"""The GVR worker as regbridge runs it: care contacts and waiting-list entries' bookings → GVR over
+mutual TLS, units checked in the catalog, the register probed for our certificate, its expiry
+watched."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import TYPE_CHECKING
 from services.gvr import dev
 from services.gvr.certificate import watch_certificate
 from services.gvr.settings import GvrSettings
-from shared.contracts import CareContactEvent
-from shared.spec import DevHooks, Wiring, WorkerContext, WorkerSpec
+from shared.contracts import CareContactEvent, CareWaitEvent
+from shared.spec import DevHooks, Input, Wiring, WorkerContext, WorkerSpec
 
 if TYPE_CHECKING:
     import typer
@@ -39,6 +40,7 @@ async def build(settings: GvrSettings, context: WorkerContext) -> AsyncIterator[
                 settings.paths,
                 settings.unknown_unit_grace_delta(),
                 frozenset(settings.counties),
+                settings.wait_codes,
             )
             watch_certificate(settings, context.metrics, worker.name)
 
@@ -65,11 +67,15 @@ def commands() -> typer.Typer:
 
 SPEC = WorkerSpec(
     name="gvr",
-    summary="care contacts to GVR (Region Stockholm) over mutual TLS; needs the catalog",
+    summary="care contacts and waiting-list bookings to GVR (Region Stockholm) over mutual TLS; "
+    "needs the catalog",
     settings=GvrSettings,
     event_types=(CareContactEvent,),
     input_purpose="care contacts from journal systems",
     build=build,
+    more_inputs=lambda settings: [
+        Input(settings.waits_topic, (CareWaitEvent,), "waiting-list entries from journal systems")
+    ],
     commands=commands,
     dev=DevHooks(
         sandbox=dev.sandbox,

@@ -1,8 +1,8 @@
-"""Which units a care contact names, on which day — checked against the catalog before sending."""
+"""Which units a care contact or waiting-list entry names, on which day: checked in the catalog."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from shared.contracts import (
     CareContactEvent,
     CareEpisode,
     CareResponsibility,
+    CareWaitEvent,
     Discharge,
     OutpatientVisit,
 )
@@ -107,8 +108,33 @@ def check_units(
     for `grace`), a closed unit (ClosedUnitError); and NotOursError first when the contact's own
     unit is named by an HSA-id the catalog places outside `counties` (Region Stockholm's: a
     kombika is Stockholm's by construction)."""
-    day = event_day(event)
-    for path, name in named_units(event):
+    named = list(named_units(event))
+    check_county(named, catalog, counties)
+    check_known(named, event_day(event), catalog, grace)
+
+
+def wait_units(event: CareWaitEvent) -> list[tuple[str, str]]:
+    """(field path, kombika or HSA-id) of the unit a waiting-list entry waits at."""
+    wait = event.payload
+    if wait.kombika is not None:
+        return [("payload.kombika", wait.kombika)]
+    assert wait.unit_hsa_id is not None  # the contract sees to one of the two
+    return [("payload.unit_hsa_id", wait.unit_hsa_id)]
+
+
+def wait_day(event: CareWaitEvent) -> date:
+    """The date GVR judges a booking's unit by: the booking's own, else (a booking withdrawn)
+    the day the event was recorded, in Swedish time."""
+    booked = event.payload.booked_on
+    return booked if booked is not None else event.occurred_at.astimezone(STOCKHOLM).date()
+
+
+def check_county(
+    named: Sequence[tuple[str, str]], catalog: UnitCatalog, counties: frozenset[str]
+) -> None:
+    """NotOursError when an own unit (OWN_UNIT_FIELDS) is an HSA-id the catalog places outside
+    `counties`."""
+    for path, name in named:
         own = path.removeprefix("payload.") in OWN_UNIT_FIELDS
         if own and name.startswith("SE"):
             unit = catalog.unit(name)
@@ -116,7 +142,14 @@ def check_units(
                 raise NotOursError(
                     f"{path}: {name} is a unit of county {unit.county_code}, not GVR's"
                 )
-    for path, name in named_units(event):
+
+
+def check_known(
+    named: Sequence[tuple[str, str]], day: date, catalog: UnitCatalog, grace: timedelta
+) -> None:
+    """NotYetKnownError for a unit the catalog does not know (retried for `grace`),
+    ClosedUnitError for one not open on `day`."""
+    for path, name in named:
         if name.startswith("SE"):  # an HSA-id
             unit, kind = catalog.unit(name), "HSA-id"
         else:
