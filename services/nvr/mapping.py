@@ -11,9 +11,11 @@ the ledger)
 
 Each entry's ``fullUrl`` is ``urn:uuid:{event_id}``; a bundle holds 1 to
 `NvrProfile.max_bundle_entries` (100) entries and is sent as compact UTF-8 JSON. Every resource
-is validated once through ``fhir.resources.R4B`` (`Immunization.model_validate`, which validates
-the contained resources too); what it refuses is an `InvalidEventError` (permanent). The dict that
-was validated is what is sent: serialising the model again would cost more than validating it.
+is valid FHIR R4 by ``fhir.resources.R4B`` (`Immunization.model_validate`, which validates the
+contained resources too): `to_immunization` validates in full; the worker validates each shape in
+full once and then only what varies (`services.nvr.fhir_check`). What either refuses is an
+`InvalidEventError` (permanent). The dict that was validated is what is sent: serialising the
+model again would cost more than validating it.
 
 Field by field, contract → FHIR (``P`` = `NvrProfile`):
 
@@ -61,7 +63,7 @@ Field by field, contract → FHIR (``P`` = `NvrProfile`):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -192,16 +194,21 @@ def validate_immunization(resource: dict[str, Any]) -> None:
     try:
         Immunization.model_validate(resource)
     except ValidationError as exc:
-        problems = [
+        raise invalid_fhir(
             f"{'.'.join(str(part) for part in error['loc']) or RESOURCE_TYPE}: {error['msg']}"
             for error in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        more = len(problems) - _ERRORS_SHOWN
-        text = "; ".join(problems[:_ERRORS_SHOWN]) + (f"; and {more} more" if more > 0 else "")
-        raise InvalidEventError(
-            mask_personal_ids(f"not a valid FHIR R4 Immunization: {text}"),
-            error_class="invalid_fhir",
         ) from None
+
+
+def invalid_fhir(problems: Iterable[str]) -> InvalidEventError:
+    """The permanent error of a resource that is not valid FHIR: the first problems, masked."""
+    found = list(problems)
+    more = len(found) - _ERRORS_SHOWN
+    text = "; ".join(found[:_ERRORS_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+    return InvalidEventError(
+        mask_personal_ids(f"not a valid FHIR R4 Immunization: {text}"),
+        error_class="invalid_fhir",
+    )
 
 
 def create_entry(event_id: UUID | str, resource: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from services.nvr.client import NvrClient
-from services.nvr.mapping import change_entry, create_entry, search_params, to_immunization
+from services.nvr.fhir_check import ImmunizationCheck
+from services.nvr.mapping import build_immunization, change_entry, create_entry, search_params
 from services.nvr.profile import NvrProfile
 from services.nvr.rules import (
     ReportedVaccination,
@@ -102,6 +103,7 @@ class NvrWorker:
         self._catalog = catalog
         self._profile = profile
         self._today = today
+        self._fhir = ImmunizationCheck()  # in full once per shape, then what varies
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         try:
@@ -116,7 +118,8 @@ class NvrWorker:
         return identity, event
 
     def map(self, event: object, reference: str | None) -> NvrCall:
-        """Pure (the catalog is in memory): the rules, then the validated Immunization."""
+        """Pure (the catalog is in memory): the rules, then the Immunization, valid FHIR R4
+        (`services.nvr.fhir_check`: in full once per shape, then what varies)."""
         assert isinstance(event, VaccinationEvent)  # parse() returned it
         operation = str(event.operation)
         identifier = search_params(event, self._profile)
@@ -130,13 +133,14 @@ class NvrWorker:
             unit_name = unit.name if unit else None
             care_giver_name = unit.care_giver.name if unit else None
             vaccine_name = vaccine.name if vaccine else None
-        resource = to_immunization(
+        resource = build_immunization(
             event,
             self._profile,
             unit_name=unit_name,
             care_giver_name=care_giver_name,
             vaccine_name=vaccine_name,
         )
+        self._fhir(resource)
         return NvrCall(operation, str(event.event_id), resource, reference, identifier)
 
     def _check_rules(self, event: VaccinationEvent) -> None:

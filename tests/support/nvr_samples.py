@@ -15,6 +15,7 @@ from services.nvr.mapping import build_bundle, change_entry, create_entry, to_im
 from services.nvr.profile import NvrProfile
 from services.sandboxes.nvr.catalog import VaccineList
 from shared.contracts import EXAMPLES, VaccinationEvent
+from tests.support.nvr_shapes import SHAPES, resource
 
 PROFILE = NvrProfile()
 SOURCE_SYSTEM = "journal-a"
@@ -222,11 +223,27 @@ def mapped_bundle() -> Resource:
     return bundle
 
 
+def every_shape_bundle() -> Resource:
+    """Every shape the NVR worker validates in full once (tests/support/nvr_shapes.py) under the
+    default profile: a create of each shape without an NVR id, a change of each with one."""
+    entries = []
+    for index, shape in enumerate(s for s in SHAPES if s[0] == PROFILE):
+        immunization = resource(index % 2, shape)
+        event_id = f"00000000-0000-4000-8000-{index:012d}"
+        if "id" in immunization:
+            entries.append(change_entry(event_id, immunization))
+        else:
+            entries.append(create_entry(event_id, immunization))
+    bundle: Resource = json.loads(build_bundle(entries, PROFILE))
+    return bundle
+
+
 def bundles_to_validate() -> list[tuple[str, Resource]]:
     """(name, Bundle) pairs that must pass HAPI FHIR's R4 validator with zero errors."""
     return [
         ("hand-written sample batch", sample_batch()),
         ("bundle built by services/nvr/mapping.py", mapped_bundle()),
+        ("every shape services/nvr/fhir_check.py remembers", every_shape_bundle()),
         ("vaccine list served by the NVR sandbox", VaccineList().as_bundle(PROFILE)),
     ]
 
