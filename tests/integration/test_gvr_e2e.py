@@ -1,30 +1,34 @@
-"""Real Kafka → GVR worker (runtime, catalog checks) → GVR sandbox over mutual TLS."""
+"""Real Kafka → GVR worker (catalog checks) → GVR sandbox over mutual TLS; waits' bookings too."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from services.cvr.mapping import values as cvr_values
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths
 from services.gvr.worker import GvrWorker
 from services.sandboxes.gvr import GvrSandbox
 from services.sandboxes.hsa import HsaSandbox
 from shared.catalog.view import CatalogView
+from shared.contracts import CareWaitEvent, parse_event
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import ConfigurationError
 from shared.delivery.guards import CircuitBreaker
 from shared.delivery.ledger import Ledger
 from shared.delivery.probe import RegisterProbe
-from shared.topics import dlq_topic
+from shared.topics import dlq_topic, results_topic
 from tests.support.catalog import imported_catalog
-from tests.support.gvr_events import kombikas, visit
+from tests.support.gvr_events import kombikas, visit, wait_entry
 from tests.support.runtime_harness import (
     create_topics,
     publish,
@@ -312,3 +316,150 @@ async def test_the_start_up_probe_tells_a_refused_certificate_before_any_event(
     assert isinstance(error, ConfigurationError)
     assert not refused.ready
     assert refused.describe()["error_class"] == "tls_handshake"
+
+
+# -- waiting-list entries: their bookings in GVR's availability service --------------------
+
+P1, P2, P3 = "191212121212", "201501010191", "196508313159"
+
+
+@pytest.fixture
+async def postgres_ledger(postgres_url: str) -> AsyncIterator[Ledger]:
+    """The ledger on PostgreSQL, as in production (its tables are shared: names are unique)."""
+    instance = Ledger.from_url(postgres_url)
+    await instance.create_schema()
+    yield instance
+    await instance.close()
+
+
+def _held(gvr: GvrSandbox, patient: str, kombika: str, day: str) -> list[dict[str, Any]]:
+    """GVR's booking records of a patient at a unit on a day, read over its API (mutual TLS)."""
+    query = {
+        "patientId": patient,
+        "enhet.inr": kombika[:5],
+        "enhet.klin": kombika[5:8],
+        "enhet.avd": kombika[8:],
+        "bokningsdatum": day,
+    }
+    context = gvr.certs.client_ssl_context()
+    with httpx.Client(base_url=gvr.base_url, verify=context, timeout=10) as http:
+        answer = http.get("/tillganglighet", params=query)
+    answer.raise_for_status()
+    hits: list[dict[str, Any]] = answer.json()["traffar"]
+    return hits
+
+
+def _as_cvr_sees_it(event: dict[str, Any], kombika: str) -> dict[str, Any]:
+    """The booking fields of CVR's row for the same event (services/cvr's own mapping)."""
+    parsed = parse_event(json.dumps(event).encode())
+    assert isinstance(parsed, CareWaitEvent)
+    return cvr_values(parsed.payload, kombika)
+
+
+def _agrees(held: dict[str, Any], cvr: dict[str, Any]) -> None:
+    """GVR's booking record says what CVR's row says of the booking."""
+    assert held["patientId"] == cvr["personid"]
+    assert "".join(held["enhet"].values()) == cvr["enhet"]
+    assert ("J" if held["vardgaranti"] else "N") == cvr["vardgaranti"]
+    for field in ("bokningsdatum", "remissdatum", "beslutsdatum"):
+        assert held.get(field) == cvr[field], field
+
+
+async def test_waiting_list_bookings_reach_gvr_as_cvr_sees_them_and_two_of_a_day_both_land(
+    kafka_bootstrap: str,
+    unique_name: str,
+    hsa: HsaSandbox,
+    gvr: GvrSandbox,
+    worker: GvrWorker,
+    postgres_ledger: Ledger,
+) -> None:
+    code, _ = kombikas(hsa)
+    contacts, waits = f"test.contacts.{unique_name}", f"test.waits.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, contacts, ["30s"])
+    await create_topics(kafka_bootstrap, worker.name, waits, ["30s"])
+    w = lambda n: f"vl-{unique_name}-{n}"  # noqa: E731
+    p1, p2, p3 = ({"id_type": "PNR", "id": p} for p in (P1, P2, P3))
+    booked = {"booked_on": "2025-03-10", "booked_for": "2025-04-01", "decided_on": "2025-03-05"}
+    rebooked = booked | {"booked_on": "2025-03-12", "booked_for": "2025-04-08"}
+    chosen = {"kind": "patient_chosen", "start": "2025-03-15"}
+    life = [  # referral → booked → rebooked → a patient-chosen wait → completed
+        wait_entry(w(1), code, 1, "create", patient=p1),
+        wait_entry(w(1), code, 2, "correct", patient=p1, **booked),
+        wait_entry(w(1), code, 3, "correct", patient=p1, **rebooked),
+        wait_entry(w(1), code, 4, "correct", patient=p1, **rebooked, exceptions=[chosen]),
+        wait_entry(
+            w(1),
+            code,
+            5,
+            "correct",
+            patient=p1,
+            **rebooked,
+            exceptions=[chosen | {"end": "2025-03-20"}],
+            completed_on="2025-04-08",
+        ),
+    ]
+    removed = [  # booked, then removed from the list
+        wait_entry(w(2), code, 1, "create", patient=p2, booked_on="2025-03-11"),
+        wait_entry(
+            w(2),
+            code,
+            2,
+            "correct",
+            patient=p2,
+            booked_on="2025-03-11",
+            removed_on="2025-03-20",
+            removed_reason="declined",
+        ),
+    ]
+    twins = [  # two entries of one patient, booked at one unit on one day
+        wait_entry(w(3), code, patient=p3, booked_on="2025-03-13", cvr_code="F101"),
+        wait_entry(w(4), code, patient=p3, booked_on="2025-03-13", cvr_code="B220"),
+    ]
+    namesake = visit(w(1), code)  # a care contact with the first entry's id: another record
+
+    async with running_runtime(
+        kafka_bootstrap, worker, postgres_ledger, contacts, tiers=("30s",), more_inputs=[waits]
+    ):
+        await publish(kafka_bootstrap, contacts, [namesake])
+        await publish(kafka_bootstrap, waits, [*life, *removed, *twins])
+        await wait_for(lambda: len(gvr.log()) >= 9, 60, "nine calls at GVR")
+        results = await read_topic(kafka_bootstrap, results_topic(worker.name), at_least=10)
+
+    # Then each entry's life is one booking record at GVR, in order; the namesake is a visit
+    calls: dict[tuple[str, str], list[str]] = {}
+    for entry in gvr.log():
+        calls.setdefault((entry["resource"], entry["kallId"]), []).append(entry["op"])
+    assert calls == {
+        ("tillganglighet", w(1)): ["create", "correct", "correct", "correct"],
+        ("tillganglighet", w(2)): ["create", "cancel"],
+        ("tillganglighet", w(3)): ["create"],
+        ("tillganglighet", w(4)): ["create"],
+        ("besok", w(1)): ["create"],
+    }
+    # the rebooking moved the record; the completed entry keeps it, with the exception's code
+    assert _held(gvr, P1, code, "2025-03-10") == []
+    (first,) = _held(gvr, P1, code, "2025-03-12")
+    assert (first["status"], first["undantagskod"]) == ("RATTAD", "PVV")
+    (gone,) = _held(gvr, P2, code, "2025-03-11")
+    assert gone["status"] == "MAKULERAD"
+    both = _held(gvr, P3, code, "2025-03-13")
+    assert sorted((hit["kallId"], hit["status"]) for hit in both) == [
+        (w(3), "REGISTRERAD"),
+        (w(4), "REGISTRERAD"),
+    ]
+    # and GVR holds of each booking what CVR's row for the same event says
+    _agrees(first, _as_cvr_sees_it(life[-1], code))
+    for hit, event in zip(sorted(both, key=lambda h: h["kallId"]), twins, strict=True):
+        _agrees(hit, _as_cvr_sees_it(event, code))
+    cvr_removed = _as_cvr_sees_it(removed[-1], code)
+    assert (cvr_removed["avford"], gone["bokningsdatum"]) == ("2025-03-20", "2025-03-11")
+    # every event has its result: the referral skipped (no booking), the entries named apart
+    outcome = {
+        (r["record_id"], r["record_version"]): (r["status"], r.get("reason"), r.get("reference"))
+        for r in (json.loads(m.value) for m in results)
+    }
+    assert outcome[(f"care.wait:{w(1)}", 1)] == ("skipped", "no_booking", None)
+    assert outcome[(f"care.wait:{w(1)}", 5)] == ("accepted", None, first["id"])
+    assert outcome[(f"care.wait:{w(2)}", 2)] == ("accepted", None, f"makulerad:{gone['id']}")
+    assert outcome[(w(1), 1)][0] == "accepted"  # the care contact, a record of its own
+    assert len(outcome) == 10

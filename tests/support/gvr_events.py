@@ -1,4 +1,4 @@
-"""Care contacts for GVR tests: an open and a closed unit's kombika, and a visit event."""
+"""Events for GVR tests: an open and a closed unit's kombika, a visit, a waiting-list entry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from services.sandboxes.hsa import HsaSandbox
-from shared.contracts import CARE_CONTACT_EXAMPLES
+from shared.contracts import CARE_CONTACT_EXAMPLES, CARE_WAIT_EXAMPLES
 
 VISIT_DAY = date(2025, 3, 14)
 
@@ -39,4 +39,21 @@ def visit(
     event["payload"].update(kombika=kombika, referring_kombika=kombika)
     event["payload"].pop("care_period_code", None)
     event["payload"].update(changes)
+    return event
+
+
+def wait_entry(
+    record_id: str, kombika: str, version: int = 1, op: str = "create", **changes: Any
+) -> dict[str, Any]:
+    """A waiting-list entry at `kombika`: the contract's example, referred and not booked yet,
+    with `changes` (None removes a field)."""
+    event = copy.deepcopy(CARE_WAIT_EXAMPLES["waiting"])
+    event.update(
+        event_id=str(uuid.uuid4()), record_id=record_id, record_version=version, operation=op
+    )
+    payload = event["payload"]
+    for field in ("booked_on", "booked_for"):
+        payload.pop(field)
+    payload.update(kombika=kombika, **changes)
+    event["payload"] = {name: value for name, value in payload.items() if value is not None}
     return event

@@ -129,14 +129,18 @@ async def running_runtime(
     tiers: Sequence[str] = ("30s", "5m"),
     clock: Clock | None = None,
     circuit: CircuitBreaker | None = None,
+    more_inputs: Sequence[str] = (),
     **options: Any,
 ) -> AsyncIterator[DeliveryRuntime]:
     publish_results = options.pop("publish_results", True)
+    topics = WorkerTopics(
+        worker.name, input_topic, tuple(tiers), results=publish_results, more_inputs=(*more_inputs,)
+    )
     runtime = DeliveryRuntime(
         worker,
         ledger,
         KafkaSettings(bootstrap_servers=bootstrap),
-        WorkerTopics(worker.name, input_topic, tuple(tiers), results=publish_results),
+        topics,
         RuntimeOptions(**options),
         clock=clock,
         circuit=circuit,
