@@ -307,6 +307,13 @@ def mask_personal_ids(text: str) -> str:
     return _PERSONAL_ID_IN_TEXT.sub(_PERSONAL_ID_MASK, text)
 
 
+def personal_id_spans(text: str) -> list[tuple[int, int]]:
+    """Where `mask_personal_ids` would mask: the (start, end) of each identity number in `text`."""
+    if _SIX_DIGITS.search(text) is None:
+        return []
+    return [match.span() for match in _PERSONAL_ID_IN_TEXT.finditer(text)]
+
+
 def _mask_whole(value: str) -> str:
     """Keep at most the first 8 characters (the birth date) and never the last 4."""
     keep = max(0, min(8, len(value) - 4))

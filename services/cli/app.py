@@ -14,6 +14,7 @@ from services.cli.schema import schema_app
 from services.cli.status import status_app
 from services.cli.support import registry_of
 from services.cli.topics import topics_app
+from services.console.cli import console_app
 from services.sandboxes.cli import sandbox_app
 from shared.settings import KafkaSettings
 from shared.spec import Registry, WorkerSpec
@@ -35,6 +36,7 @@ def build_app(registry: Registry) -> typer.Typer:
     app.add_typer(dlq_app, name="dlq")
     app.add_typer(status_app, name="status")
     app.add_typer(ledger_app, name="ledger")
+    app.add_typer(console_app, name="console")
     run_app = typer.Typer(help="Run a worker until SIGTERM.", no_args_is_help=True)
     app.add_typer(run_app, name="run")
     for spec in registry:
