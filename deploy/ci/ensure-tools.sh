@@ -2,7 +2,7 @@
 # Install what the test suite needs from the operating system's packages when it is missing:
 # a Java 17 JDK and Maven (the local Kafka broker; javac compiles the FHIR validator's runner),
 # PostgreSQL (the submission ledger's database), promtool (checks and tests the alert rules; Debian
-# ships it in `prometheus`).
+# ships it in `prometheus`), chromium and its driver (the console's browser test, through Selenium).
 # Runs in CI (as root, Debian); on a developer's machine it only reports what is missing.
 set -euo pipefail
 
@@ -11,6 +11,8 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
