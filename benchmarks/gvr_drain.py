@@ -10,7 +10,13 @@ mutual TLS; answers after --latency-ms):
   raw     aiokafka getmany, no group, no work: every record, from the first poll to the last
   naive   one event at a time: parse, map, GvrClient.send, commit that message; over a sample (the
           first --naive-sample events or --naive-seconds); the sandbox is reset after it (no 409s)
+  bare    the ceiling: every request mapped beforehand (untimed), then sent by a bare aiohttp
+          client over the same mutual TLS at the worker's concurrency (MAX_IN_FLIGHT); no Kafka,
+          no ledger; the sandbox is reset after it
   worker  `regbridge run gvr` (catalog view, SQLite ledger) draining all N, then SIGTERM
+The worker's and the bare client's CPU per event are their processes' own (rusage); the worker's
+includes its start (imports, the catalog's load, the group join). worker / bare is the ratio the
+runtime's overhead costs.
 Register rates come from the sandbox's log (first to last accepted create). Peak RSS is os.wait4's,
 taken by a small launcher: a child forked from this large process would inherit its high-water mark.
 """
@@ -44,6 +50,7 @@ from benchmarks.processes import CLI, launch, report, run_child
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.gvr.client import GvrClient, build_ssl_context
 from services.gvr.mapping import GvrPaths, to_gvr_request
+from services.gvr.settings import GvrSettings
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.worker import Accepted
 
@@ -129,6 +136,52 @@ async def raw_consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"events": seen, "rate": seen / seconds}
 
 
+async def bare(args: argparse.Namespace) -> dict[str, Any]:
+    """The ceiling: every event read and mapped first (untimed), then each request sent by a bare
+    aiohttp client, `args.concurrency` in flight, bodies serialised beforehand."""
+    import aiohttp
+
+    consumer, paths = consumer_of(args, None), GvrPaths()
+    requests: list[tuple[str, str, bytes]] = []
+    await consumer.start()
+    try:
+        while len(requests) < args.limit:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
+                for message in records:
+                    event = parse_event(message.value or b"")
+                    assert isinstance(event, CareContactEvent)
+                    request = to_gvr_request(event, None, paths)
+                    body = json.dumps(request.json, separators=(",", ":")).encode()
+                    requests.append((request.method, args.url + request.path, body))
+    finally:
+        await consumer.stop()
+    accepted, failed = 0, Counter[int]()
+    connector = aiohttp.TCPConnector(ssl=client_tls(Path(args.certs)), limit=args.concurrency)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=connector) as session:
+        queue = iter(requests)
+
+        async def sender() -> None:
+            nonlocal accepted
+            for method, url, body in queue:  # one shared iterator: each request sent once
+                async with session.request(method, url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status < 300:
+                        accepted += 1
+                    else:
+                        failed[response.status] += 1
+
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(args.concurrency)))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "accepted": accepted,
+        "failed": dict(failed),
+        "rate": len(requests) / seconds,
+        "cpu_us": cpu / len(requests) * 1e6,
+    }
+
+
 async def naive(args: argparse.Namespace) -> dict[str, Any]:
     """One event at a time: parse → map → send → commit this message, then the next."""
     consumer, paths = consumer_of(args, f"naive-{uuid.uuid4()}"), GvrPaths()
@@ -161,9 +214,11 @@ def log_rate(entries: list[dict[str, str]]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
 
 
-async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tuple[float, float]:
-    """Run `regbridge run gvr` until its group committed all N (or stalls): (start, peak MB).
-    Its logs go to this process's stderr."""
+async def drain(
+    env: dict[str, str], bootstrap: str, topic: str, n: int
+) -> tuple[float, dict[str, Any]]:
+    """Run `regbridge run gvr` until its group committed all N (or stalls): (start, its
+    {"rss_mb", "cpu_s"}). Its logs go to this process's stderr."""
     started, worker = time.time(), launch([*CLI, "run", "gvr"], "err", env)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -179,7 +234,7 @@ async def drain(env: dict[str, str], bootstrap: str, topic: str, n: int) -> tupl
         await admin.close()
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
-    return started, report(worker, timeout=120)[1]["rss_mb"]
+    return started, report(worker, timeout=120)[1]
 
 
 async def main() -> None:
@@ -189,11 +244,15 @@ async def main() -> None:
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--naive-sample", type=int, default=2000)
     parser.add_argument("--naive-seconds", type=float, default=60)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="in flight (default: MAX_IN_FLIGHT's)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # JSON: a consumer's own process
     args = parser.parse_args()
     if args.child:
         child = argparse.Namespace(**json.loads(args.child))
-        print(json.dumps(await (raw_consume if child.role == "raw" else naive)(child)))
+        roles = {"raw": raw_consume, "naive": naive, "bare": bare}
+        print(json.dumps(await roles[child.role](child)))
         return
     from services.devstack.infra import provide_kafka
     from services.sandboxes.hsa import HsaSandbox
@@ -252,27 +311,47 @@ async def main() -> None:
             async with httpx.AsyncClient(
                 base_url=url, verify=client_tls(certs), timeout=120
             ) as gvr:
+
+                async def reset() -> None:  # the next one meets none of the records sent
+                    (await gvr.post("/admin/reset")).raise_for_status()
+                    faults = {"latency_ms": args.latency_ms}  # a reset clears the faults too
+                    (await gvr.post("/admin/faults", json=faults)).raise_for_status()
+
                 naive_log = (await gvr.get("/admin/log")).raise_for_status().json()
-                (await gvr.post("/admin/reset")).raise_for_status()  # the worker meets none of them
-                faults = {"latency_ms": args.latency_ms}  # a reset clears the faults too
-                (await gvr.post("/admin/faults", json=faults)).raise_for_status()
-                started, worker_rss = await drain(env, bootstrap, topics["input"], n)
+                await reset()
+                concurrency = args.concurrency or GvrSettings().runtime.max_in_flight
+                ceiling, bare_rss = run_child(
+                    __spec__.name,
+                    {"role": "bare", "limit": n, "concurrency": concurrency, **common},
+                )
+                await reset()
+                started, worker_end = await drain(env, bootstrap, topics["input"], n)
+                worker_rss = worker_end["rss_mb"]
                 worker_log = (await gvr.get("/admin/log")).raise_for_status().json()
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=60)
     naive_rate = log_rate(naive_log)
     first = min(datetime.fromisoformat(e["at"]) for e in worker_log).timestamp() - started
+    worker_rate = log_rate(worker_log)
     rows = [
         ("raw consume (aiokafka, no work)", raw["events"], raw["rate"], raw_rss),
         ("naive (1 at a time, commit each)", len(naive_log), naive_rate, naive_rss),
-        ("regbridge GVR worker (SQLite ledger)", len(worker_log), log_rate(worker_log), worker_rss),
+        (
+            f"bare aiohttp client, {concurrency} in flight",
+            ceiling["accepted"],
+            ceiling["rate"],
+            bare_rss,
+        ),
+        ("regbridge GVR worker (SQLite ledger)", len(worker_log), worker_rate, worker_rss),
     ]
+    worker_cpu_us = worker_end["cpu_s"] / n * 1e6
     print(
         f"{n} visits published, {args.partitions} partitions; GVR sandbox answers after "
         f"{args.latency_ms:g} ms over mutual TLS\ncatalog: {imported.stdout.strip()}\n"
         f"naive sample: {sample['accepted']} accepted, errors: {sample['errors'] or 'none'}\n"
-        f"worker: first acceptance {first:.1f} s after its start (catalog, group join)"
+        f"worker: first acceptance {first:.1f} s after its start (catalog, group join)\n"
+        f"bare client: {ceiling['accepted']} accepted, failed: {ceiling['failed'] or 'none'}"
     )
     print(f"{'consumer':<42}{'events':>8}{'events/s':>10}{'vs naive':>10}{'peak RSS MB':>13}")
     keys = ("consumer", "events", "events_per_s", "vs_naive", "peak_rss_mb")
@@ -281,7 +360,15 @@ async def main() -> None:
         print(f"{name:<42}{count:>8}{rate:>10.1f}{rate / naive_rate:>10.2f}{rss:>13.0f}")
         values = (name, count, round(rate, 1), round(rate / naive_rate, 2), round(rss))
         table.append(dict(zip(keys, values, strict=True)))
+    ratio = worker_rate / ceiling["rate"]
+    print(
+        f"CPU per event: worker {worker_cpu_us:.0f} µs (its whole process, start included), "
+        f"bare client {ceiling['cpu_us']:.0f} µs\n"
+        f"worker / ceiling: {ratio:.2f} of the bare client's rate"
+    )
     summary = {"visits": n, "partitions": args.partitions, "latency_ms": args.latency_ms}
+    summary |= {"worker_cpu_us": round(worker_cpu_us), "bare_cpu_us": round(ceiling["cpu_us"])}
+    summary |= {"worker_vs_ceiling": round(ratio, 2)}
     print(json.dumps(summary | {"worker_first_acceptance_s": round(first, 1), "rows": table}))
 
 
