@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import deadletters, oidc
+from services.console import deadletters
 from services.console.accounts import Account, authenticate
 from services.console.audit import ConsoleAudit
 from services.console.context import HERE, Console, console_of, render
@@ -131,6 +131,8 @@ def create_app(
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if settings.oidc_enabled:
+        from services.console import oidc  # Authlib, only when OIDC is set up
+
         routes += oidc.routes(settings)
     app = Starlette(
         routes=routes,

@@ -96,10 +96,11 @@ async def _detail(request: Request, reveal: int | None = None, reason: str = "")
     dl = await _letter(source, params["partition"], params["offset"])
     masker = Masker(reveal)
     # the order of masking numbers the identity numbers: the same on every view of the page
-    headers = [(name, masker(value)) for name, value in dl.headers.items()]
-    key = masker(dl.key_text)
+    message = masker(dl.error_message)
     response = masker(_pretty(dl.register_response)) if dl.register_response else None
     value = masker(_pretty(dl.value))
+    headers = [(name, masker(value)) for name, value in dl.headers.items()]
+    key = masker(dl.key_text)
     if reveal is not None and masker.revealed_value is None:
         raise HTTPException(400, f"no identity number #{reveal} on this dead letter")
     return render(
@@ -109,6 +110,7 @@ async def _detail(request: Request, reveal: int | None = None, reason: str = "")
         dl=dl,
         headers=headers,
         key=key,
+        message=message,
         response=response,
         value=value,
         numbers=masker.count,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from services.cli.support import wait_for_interrupt
+from services.console.accounts import hash_password
 from services.devstack.infra import provide_kafka
 from shared.logging import configure_logging
 from shared.settings import LogFormat
@@ -21,6 +23,7 @@ from shared.spec import DevContext, Registry
 STATE_DIR = Path(".regbridge")  # the sandboxes' files (GVR's test CA and client certificate …)
 DEMO_UNITS = 2_000
 DEMO_EVENTS, DEMO_RATE = 900, 20
+CONSOLE_PORT = 8070
 
 
 def preferred_port(port: int) -> int:
@@ -85,11 +88,45 @@ def run_stack(
         for spec in registry:
             log = f"regbridge-{spec.name}.log"
             stack.enter_context(worker_process([*cli, "run", spec.name], log))
+        console, console_env = _console_env()
+        os.environ.update(console_env)
+        stack.enter_context(worker_process([*cli, "console"], "regbridge-console.log"))
         demo = [*cli, "dev", "demo", "--count", str(demo_events), "--rate", str(demo_rate)]
         stack.enter_context(worker_process(demo, "regbridge-demo.log"))
-        echo(_next_steps(registry, dev, env, demo_events, demo_rate))
+        echo(_next_steps(registry, dev, env, demo_events, demo_rate, console))
         wait_for_interrupt()
         echo("regbridge: stopping what was started …")
+
+
+def _console_env() -> tuple[str, dict[str, str]]:
+    """The console for this run: two local accounts with new passwords, a new session secret,
+    plain-HTTP cookies (localhost), its audit beside the ledgers."""
+    port = preferred_port(CONSOLE_PORT) or _free_port()
+    passwords = {role: secrets.token_urlsafe(9) for role in ("operator", "viewer")}
+    accounts = STATE_DIR / "console-accounts"
+    accounts.write_text(
+        "".join(f"{role} {role} {hash_password(pw)}\n" for role, pw in passwords.items()),
+        encoding="utf-8",
+    )
+    accounts.chmod(0o600)
+    env = {
+        "REGBRIDGE_CONSOLE_PORT": str(port),
+        "REGBRIDGE_CONSOLE_ACCOUNTS_FILE": str(accounts),
+        "REGBRIDGE_CONSOLE_SESSION_SECRET": secrets.token_urlsafe(32),
+        "REGBRIDGE_CONSOLE_SECURE_COOKIES": "false",
+        "REGBRIDGE_CONSOLE_DATABASE_URL": f"sqlite+aiosqlite:///{STATE_DIR / 'ledgers'}/console.db",
+    }
+    description = (
+        f"Console at http://127.0.0.1:{port}/ (log in as operator / {passwords['operator']}: "
+        f"may replay and reveal; or viewer / {passwords['viewer']}: identity numbers masked)"
+    )
+    return description, env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _fresh_ledgers(registry: Registry) -> None:
@@ -104,7 +141,12 @@ def _fresh_ledgers(registry: Registry) -> None:
 
 
 def _next_steps(
-    registry: Registry, dev: DevContext, env: dict[str, str], events: int, rate: float
+    registry: Registry,
+    dev: DevContext,
+    env: dict[str, str],
+    events: int,
+    rate: float,
+    console: str,
 ) -> str:
     health = ", ".join(f":{spec.health_port} {spec.name}" for spec in registry)
     lines = [
@@ -113,6 +155,8 @@ def _next_steps(
         f"regbridge-*.log; health and /status at {health}), and a demo publishing "
         f"{events} events at {rate:g}/s, with corrections, cancellations and some "
         "invalid ones.",
+        "",
+        console,
         "",
         "What to do next (in another terminal):",
         f"  export KAFKA_BOOTSTRAP_SERVERS={dev.kafka_bootstrap}",
