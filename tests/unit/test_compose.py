@@ -44,11 +44,13 @@ def test_regbridge_services_use_real_commands_and_settings() -> None:
     from typer.main import get_command
 
     from services.cli.app import build_app
+    from services.console.settings import ConsoleSettings
     from services.registry import REGISTRY
 
     services = _compose()["services"]
     cli = get_command(build_app(REGISTRY))
     prefixes = {spec.settings.model_config["env_prefix"]: spec.settings for spec in REGISTRY}
+    prefixes[ConsoleSettings.model_config["env_prefix"]] = ConsoleSettings  # the console
     checked = 0
     for name, service in services.items():
         if service.get("image") not in IMAGES:
