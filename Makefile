@@ -6,7 +6,8 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv fhir-validator-jars
+	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr \
+	fhir-validator-jars
 
 run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
 	$(BIN)/regbridge dev up
@@ -49,7 +50,7 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
@@ -68,6 +69,9 @@ bench-scale: install tools kafka-jars  ## GVR workers 1 → 2 → 4, one SIGKILL
 
 bench-vgpv: install tools kafka-jars  ## 700,000 visits over 200 units: one month built and delivered
 	$(BIN)/python -m benchmarks.vgpv_month
+
+bench-cvr: install tools kafka-jars  ## 500,000 waiting-list entries over 200 units: a month's reports over SFTP
+	$(BIN)/python -m benchmarks.cvr_report
 
 lock: install  ## re-resolve the locks after changing pyproject.toml: dev, workers, sandboxes
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
