@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from shared.delivery.dlq_read import (
     DeadLetter,
     DlqFilter,
     TopicNotFoundError,
+    pretty,
     read_dead_letter,
     read_dead_letters,
 )
@@ -188,16 +188,6 @@ def _position(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _pretty(data: bytes | str | None) -> str:
-    if data is None:
-        return "(none)"
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
-
-
 def format_dead_letter(dl: DeadLetter) -> list[str]:
     """One dead letter in full: position, every header, the register's response, the value."""
     lines = [
@@ -210,9 +200,9 @@ def format_dead_letter(dl: DeadLetter) -> list[str]:
     lines += [f"  {name.ljust(width)}  {value}" for name, value in dl.headers.items()]
     if dl.register_response is not None:
         status = f" (HTTP {dl.register_status})" if dl.register_status else ""
-        lines += [f"register response{status}", _indent(_pretty(dl.register_response))]
+        lines += [f"register response{status}", _indent(pretty(dl.register_response))]
     size = 0 if dl.value is None else len(dl.value)
-    lines += [f"value ({size} bytes)", _indent(_pretty(dl.value))]
+    lines += [f"value ({size} bytes)", _indent(pretty(dl.value))]
     return lines
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from services.console.context import Console, console_of, render
 from services.console.masking import Masker
 from services.console.security import User, operator_form, require_user
 from services.console.sources import WorkerSource
-from shared.delivery.dlq_read import DeadLetter, DlqFilter
+from shared.delivery.dlq_read import DeadLetter, DlqFilter, pretty
 from shared.delivery.dlq_replay import ReplayReport
 
 log = structlog.get_logger("regbridge.console")
@@ -72,16 +71,6 @@ def _first_line(text: str | None, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def _pretty(data: bytes | str | None) -> str:
-    if data is None:
-        return "(none)"
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
-
-
 async def _letter(source: WorkerSource, partition: int, offset: int) -> DeadLetter:
     dl = await source.dead_letter(partition, offset)
     if dl is None:
@@ -97,8 +86,8 @@ async def _detail(request: Request, reveal: int | None = None, reason: str = "")
     masker = Masker(reveal)
     # the order of masking numbers the identity numbers: the same on every view of the page
     message = masker(dl.error_message)
-    response = masker(_pretty(dl.register_response)) if dl.register_response else None
-    value = masker(_pretty(dl.value))
+    response = masker(pretty(dl.register_response)) if dl.register_response else None
+    value = masker(pretty(dl.value))
     headers = [(name, masker(value)) for name, value in dl.headers.items()]
     key = masker(dl.key_text)
     if reveal is not None and masker.revealed_value is None:

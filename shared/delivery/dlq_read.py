@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,3 +218,15 @@ async def read_dead_letter(
         return None  # compacted away, or a transaction marker
     finally:
         await consumer.stop()
+
+
+def pretty(data: bytes | str | None) -> str:
+    """A dead letter's value or register answer for a person to read: JSON indented, anything
+    else as text (undecodable bytes replaced); "(none)" for nothing."""
+    if data is None:
+        return "(none)"
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
