@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import deadletters
+from services.console import deadletters, health
 from services.console.accounts import Account, authenticate
 from services.console.audit import ConsoleAudit
 from services.console.context import HERE, Console, console_of, render
@@ -128,6 +128,7 @@ def create_app(
         Route("/trace", trace),
         Route("/audit", audit_page),
         *deadletters.routes,
+        *health.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if settings.oidc_enabled:

@@ -5,11 +5,13 @@ container must run a real command; every variable and ConfigMap key must be a se
 process that reads it, with a value the settings accept; probes must hit the health routes on the
 HEALTH_PORT; KEDA must watch the consumer group and topics the runtime uses, up to the partition
 count; the grace period must outlast the drain the settings allow; secret files must be mounted
-where the settings point.
+where the settings point. The console must read each worker's topics, ledger and health URL as the
+worker itself has them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -22,9 +24,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel, SecretStr
+from starlette.routing import Route
 
 from services.catalog.directory_client import DirectoryClient
 from services.catalog.settings import CatalogSettings
+from services.console.settings import ConsoleSettings
 from services.cvr.settings import CvrSettings
 from services.gvr.settings import GvrSettings
 from services.nvr.settings import NvrSettings
@@ -48,7 +52,10 @@ def _settings_of() -> dict[tuple[str, ...], type[CommonSettings]]:
     worker's own commands read its settings; `topics ensure` the common ones."""
     from typer.main import get_command
 
-    found: dict[tuple[str, ...], type[CommonSettings]] = {("topics", "ensure"): CommonSettings}
+    found: dict[tuple[str, ...], type[CommonSettings]] = {
+        ("topics", "ensure"): CommonSettings,
+        ("console",): ConsoleSettings,
+    }
     for spec in REGISTRY:
         found[("run", spec.name)] = spec.settings
         if spec.commands is not None:
@@ -59,6 +66,11 @@ def _settings_of() -> dict[tuple[str, ...], type[CommonSettings]]:
 
 SETTINGS_OF = _settings_of()
 WORKERS = REGISTRY.names
+# Commands that also read every worker's settings (its ledger, its topics), as
+# services/console/sources.py does with each spec's load_settings().
+ALSO_READ: dict[tuple[str, ...], tuple[type[CommonSettings], ...]] = {
+    ("console",): tuple(spec.settings for spec in REGISTRY),
+}
 # Settings that are paths of files a Secret provides.
 FILE_SETTINGS: dict[type[BaseModel], set[str]] = {
     KafkaSettings: {"ssl_cafile", "ssl_certfile", "ssl_keyfile"},
@@ -67,6 +79,12 @@ FILE_SETTINGS: dict[type[BaseModel], set[str]] = {
     VgpvSettings: {"client_cert", "client_key", "ca_bundle"},
     CvrSettings: {"sftp_key_file", "sftp_known_hosts"},
     CatalogSettings: {"nvr_client_secret_file"},
+    ConsoleSettings: {
+        "database_url_file",
+        "session_secret_file",
+        "accounts_file",
+        "oidc_client_secret_file",
+    },
 }
 KEDA_SASL = {
     "PLAIN": "plaintext",
@@ -125,9 +143,14 @@ def _env(resources: tuple[Resource, ...], container: dict[str, Any]) -> dict[str
     return env
 
 
-def _field_of(variable: str, cls: type[CommonSettings]) -> tuple[type[BaseModel], str]:
+def _readers(command: tuple[str, ...]) -> tuple[type[CommonSettings], ...]:
+    """The settings classes the command builds: its own first."""
+    return (SETTINGS_OF[command], *ALSO_READ.get(command, ()))
+
+
+def _field_of(variable: str, *classes: type[CommonSettings]) -> tuple[type[BaseModel], str]:
     """The settings class (or nested section) and field a variable sets for a process built on
-    `cls`: ``REGBRIDGE_NVR_RUNTIME__CHUNK_SIZE`` is `chunk_size` of NvrSettings' runtime."""
+    `classes`: ``REGBRIDGE_NVR_RUNTIME__CHUNK_SIZE`` is `chunk_size` of NvrSettings' runtime."""
     sections: dict[str, type[BaseModel]] = {
         "REGBRIDGE_KAFKA_": KafkaSettings,
         "REGBRIDGE_TOPICS_": TopicSettings,
@@ -135,8 +158,12 @@ def _field_of(variable: str, cls: type[CommonSettings]) -> tuple[type[BaseModel]
     for prefix, section in sections.items():
         if variable.startswith(prefix):
             return section, variable.removeprefix(prefix).lower()
-    prefix = cls.model_config.get("env_prefix", "")
-    assert variable.startswith(prefix), f"{variable} is read by no {cls.__name__} ({prefix}…)"
+    prefixes = {c.model_config.get("env_prefix", ""): c for c in classes}
+    readers = [p for p in prefixes if variable.startswith(p)]
+    names = ", ".join(c.__name__ for c in classes)
+    assert readers, f"{variable} is read by no {names} ({', '.join(prefixes)}…)"
+    prefix = max(readers, key=len)
+    cls = prefixes[prefix]
     owner: type[BaseModel] = cls
     *path, field = variable.removeprefix(prefix).lower().split("__")
     for name in path:
@@ -148,14 +175,21 @@ def _field_of(variable: str, cls: type[CommonSettings]) -> tuple[type[BaseModel]
     return owner, field
 
 
-def _settings(env: dict[str, Any], cls: type[CommonSettings]) -> CommonSettings:
-    """`cls` built from exactly this environment (Secrets stand in as placeholders)."""
+@contextlib.contextmanager
+def _environment(env: dict[str, Any]) -> Iterator[None]:
+    """Exactly this environment for regbridge's settings (Secrets stand in as placeholders)."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("REGBRIDGE_") or name == "KAFKA_BOOTSTRAP_SERVERS":
                 patch.delenv(name)
         for name, value in env.items():
             patch.setenv(name, value if isinstance(value, str) else f"from-{sorted(value)[0]}")
+        yield
+
+
+def _settings(env: dict[str, Any], cls: type[CommonSettings]) -> CommonSettings:
+    """`cls` built from exactly this environment."""
+    with _environment(env):
         return cls()
 
 
@@ -178,7 +212,7 @@ def test_every_container_runs_a_real_command(resources: tuple[Resource, ...]) ->
             group = group.commands[word]  # type: ignore[attr-defined]
         assert command in SETTINGS_OF, f"{command}: which settings does it read?"
         workers.add(command)
-    assert {("run", name) for name in WORKERS} | {("topics", "ensure")} <= workers
+    assert {("run", name) for name in WORKERS} | {("topics", "ensure"), ("console",)} <= workers
 
 
 def test_every_variable_and_config_key_is_a_setting_of_its_process(
@@ -186,11 +220,11 @@ def test_every_variable_and_config_key_is_a_setting_of_its_process(
 ) -> None:
     used_config_maps = set()
     for workload, container in _containers(resources):
-        cls = SETTINGS_OF[_command(container)]
+        readers = _readers(_command(container))
         for source in container.get("envFrom", []):
             used_config_maps.add(source["configMapRef"]["name"])
         for variable, value in _env(resources, container).items():
-            section, field = _field_of(variable, cls)
+            section, field = _field_of(variable, *readers)
             where = f"{workload['metadata']['name']}: {variable}"
             assert field in section.model_fields, f"{where} is no setting of {section.__name__}"
             annotation = section.model_fields[field].annotation
@@ -200,7 +234,8 @@ def test_every_variable_and_config_key_is_a_setting_of_its_process(
             if "SecretStr" in str(annotation) or annotation is SecretStr:
                 assert isinstance(value, dict), f"{where} is a secret: from a Secret, never literal"
                 assert "secretKeyRef" in value, f"{where} must come from a Secret"
-        _effective(resources, container)  # the values parse (lists as JSON, literals, numbers)
+        for cls in readers:  # the values parse (lists as JSON, literals, numbers)
+            _settings(_env(resources, container), cls)
     config_maps = {r["metadata"]["name"] for r in resources if r["kind"] == "ConfigMap"}
     assert config_maps == used_config_maps, "a ConfigMap no process reads"
 
@@ -254,11 +289,11 @@ def test_secret_files_are_mounted_where_the_settings_point(
     for section, fields in FILE_SETTINGS.items():
         assert fields <= set(section.model_fields), f"{section.__name__}: renamed a file setting"
     for workload, container in _containers(resources):
-        cls = SETTINGS_OF[_command(container)]
+        readers = _readers(_command(container))
         mounted = _mounted_files(_pod_spec(workload), container)
         pointed = set()
         for variable, value in _env(resources, container).items():
-            section, field = _field_of(variable, cls)
+            section, field = _field_of(variable, *readers)
             if field in FILE_SETTINGS.get(section, set()):
                 assert value in mounted, f"{workload['metadata']['name']}: {variable}={value}"
                 pointed.add(value)
@@ -288,6 +323,80 @@ def test_probes_and_ports_match_the_health_server(resources: tuple[Resource, ...
                 startup["periodSeconds"] * startup["failureThreshold"]
             )
             assert budget > settings.catalog_ready_timeout
+
+
+def _console(resources: tuple[Resource, ...]) -> dict[str, Any]:
+    (container,) = [c for _, c in _containers(resources) if _command(c) == ("console",)]
+    return container
+
+
+def test_the_console_serves_its_probes_behind_a_login_from_the_secrets(
+    resources: tuple[Resource, ...], tmp_path: Path
+) -> None:
+    from services.console.app import create_app
+
+    container = _console(resources)
+    settings = _effective(resources, container)
+    assert isinstance(settings, ConsoleSettings)
+    assert settings.host == "0.0.0.0", "reachable from its Service"  # noqa: S104
+    assert settings.secure_cookies, "behind TLS: cookies are Secure"
+    assert settings.oidc_enabled, "the production login: OIDC"
+    assert settings.oidc_issuer is not None
+    assert settings.oidc_issuer.startswith("https://")
+    env = _env(resources, container)
+    for variable in ("SESSION_SECRET_FILE", "OIDC_CLIENT_SECRET_FILE", "DATABASE_URL"):
+        assert f"REGBRIDGE_CONSOLE_{variable}" in env, f"{variable}: from a Secret"
+    oidc_secret = tmp_path / "oidc-client-secret"  # the mounted files stand in here
+    oidc_secret.write_text("from-the-provider")
+    app = create_app(
+        settings.model_copy(
+            update={
+                "session_secret": SecretStr("s" * 40),
+                "session_secret_file": None,
+                "oidc_client_secret_file": str(oidc_secret),
+                "database_url": SecretStr(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"),
+                "database_url_file": None,
+            }
+        ),
+        {},
+        {},
+    )
+    routes = {route.path for route in app.routes if isinstance(route, Route)}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": settings.port}
+    probes = {k: container[k] for k in ("livenessProbe", "readinessProbe")}
+    for probe in probes.values():
+        assert probe["httpGet"]["path"] in routes
+        assert ports[probe["httpGet"]["port"]] == settings.port
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    (port,) = _one(resources, "Service", "regbridge-console")["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (settings.port, "http")
+
+
+def test_the_console_reads_each_worker_as_the_worker_runs(
+    resources: tuple[Resource, ...],
+) -> None:
+    from services.console.sources import worker_sources
+
+    container = _console(resources)
+    env = _env(resources, container)
+    with _environment(env):
+        sources = worker_sources(REGISTRY, ConsoleSettings())
+    assert set(sources) == set(WORKERS)
+    for spec in REGISTRY:
+        worker = _worker_container(resources, spec.name)
+        settings = _effective(resources, worker)
+        source = sources[spec.name]
+        # its dead letters, retry tiers and results, where the worker writes them
+        assert source.topics == spec.topics(settings), spec.name
+        # its ledger: the same Secret key (replays audited, traces, slots and file state there)
+        variable = f"{spec.settings.model_config['env_prefix']}DATABASE_URL"
+        assert env[variable] == _env(resources, worker)[variable], spec.name
+        # its /status and /health/ready: through the worker's Service, on its health port
+        (port,) = _one(resources, "Service", f"regbridge-{spec.name}")["spec"]["ports"]
+        assert port["port"] == settings.health_port
+        assert source.health_url == f"http://regbridge-{spec.name}:{port['port']}"
 
 
 def test_keda_scales_on_the_runtime_consumer_group_up_to_the_partitions(
