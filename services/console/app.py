@@ -16,10 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import deadletters, health
+from services.console import deadletters, health, overview
 from services.console.accounts import Account, authenticate
 from services.console.audit import ConsoleAudit
 from services.console.context import HERE, Console, console_of, render
+from services.console.figures import Figures
 from services.console.security import (
     LoginRequiredError,
     SecurityHeaders,
@@ -60,21 +61,6 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-async def overview(request: Request) -> Response:
-    require_user(request)
-    sources = list(console_of(request).sources.values())
-    views = await asyncio.gather(*(source.status() for source in sources), return_exceptions=True)
-    rows = [
-        (source.name, None if isinstance(v, BaseException) else v, _failure(v))
-        for source, v in zip(sources, views, strict=True)
-    ]
-    return render(request, "overview.html", rows=rows)
-
-
-def _failure(value: object) -> str | None:
-    return f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else None
-
-
 async def trace(request: Request) -> Response:
     require_user(request)
     record_id = request.query_params.get("record_id", "").strip()
@@ -111,6 +97,7 @@ def create_app(
     if not accounts and not settings.oidc_enabled:
         raise ValueError("no way to sign in: give local accounts or OIDC settings")
     audit = ConsoleAudit.from_url(settings.audit_url())
+    figures = Figures(sources)  # Kafka and ledger connections kept open for the overview
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -118,10 +105,11 @@ def create_app(
         try:
             yield
         finally:
+            await figures.close()
             await audit.close()
 
     routes = [
-        Route("/", overview),
+        *overview.routes,
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
@@ -152,4 +140,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.console = Console(settings, sources, accounts, audit)
+    app.state.figures = figures
     return app

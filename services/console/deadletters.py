@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from services.console.audit import AuditEntry
 from services.console.context import Console, console_of, render
 from services.console.masking import Masker
+from services.console.overview import figures_of
 from services.console.security import User, operator_form, require_user
 from services.console.sources import WorkerSource
 from shared.delivery.dlq_read import DeadLetter, DlqFilter, pretty
@@ -45,7 +46,14 @@ async def list_page(request: Request) -> Response:
         error_class=(error_class,) if error_class else (), record_id=record_id or None
     )
     sources = list(console.sources.values()) if worker == "all" else [_source(console, worker)]
-    found = await asyncio.gather(*(s.dead_letters(wanted) for s in sources))
+    limit = console.settings.dead_letters_shown
+    # no filter: the newest from the partitions' tails, counted by offsets; a filter reads all
+    if wanted == DlqFilter():
+        newest = await asyncio.gather(*(figures_of(request).newest(s.name, limit) for s in sources))
+        total, found = sum(n for n, _ in newest), [letters for _, letters in newest]
+    else:
+        found = await asyncio.gather(*(s.dead_letters(wanted) for s in sources))
+        total = sum(len(letters) for letters in found)
     replayed = await asyncio.gather(*(s.replayed() for s in sources))
     rows = [
         (source.name, dl, (dl.partition, dl.offset) in done)
@@ -53,13 +61,13 @@ async def list_page(request: Request) -> Response:
         for dl in letters
     ]
     rows.sort(key=lambda row: row[1].timestamp, reverse=True)
-    shown = rows[: console.settings.dead_letters_shown]
+    shown = rows[:limit]
     masker = Masker()
     return render(
         request,
         "dead_letters.html",
         rows=[(w, dl, done, masker(_first_line(dl.error_message))) for w, dl, done in shown],
-        total=len(rows),
+        total=total,
         worker=worker,
         error_class=error_class,
         record_id=record_id,

@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
@@ -24,7 +22,6 @@ from shared.delivery.dlq_read import (
 from shared.delivery.dlq_replay import ReplayReport, earlier_replays, replay
 from shared.delivery.ledger import Ledger, ReplayAuditEntry
 from shared.delivery.ledger_schema import replay_audit
-from shared.delivery.status import WorkerStatus, worker_status
 from shared.settings import RegbridgeSettings
 from shared.spec import Registry
 from shared.topics import WorkerTopics
@@ -43,8 +40,7 @@ class WorkerSource:
     topics: WorkerTopics
     health_url: str
 
-    @asynccontextmanager
-    async def ledger(self) -> AsyncIterator[Ledger]:
+    async def open_ledger(self) -> Ledger:
         """The worker's ledger, as `regbridge dlq replay` opens it (a SQLite file must exist)."""
         url = self.settings.ledger_url()
         parsed = make_url(url)
@@ -53,7 +49,12 @@ class WorkerSource:
             Path(str(file)).exists
         ):
             raise NoLedgerError(f"{self.name}: no ledger yet")
-        ledger = Ledger.from_url(url, pool_size=2)
+        return Ledger.from_url(url, pool_size=2)
+
+    @asynccontextmanager
+    async def ledger(self) -> AsyncIterator[Ledger]:
+        """The worker's ledger for one use, closed after it."""
+        ledger = await self.open_ledger()
         try:
             yield ledger
         finally:
@@ -93,34 +94,6 @@ class WorkerSource:
             return await replay(
                 self.settings.kafka, ledger, letters, dry_run=dry_run, operator=operator
             )
-
-    async def status(self) -> WorkerView:
-        """`regbridge status` for this worker, and whether it is ready."""
-        status, ready = await asyncio.gather(
-            worker_status(self.settings.kafka, self.topics, health_url=self.health_url),
-            _readiness(self.health_url),
-        )
-        return WorkerView(self.name, status, ready)
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    name: str
-    status: WorkerStatus
-    ready: str  # ready, not ready, unreachable
-
-    @property
-    def health(self) -> dict[str, Any]:
-        return self.status.health or {}
-
-
-async def _readiness(base: str) -> str:
-    try:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{base.rstrip('/')}/health/ready")
-    except httpx.HTTPError:
-        return "unreachable"
-    return "ready" if response.status_code == 200 else "not ready"
 
 
 def worker_sources(registry: Registry, settings: ConsoleSettings) -> dict[str, WorkerSource]:

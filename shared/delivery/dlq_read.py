@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.delivery import headers as h
 from shared.kafka import admin_client, existing_partitions, standalone_consumer
@@ -218,6 +218,43 @@ async def read_dead_letter(
         return None  # compacted away, or a transaction marker
     finally:
         await consumer.stop()
+
+
+async def read_tails(
+    consumer: AIOKafkaConsumer,
+    begin: dict[TopicPartition, int],
+    end: dict[TopicPartition, int],
+    count: int,
+    *,
+    timeout_s: float,
+) -> list[DeadLetter]:
+    """The last `count` records before `end` of each partition (fewer where it holds fewer), read
+    with a started standalone consumer: `count` records a partition, however long the topic.
+    The consumer is left with nothing assigned."""
+    todo = {tp: end[tp] for tp in end if end[tp] > begin[tp]}
+    if not todo:
+        return []
+    consumer.assign(list(todo))
+    for tp in todo:
+        consumer.seek(tp, max(begin[tp], end[tp] - count))
+    found: list[DeadLetter] = []
+    stalled_since = time.monotonic()
+    try:
+        while todo:
+            batches = await consumer.getmany(*todo, timeout_ms=500)
+            for tp, records in batches.items():
+                found += [_dead_letter(r) for r in records if r.offset < todo.get(tp, -1)]
+            for tp in list(todo):
+                if await consumer.position(tp) >= todo[tp]:
+                    consumer.pause(tp)
+                    del todo[tp]
+            if batches:
+                stalled_since = time.monotonic()
+            elif time.monotonic() - stalled_since > timeout_s:
+                raise StalledReadError(f"no progress towards the end offsets {end}")
+    finally:
+        consumer.unsubscribe()
+    return found
 
 
 def pretty(data: bytes | str | None) -> str:
