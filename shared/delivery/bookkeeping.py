@@ -80,11 +80,8 @@ class Bookkeeper:
         identities = [item.identity for item in items if item.identity is not None]
         if not identities:
             return {}
-        decisions = await self.ledger.decide_many(self.register, identities)
+        decisions, parked = await self.ledger.open(self.register, identities, now)
         decided = dict(zip((i.event_id for i in identities), decisions, strict=True))
-        last_of_record = {i.record_id: i for i in identities}
-        parked = await self.ledger.parked_records(self.register, list(last_of_record))
-        await self.ledger.begin_many(self.register, list(last_of_record.values()), now)
         of_record: dict[str, dict[str, Decision]] = {}
         for identity in identities:
             of_record.setdefault(identity.record_id, {})[identity.event_id] = decided[

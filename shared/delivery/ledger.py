@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,15 +20,13 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy import tuple_ as row_of
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from shared.delivery.ledger_schema import (
     EVENT_KEY,
     PARKED_KEY,
-    RECORD_KEY,
     Decision,
     EventOutcome,
     InFlight,
@@ -39,12 +37,20 @@ from shared.delivery.ledger_schema import (
     events,
     inflight,
     insert_ignoring,
-    judge,
     metadata,
     parked,
     records,
     replay_audit,
     upsert,
+)
+from shared.delivery.ledger_sql import (
+    ChunkSql,
+    begun_rows,
+    event_pairs,
+    judged,
+    parked_of,
+    settlement_rows,
+    to_json,
 )
 from shared.delivery.worker import EventIdentity
 
@@ -59,15 +65,8 @@ __all__ = [
     "Settlement",
 ]
 
-CHUNK = 500  # ids per IN clause: far below SQLite's and PostgreSQL's bind-parameter limits
 _SCHEMA_LOCK = 0x72656762  # PostgreSQL advisory lock held while a replica creates the schema
 _IDENTITY = ("event_id", "record_id", "record_version")
-_T = TypeVar("_T")
-
-
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 def _rows(
@@ -115,26 +114,20 @@ class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        # a statement alone is atomic: PostgreSQL runs the chunk's ones without BEGIN and COMMIT
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sql = ChunkSql(engine.dialect.name)
         up = partial(upsert, engine.dialect.name)
-        self._upsert_record = up(
-            records,
-            RECORD_KEY,
-            ("applied_version", "reference", "last_event_id", "updated_at"),
-            lambda new: new.applied_version >= records.c.applied_version,  # never goes down
-        )
-        # The strongest outcome wins: accepted > skipped > dead_lettered.
+        # One event at a time (the chunk's statements are in ledger_sql.py): the strongest outcome
+        # wins, accepted > skipped > dead_lettered; a parked event's move keeps seq and parked_at.
         outcome = ("record_id", "record_version", "outcome", "at")
-        self._upsert_accepted = up(events, EVENT_KEY, outcome)
         self._upsert_skipped = up(
             events, EVENT_KEY, outcome, lambda _: events.c.outcome != "accepted"
         )
         self._upsert_dead_lettered = up(
             events, EVENT_KEY, ("at",), lambda _: events.c.outcome == "dead_lettered"
         )
-        self._upsert_inflight = up(
-            inflight, RECORD_KEY, ("event_id", "record_version", "operation", "started_at")
-        )
-        self._upsert_parked = up(parked, PARKED_KEY, ("location",))  # keeps seq and parked_at
+        self._upsert_parked = up(parked, PARKED_KEY, ("location",))
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Ledger:
@@ -170,6 +163,56 @@ class Ledger:
         async with self.engine.connect() as conn:
             return list(await conn.execute(statement))
 
+    async def _fetch(
+        self, statement: Executable, params: dict[str, Any], *, rows: bool = True
+    ) -> list[Row[Any]]:
+        """One statement (and its rows): on PostgreSQL without BEGIN and COMMIT around it (a
+        statement alone is atomic), on SQLite in a transaction when it writes."""
+        engine = self._autocommit if self._postgres else self.engine
+        async with engine.begin() as conn:
+            result = await conn.execute(statement, params)
+            return list(result) if rows else []
+
+    # --- a chunk ------------------------------------------------------------------------------
+
+    async def open(
+        self, register: str, identities: Sequence[EventIdentity], now: datetime
+    ) -> tuple[list[Decision], dict[str, list[Parked]]]:
+        """`decide_many`, `parked_records` of their records and `begin_many` of each record's last
+        event at once: the decisions see the ledger as it was before the submissions are noted.
+        One statement on PostgreSQL; on SQLite a read and an upsert in one transaction."""
+        if not identities:
+            return [], {}
+        last = {i.record_id: i for i in identities}
+        read = {"register": register, "events": to_json(event_pairs(identities))}
+        begun = {"register": register, "begun": to_json(begun_rows(last.values())), "now": now}
+        if self._postgres:
+            rows = await self._fetch(self._sql.open, read | begun)
+        else:
+            async with self.engine.begin() as conn:
+                rows = list(await conn.execute(self._sql.read, read))
+                await conn.execute(self._sql.begin, begun)
+        return judged(identities, rows), parked_of(list(last), rows)
+
+    async def settle(self, register: str, settlement: Settlement, now: datetime) -> None:
+        """A whole chunk's outcomes in one transaction: accepted, skipped, dead-lettered, parked,
+        released, and the in-flight rows of its records cleared. One statement on PostgreSQL; on
+        SQLite one per table touched (records, events, in flight, parked in, parked out)."""
+        params = settlement_rows(settlement)
+        if not any(params.values()):
+            return
+        common = {"register": register, "now": now}
+        if self._postgres:
+            await self._fetch(
+                self._sql.settle, common | {k: to_json(v) for k, v in params.items()}, rows=False
+            )
+            return
+        async with self.engine.begin() as conn:
+            for statement, names in self._sql.settle_parts:
+                if any(params[name] for name in names):
+                    values = {name: to_json(params[name]) for name in names}
+                    await conn.execute(statement, common | values)
+
     # --- deciding -----------------------------------------------------------------------------
 
     async def decide(self, register: str, identity: EventIdentity) -> Decision:
@@ -179,48 +222,12 @@ class Ledger:
     async def decide_many(
         self, register: str, identities: Sequence[EventIdentity]
     ) -> list[Decision]:
-        """`decide` for a batch, each judged against the ledger alone: 3 queries per 500 events."""
-        decisions: list[Decision] = []
-        async with self.engine.connect() as conn:
-            for chunk in _chunks(identities):
-                decisions.extend(await self._decide_chunk(conn, register, chunk))
-        return decisions
-
-    async def _decide_chunk(
-        self, conn: AsyncConnection, register: str, chunk: Sequence[EventIdentity]
-    ) -> list[Decision]:
-        event_ids = {i.event_id for i in chunk}
-        record_ids = {i.record_id for i in chunk}
-        outcomes = await conn.execute(
-            select(events).where(
-                _equal(events, register=register), events.c.event_id.in_(event_ids)
-            )
-        )
-        outcome_of: dict[str, str] = {row.event_id: row.outcome for row in outcomes}
-        applied = await conn.execute(
-            select(records).where(
-                _equal(records, register=register), records.c.record_id.in_(record_ids)
-            )
-        )
-        record_of = {row.record_id: row for row in applied}
-        flights = await conn.execute(
-            select(inflight).where(
-                _equal(inflight, register=register), inflight.c.record_id.in_(record_ids)
-            )
-        )
-        flight_of = {
-            row.record_id: InFlight(row.event_id, row.record_version, row.operation, row.started_at)
-            for row in flights
-        }
-        return [
-            judge(
-                i,
-                outcome_of.get(i.event_id),
-                record_of.get(i.record_id),
-                flight_of.get(i.record_id),
-            )
-            for i in chunk
-        ]
+        """`decide` for a batch, each judged against the ledger alone: one query, any size."""
+        if not identities:
+            return []
+        batch = to_json(event_pairs(identities))
+        rows = await self._fetch(self._sql.decide, {"register": register, "events": batch})
+        return judged(identities, rows)
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -231,10 +238,11 @@ class Ledger:
     async def begin_many(
         self, register: str, identities: Sequence[EventIdentity], now: datetime
     ) -> None:
-        by_record = sorted(identities, key=lambda i: i.record_id)  # stable; one lock order for all
-        if by_record:
-            rows = _rows(register, by_record, "operation", started_at=now)
-            await self._write(self._upsert_inflight, rows)
+        """`begin` for a batch in one statement; a record's last identity is the one noted."""
+        if identities:
+            last = {i.record_id: i for i in identities}
+            params = {"register": register, "begun": to_json(begun_rows(last.values())), "now": now}
+            await self._fetch(self._sql.begin, params, rows=False)
 
     async def accept(
         self, register: str, identity: EventIdentity, reference: str, now: datetime
@@ -246,73 +254,7 @@ class Ledger:
         self, register: str, items: Sequence[tuple[EventIdentity, str]], now: datetime
     ) -> None:
         """`accept` for a batch in one transaction; the items apply in order, as one by one."""
-        if not items:
-            return
-        async with self.engine.begin() as conn:
-            await self._accept_in(conn, register, items, now)
-
-    async def _accept_in(
-        self,
-        conn: AsyncConnection,
-        register: str,
-        items: Sequence[tuple[EventIdentity, str]],
-        now: datetime,
-    ) -> None:
-        applied = [
-            {
-                "register": register,
-                "record_id": i.record_id,
-                "applied_version": i.record_version,
-                "reference": reference,
-                "last_event_id": i.event_id,
-                "updated_at": now,
-            }
-            for i, reference in sorted(items, key=lambda item: item[0].record_id)  # stable
-        ]
-        identities = [i for i, _ in items]
-        await conn.execute(self._upsert_record, applied)
-        rows = _rows(register, identities, outcome="accepted", at=now)
-        await conn.execute(self._upsert_accepted, sorted(rows, key=lambda r: r["event_id"]))
-        for chunk in _chunks(identities):
-            pairs = [(i.record_id, i.event_id) for i in chunk]
-            flying = row_of(inflight.c.record_id, inflight.c.event_id).in_(pairs)
-            await conn.execute(delete(inflight).where(_equal(inflight, register=register), flying))
-
-    async def settle(self, register: str, settlement: Settlement, now: datetime) -> None:
-        """A whole chunk's outcomes in one transaction: accepted, skipped, dead-lettered, parked,
-        released, and the in-flight rows of its records cleared."""
-        s = settlement
-        async with self.engine.begin() as conn:
-            if s.accepted:
-                await self._accept_in(conn, register, s.accepted, now)
-            for identities, outcome, stmt in (
-                (s.skipped, "skipped", self._upsert_skipped),
-                (s.dead_lettered, "dead_lettered", self._upsert_dead_lettered),
-            ):
-                if identities:
-                    rows = _rows(register, identities, outcome=outcome, at=now)
-                    await conn.execute(stmt, sorted(rows, key=lambda r: r["event_id"]))
-            if s.park:
-                rows = [
-                    {
-                        "register": register,
-                        "record_id": i.record_id,
-                        "event_id": i.event_id,
-                        "location": location,
-                        "parked_at": now,
-                    }
-                    for i, location in s.park
-                ]
-                await conn.execute(self._upsert_parked, rows)
-            for chunk in _chunks(s.unpark):
-                pairs = [(i.record_id, i.event_id) for i in chunk]
-                mine = row_of(parked.c.record_id, parked.c.event_id).in_(pairs)
-                await conn.execute(delete(parked).where(_equal(parked, register=register), mine))
-            for records_chunk in _chunks(sorted(set(s.settled_records))):
-                done = inflight.c.record_id.in_(records_chunk)
-                await conn.execute(
-                    delete(inflight).where(_equal(inflight, register=register), done)
-                )
+        await self.settle(register, Settlement(accepted=list(items)), now)
 
     async def skip(self, register: str, identity: EventIdentity, now: datetime) -> None:
         """A duplicate or stale event was skipped (never overwrites an accepted one)."""
@@ -363,14 +305,11 @@ class Ledger:
         self, register: str, record_ids: Sequence[str]
     ) -> dict[str, list[Parked]]:
         """`parked` for many records (every one asked for is a key, [] when nothing waits)."""
-        found: dict[str, list[Parked]] = {record_id: [] for record_id in record_ids}
-        for chunk in _chunks(list(found)):
-            waiting = _equal(parked, register=register), parked.c.record_id.in_(chunk)
-            for row in await self._read(select(parked).where(*waiting).order_by(parked.c.seq)):
-                found[row.record_id].append(
-                    Parked(row.event_id, row.location, row.seq, row.parked_at)
-                )
-        return found
+        if not record_ids:
+            return {}
+        batch = to_json([[None, record_id] for record_id in record_ids])
+        rows = await self._fetch(self._sql.parked, {"register": register, "events": batch})
+        return parked_of(record_ids, rows)
 
     # --- replay audit -------------------------------------------------------------------------
 

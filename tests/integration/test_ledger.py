@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import StatementError
 
-from shared.delivery.ledger import Decision, InFlight, Ledger, ReplayAuditEntry
+from shared.delivery.ledger import (
+    Decision,
+    InFlight,
+    Ledger,
+    Parked,
+    ReplayAuditEntry,
+    Settlement,
+)
 from shared.delivery.worker import EventIdentity
 
 pytestmark = pytest.mark.integration
@@ -344,20 +351,109 @@ async def test_batch_forms_equal_single_forms(ledger: Ledger, register: str) -> 
     assert (singles[6].applied_version, singles[6].reference) == (3, "GVR-x3")
 
 
-async def test_deciding_500_events_takes_a_bounded_number_of_queries(
-    ledger: Ledger, register: str
-) -> None:
+async def test_deciding_any_number_of_events_takes_one_query(ledger: Ledger, register: str) -> None:
     # Given 1200 events, a third of them already accepted
     events = [identity(f"visit-{n}", 1) for n in range(1200)]
     await ledger.accept_many(register, [(e, f"GVR-{n}") for n, e in enumerate(events[::3])], T0)
     # When 500 of them are decided at once
     with counted_statements(ledger) as statements:
         decisions = await ledger.decide_many(register, events[:500])
-    # Then it took three queries (events, records, in flight), and the answers are right
-    assert len(statements) == 3
+    # Then it took one query (events, records and in flight at once), and the answers are right
+    assert len(statements) == 1
     assert [d.kind for d in decisions] == ["duplicate" if n % 3 == 0 else "new" for n in range(500)]
-    # And 1200 take three per chunk of 500
+    # And 1200 take one as well (the events are one parameter, not one each)
     with counted_statements(ledger) as statements:
         decisions = await ledger.decide_many(register, events)
-    assert len(statements) == 9
+    assert len(statements) == 1
     assert sum(d.kind == "duplicate" for d in decisions) == 400
+
+
+async def test_open_equals_deciding_reading_parked_and_beginning(
+    ledger: Ledger, register: str
+) -> None:
+    # Given the same history under two registers: accepted, in flight, parked records
+    whole, parts = f"{register}-open", f"{register}-parts"
+    done = [identity(f"visit-{n}", 2) for n in range(4)]
+    flying, waiting = identity("visit-0", 3), [identity("visit-1", 3), identity("visit-1", 4)]
+    for name in (whole, parts):
+        await ledger.accept_many(name, [(e, f"GVR-{e.record_id}") for e in done], T0)
+        await ledger.begin(name, flying, T0)
+        await ledger.park(name, waiting[0], "retry:30s", T0)
+        await ledger.park(name, waiting[1], "dlq", T0 + timedelta(seconds=1))
+    # When a chunk (two events of one record, a duplicate, stale, in-flight and new ones) opens
+    chunk = [done[2], identity("visit-3", 1), identity("visit-0", 4), identity("visit-1", 5)]
+    chunk += [identity("visit-new", 1), identity("visit-new", 2, "correct")]
+    later = T0 + timedelta(minutes=1)
+    with counted_statements(ledger) as statements:
+        decisions, parked = await ledger.open(whole, chunk, later)
+    # Then it is what deciding, reading parked events and then beginning gives
+    assert decisions == await ledger.decide_many(parts, chunk)
+    records = list(dict.fromkeys(e.record_id for e in chunk))
+    expected = await ledger.parked_records(parts, records)
+    assert _places(parked) == _places(expected)
+    assert [p.location for p in parked["visit-1"]] == ["retry:30s", "dlq"]
+    await ledger.begin_many(parts, chunk, later)
+    assert await ledger.decide_many(whole, chunk) == await ledger.decide_many(parts, chunk)
+    # And each record's last event is the one in flight now
+    flight = (await ledger.decide(whole, identity("visit-new", 3))).inflight
+    assert flight == InFlight(chunk[-1].event_id, 2, "correct", later)
+    # And it took one statement on PostgreSQL, a read and an upsert on SQLite
+    assert len(statements) == (1 if ledger.engine.dialect.name == "postgresql" else 2)
+
+
+def _places(parked: dict[str, list[Parked]]) -> dict[str, list[tuple[str, str, datetime]]]:
+    """Parked events without their seq (a sequence shared by every register)."""
+    return {
+        record_id: [(p.event_id, p.location, p.parked_at) for p in waiting]
+        for record_id, waiting in parked.items()
+    }
+
+
+async def test_settle_equals_its_items_one_by_one(ledger: Ledger, register: str) -> None:
+    # Given a settlement in which events meet themselves: accepted twice and skipped, skipped
+    # and dead-lettered, two versions of a record with the older last, an event parked twice
+    # (moved) and one parked and released in the same chunk, beside ordinary ones
+    whole, single = f"{register}-whole", f"{register}-single"
+    a1, a2 = identity("visit-a", 1), identity("visit-a", 2, "correct")
+    s1, d1, d2 = identity("visit-s", 1), identity("visit-d", 1), identity("visit-d", 2)
+    p1, p2, p3 = identity("visit-p", 1), identity("visit-p", 2), identity("visit-q", 1)
+    for name in (whole, single):  # (dead-lettered before: a dead letter again keeps it so)
+        await ledger.dead_lettered(name, d1, T0)
+        await ledger.park(name, p3, "retry:30s", T0)
+    now = T0 + timedelta(minutes=1)
+    s = Settlement(
+        accepted=[(a2, "GVR-a2"), (a1, "GVR-a1"), (a2, "GVR-a2")],
+        skipped=[a1, s1, d2],
+        dead_lettered=[s1, d1, d2],
+        park=[(p1, "retry:30s"), (p2, "retry:30s"), (p1, "retry:5m"), (p3, "dlq")],
+        unpark=[p3],
+        settled_records=["visit-a", "visit-a"],
+    )
+    # When one ledger settles it whole and the other takes its items one by one, in order
+    with counted_statements(ledger) as statements:
+        await ledger.settle(whole, s, now)
+    for e, reference in s.accepted:
+        await ledger.accept(single, e, reference, now)
+    for e in s.skipped:
+        await ledger.skip(single, e, now)
+    for e in s.dead_lettered:
+        await ledger.dead_lettered(single, e, now)
+    for e, location in s.park:
+        await ledger.park(single, e, location, now)
+    for e in s.unpark:
+        await ledger.unpark(single, e.record_id, e.event_id)
+    # Then both ledgers know the same
+    asked = [a1, a2, s1, d1, d2, p1, p2, p3, identity("visit-a", 3), identity("visit-d", 3)]
+    assert await ledger.decide_many(whole, asked) == await ledger.decide_many(single, asked)
+    kinds = [d.kind for d in await ledger.decide_many(whole, asked)]
+    assert kinds == ["duplicate"] * 3 + ["new", "duplicate"] + ["new"] * 5
+    records = ["visit-p", "visit-q"]
+    parked = await ledger.parked_records(whole, records)
+    assert _places(parked) == _places(await ledger.parked_records(single, records))
+    assert [(p.event_id, p.location) for p in parked["visit-p"]] == [
+        (p1.event_id, "retry:5m"),
+        (p2.event_id, "retry:30s"),
+    ]
+    assert parked["visit-q"] == []
+    # And it took one statement on PostgreSQL, one per table touched on SQLite
+    assert len(statements) == (1 if ledger.engine.dialect.name == "postgresql" else 5)
