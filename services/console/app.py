@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from services.console import deadletters, health, overview
+from services.console import catalog, deadletters, files, health, overview
 from services.console.accounts import Account, authenticate
 from services.console.audit import ConsoleAudit
 from services.console.context import HERE, Console, console_of, render
@@ -117,6 +117,8 @@ def create_app(
         Route("/audit", audit_page),
         *deadletters.routes,
         *health.routes,
+        *catalog.routes,
+        *files.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if settings.oidc_enabled:
