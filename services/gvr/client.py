@@ -1,4 +1,4 @@
-"""GvrClient: GVR's REST API over one pooled httpx client with mutual TLS."""
+"""GvrClient: GVR's REST API over one pooled aiohttp session with mutual TLS (shared/http.py)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,17 @@ from shared.delivery.classify import (
 )
 from shared.delivery.errors import ConfigurationError, DeliveryError
 from shared.delivery.worker import Accepted
-from shared.http import RegisterTransport, json_object
-from shared.tracing import instrument_http_client
+from shared.http import RegisterSession, Reply, json_body, json_object
 
 REGISTER = "GVR"
+JSON = "application/json"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=30.0)
 
 # What a request can raise that classify_exception knows; anything else is a bug and surfaces.
 _REQUEST_ERRORS = (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError)
+# The headers of every call, built once: GVR answers JSON; a body is JSON.
+_ASK = {"accept": JSON}
+_SEND = {"accept": JSON, "content-type": JSON}
 
 
 def build_ssl_context(
@@ -68,8 +71,10 @@ def build_ssl_context(
 class GvrClient:
     """Sends mapped `GvrRequest`s to GVR and reads records back by key; one connection pool.
 
-    `send` never raises for HTTP or transport problems: it returns `Accepted` or the
-    `DeliveryError` that decides the event's fate. `find` raises that error instead.
+    A call per event, so the call is lean: the URL and the body built once, the headers prebuilt,
+    the answer classified only when it is not a 2xx. `send` never raises for HTTP or transport
+    problems: it returns `Accepted` or the `DeliveryError` that decides the event's fate. `find`
+    raises that error instead.
     """
 
     def __init__(
@@ -82,19 +87,14 @@ class GvrClient:
         transport: httpx.AsyncBaseTransport | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            verify=ssl_context if ssl_context is not None else True,
+        self._http = RegisterSession(
+            base_url,
+            ssl_context=ssl_context,
             timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport
-            or RegisterTransport(ssl_context=ssl_context, max_connections=max_connections),
-            headers={"accept": "application/json"},
-            follow_redirects=False,
+            max_connections=max_connections,
+            transport=transport,  # httpx's MockTransport in unit tests
+            tracer_provider=tracer_provider,  # CLIENT spans, when tracing is on
         )
-        instrument_http_client(self._client, tracer_provider)  # CLIENT spans, when tracing is on
 
     @classmethod
     def from_settings(cls, settings: GvrSettings) -> GvrClient:
@@ -127,26 +127,24 @@ class GvrClient:
         classified for `operation` (default: the request's). A 2xx create without an id (not
         GVR answering?) is a ConfigurationError: pause and alarm, since a retry would be a 409."""
         operation = operation or request.operation
+        body = None if request.json is None else json_body(request.json)
         try:
-            response = await self._client.request(
-                request.method, request.path, params=request.params, json=request.json
+            reply = await self._http.request(
+                request.method,
+                self._http.url(request.path, request.params),
+                content=body,
+                headers=_ASK if body is None else _SEND,
             )
         except _REQUEST_ERRORS as exc:
             return classify_exception(exc, operation=operation, register=REGISTER)
-        error = classify_response(
-            response.status_code,
-            response.text,
-            headers=response.headers,
-            operation=operation,
-            register=REGISTER,
-        )
+        error = _error(reply, operation)
         if error is not None:
             return error
         if request.reference is not None:
             return Accepted(request.reference)
-        record_id = json_object(response).get("id")
+        record_id = json_object(reply).get("id")
         if not isinstance(record_id, str) or not record_id:
-            return bad_answer(REGISTER, response, 'no "id"')
+            return bad_answer(REGISTER, reply.as_response(), 'no "id"')
         return Accepted(record_id)
 
     async def find(self, request: GvrRequest) -> str | None:
@@ -154,22 +152,17 @@ class GvrClient:
         `request.expect`, or None. A makulerad hit counts only when `expect` asks for
         status MAKULERAD (a cancellation); otherwise only live records count. Raises the
         classified DeliveryError when GVR cannot be asked."""
+        url = self._http.url(request.path, request.params)
         try:
-            response = await self._client.get(request.path, params=request.params)
+            reply = await self._http.request("GET", url, headers=_ASK)
         except _REQUEST_ERRORS as exc:
             raise classify_exception(exc, operation="lookup", register=REGISTER) from exc
-        error = classify_response(
-            response.status_code,
-            response.text,
-            headers=response.headers,
-            operation="lookup",
-            register=REGISTER,
-        )
+        error = _error(reply, "lookup")
         if error is not None:
             raise error
-        hits = json_object(response).get("traffar")
+        hits = json_object(reply).get("traffar")
         if not isinstance(hits, list):
-            raise bad_answer(REGISTER, response, 'no "traffar" list')
+            raise bad_answer(REGISTER, reply.as_response(), 'no "traffar" list')
         wants_cancelled = request.expect.get("status") == CANCELLED
         for hit in hits:
             if not isinstance(hit, dict) or (hit.get("status") == CANCELLED) != wants_cancelled:
@@ -184,17 +177,15 @@ class GvrClient:
         TLS handshake took our client certificate (the register may well call the GET itself
         a 400). A refused handshake or a 401/403 → ConfigurationError; unreachable → transient."""
         try:
-            response = await self._client.get(path)
+            reply = await self._http.request("GET", self._http.url(path), headers=_ASK)
         except _REQUEST_ERRORS as exc:
             return classify_exception(exc, operation="lookup", register=REGISTER)
-        if response.status_code not in (401, 403):
+        if reply.status not in (401, 403):
             return None
-        return classify_response(
-            response.status_code, response.text, operation="lookup", register=REGISTER
-        )
+        return classify_response(reply.status, reply.text, operation="lookup", register=REGISTER)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> GvrClient:
         return self
@@ -206,6 +197,15 @@ class GvrClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _error(reply: Reply, operation: str) -> DeliveryError | None:
+    """The classified error of a non-2xx answer (the body decoded only then)."""
+    if reply.is_success:
+        return None
+    return classify_response(
+        reply.status, reply.text, headers=reply.headers, operation=operation, register=REGISTER
+    )
 
 
 def _tls_config(why: str) -> ConfigurationError:
