@@ -84,9 +84,12 @@ WHERE excluded.outcome = 'accepted'
     OR (excluded.outcome = 'dead_lettered' AND regbridge_events.outcome = 'dead_lettered')"""
 
 # in-flight rows done: every settled record's, and each accepted event's own
-_LANDED = """DELETE FROM regbridge_inflight WHERE register = :register AND (
-    record_id IN (SELECT d.record_id FROM ({done}) AS d)
-    OR (record_id, event_id) IN (SELECT a.record_id, a.event_id FROM ({landed}) AS a))"""
+# (the first IN finds the rows by key, the second keeps the right ones)
+_LANDED = """DELETE FROM regbridge_inflight WHERE register = :register
+    AND record_id IN (SELECT d.record_id FROM ({done}) AS d
+        UNION ALL SELECT a.record_id FROM ({landed}) AS a)
+    AND (record_id IN (SELECT d.record_id FROM ({done}) AS d)
+        OR (record_id, event_id) IN (SELECT a.record_id, a.event_id FROM ({landed}) AS a))"""
 
 # a move keeps the event's seq (its place in line) and parked_at
 _PARK = """INSERT INTO regbridge_parked (register, record_id, event_id, location, parked_at)
