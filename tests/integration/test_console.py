@@ -415,3 +415,10 @@ async def test_the_file_deliveries_page_shows_periods_windows_receipts_and_refus
         missing = await client.get(f"/files/{worker}/file/VGPV_none_000000_001.txt")
         assert missing.status_code == 404
         assert (await client.get(f"/files/catalog/period/{period}")).status_code == 404
+    async with httpx.AsyncClient(base_url=registers.url, timeout=60) as anonymous:
+        for path in ("/files", f"/files/{worker}/file/{delivered}", "/catalog"):
+            refused = await anonymous.get(path)
+            assert (refused.status_code, refused.headers["location"]) == (303, "/login"), path
+        # the probes answer without a login: ready while the audit database answers
+        assert (await anonymous.get("/health/live")).text == "live"
+        assert (await anonymous.get("/health/ready")).text == "ready"
