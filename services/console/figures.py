@@ -14,7 +14,7 @@ import httpx
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from services.console.sources import NoLedgerError, WorkerSource
 from shared.delivery import headers as h
@@ -27,6 +27,7 @@ from shared.kafka import admin_client, existing_partitions, standalone_consumer
 log = structlog.get_logger("regbridge.console")
 NEWEST = 5  # dead letters the overview lists per worker
 TALLY_WAIT_S = 0.1  # how long a page waits for the tally to read what is new
+PARTITIONS_TTL_S = 30.0  # a topic made or grown shows within this long
 Offsets = dict[TopicPartition, int]
 
 
@@ -113,6 +114,10 @@ class ClassTally:
             consumer.unsubscribe()  # nothing fetched in the background between two catch-ups
 
 
+def has_table(conn: Connection, name: str) -> bool:
+    return bool(inspect(conn).has_table(name))
+
+
 def _error_class(headers: Any) -> str:
     for name, value in headers or ():
         if name == h.ERROR_CLASS:
@@ -135,6 +140,12 @@ class WorkerLink:
         self._tally_task: asyncio.Task[None] | None = None
         self._ledger: Ledger | None = None
         self._audited = False
+        self._partitions: tuple[float, dict[str, list[TopicPartition]]] | None = None
+
+    def topic_names(self) -> list[str]:
+        """Its inputs, retry tiers and dead-letter topic: what the figures read."""
+        topics = self.source.topics
+        return [*(t for t in topics.inputs if t), *topics.retry.values(), topics.dlq]
 
     async def clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
@@ -158,12 +169,32 @@ class WorkerLink:
         )
         return dict(begin), dict(end)
 
-    async def tails(self, begin: Offsets, end: Offsets, count: int) -> list[DeadLetter]:
+    async def tails(self, begin: Offsets, end: Offsets, count: int | Offsets) -> list[DeadLetter]:
         """The last `count` letters of each partition, newest first (by Kafka timestamp)."""
         _admin, consumer = await self.clients()
         timeout = self.source.settings.kafka.request_timeout_ms / 1000
         letters = await read_tails(consumer, begin, end, count, timeout_s=timeout)
-        return sorted(letters, key=lambda dl: (dl.timestamp, dl.partition), reverse=True)
+        return sorted(letters, key=lambda dl: (dl.timestamp, dl.partition, dl.offset), reverse=True)
+
+    async def newest(self, begin: Offsets, end: Offsets, count: int) -> list[DeadLetter]:
+        """The `count` newest letters of the topic. The runtime's producer stamps each letter as
+        it writes it, so time rises with the offset in a partition: a share of `count` is read
+        from each tail, and more only from tails whose every letter read is among the newest."""
+        held = {tp: end[tp] - begin[tp] for tp in end if end[tp] > begin[tp]}
+        share = {tp: min(n, -(-count // max(1, len(held)))) for tp, n in held.items()}
+        while True:
+            found = await self.tails(begin, end, share)
+            cutoff = found[count - 1].timestamp if len(found) >= count else None
+            oldest = {dl.partition: dl.timestamp for dl in found}  # found is newest first
+            more = [
+                tp
+                for tp in held
+                if share[tp] < held[tp] and (cutoff is None or oldest[tp.partition] >= cutoff)
+            ]
+            if not more:
+                return found[:count]
+            for tp in more:
+                share[tp] = min(held[tp], share[tp] * 2)
 
     async def tally(
         self, begin: Offsets, end: Offsets, wait_s: float
@@ -197,19 +228,23 @@ class WorkerLink:
                 self._ledger = await self.source.open_ledger()
             except NoLedgerError:
                 return None
-        engine = self._ledger.engine
-        if not self._audited:
-            async with engine.connect() as conn:
-                self._audited = await conn.run_sync(
-                    lambda c: inspect(c).has_table(replay_audit.name)
-                )
-            if not self._audited:
-                return 0
         a = replay_audit.c
         letters = select(a.dlq_partition, a.dlq_offset).where(a.dlq_topic == self.source.topics.dlq)
         query = select(func.count()).select_from(letters.distinct().subquery())
-        async with engine.connect() as conn:
+        async with self._ledger.engine.connect() as conn:
+            if not self._audited:  # a ledger the worker has not yet made
+                self._audited = await conn.run_sync(has_table, replay_audit.name)
+                if not self._audited:
+                    return 0
             return int((await conn.execute(query)).scalar_one())
+
+    async def partitions(self, topics: list[str]) -> dict[str, list[TopicPartition]]:
+        """The partitions of those of `topics` that exist, asked again after PARTITIONS_TTL_S."""
+        now = time.monotonic()
+        if self._partitions is None or now - self._partitions[0] > PARTITIONS_TTL_S:
+            admin, _consumer = await self.clients()
+            self._partitions = (now, await existing_partitions(admin, topics))
+        return self._partitions[1]
 
     async def close(self) -> None:
         """Stop every client (after a failure too: the next page connects afresh)."""
@@ -224,6 +259,7 @@ class WorkerLink:
             await self._ledger.close()
         self._admin = self._consumer = self._tally_consumer = None
         self._tally, self._tally_task, self._ledger, self._audited = None, None, None, False
+        self._partitions = None
 
 
 class Figures:
@@ -277,10 +313,9 @@ class Figures:
         link, dlq = self.links[worker], self.links[worker].source.topics.dlq
         async with link.lock:
             try:
-                admin, _consumer = await link.clients()
-                tps = (await existing_partitions(admin, [dlq])).get(dlq, [])
+                tps = (await link.partitions(link.topic_names())).get(dlq, [])
                 begin, end = await link.offsets(tps)
-                letters = await link.tails(begin, end, count)
+                letters = await link.newest(begin, end, count)
             except Exception:
                 await link.close()
                 raise
@@ -290,7 +325,7 @@ class Figures:
         source, topics = link.source, link.source.topics
         admin, _consumer = await link.clients()
         inputs, tiers = [t for t in topics.inputs if t], list(topics.retry.values())
-        found = await existing_partitions(admin, [*inputs, *tiers, topics.dlq])
+        found = await link.partitions(link.topic_names())
         tps = [tp for tps in found.values() for tp in tps]
         (begin, end), committed, (body, error), ready = await asyncio.gather(
             link.offsets(tps),

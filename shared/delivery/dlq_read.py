@@ -224,19 +224,24 @@ async def read_tails(
     consumer: AIOKafkaConsumer,
     begin: dict[TopicPartition, int],
     end: dict[TopicPartition, int],
-    count: int,
+    count: int | dict[TopicPartition, int],
     *,
     timeout_s: float,
 ) -> list[DeadLetter]:
-    """The last `count` records before `end` of each partition (fewer where it holds fewer), read
-    with a started standalone consumer: `count` records a partition, however long the topic.
-    The consumer is left with nothing assigned."""
-    todo = {tp: end[tp] for tp in end if end[tp] > begin[tp]}
+    """The last `count` records before `end` of each partition (fewer where it holds fewer; a
+    count per partition when a dict), read with a started standalone consumer: `count` records
+    a partition, however long the topic. The consumer is left assigned to every partition of
+    `end`, all paused, so that the next read needs no new metadata."""
+    counts = count if isinstance(count, dict) else dict.fromkeys(end, count)
+    todo = {tp: end[tp] for tp in counts if end[tp] > begin[tp] and counts[tp] > 0}
+    if consumer.assignment() != set(end):
+        consumer.assign(list(end))
+    consumer.pause(*end)
     if not todo:
         return []
-    consumer.assign(list(todo))
     for tp in todo:
-        consumer.seek(tp, max(begin[tp], end[tp] - count))
+        consumer.seek(tp, max(begin[tp], end[tp] - counts[tp]))
+    consumer.resume(*todo)
     found: list[DeadLetter] = []
     stalled_since = time.monotonic()
     try:
@@ -253,7 +258,7 @@ async def read_tails(
             elif time.monotonic() - stalled_since > timeout_s:
                 raise StalledReadError(f"no progress towards the end offsets {end}")
     finally:
-        consumer.unsubscribe()
+        consumer.pause(*end)
     return found
 
 
