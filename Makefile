@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr \
+	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry \
 	fhir-validator-jars
 
 run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
@@ -50,7 +50,7 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
@@ -72,6 +72,9 @@ bench-vgpv: install tools kafka-jars  ## 700,000 visits over 200 units: one mont
 
 bench-cvr: install tools kafka-jars  ## 500,000 waiting-list entries over 200 units: a month's reports over SFTP
 	$(BIN)/python -m benchmarks.cvr_report
+
+bench-retry: install tools kafka-jars  ## retries of a 2 s tier: lateness with the input idle, and draining 100,000 events
+	$(BIN)/python -m benchmarks.retry_lateness
 
 lock: install  ## re-resolve the locks after changing pyproject.toml: dev, workers, sandboxes
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
