@@ -177,24 +177,29 @@ class WorkerLink:
         return sorted(letters, key=lambda dl: (dl.timestamp, dl.partition, dl.offset), reverse=True)
 
     async def newest(self, begin: Offsets, end: Offsets, count: int) -> list[DeadLetter]:
-        """The `count` newest letters of the topic. The runtime's producer stamps each letter as
-        it writes it, so time rises with the offset in a partition: a share of `count` is read
-        from each tail, and more only from tails whose every letter read is among the newest."""
+        """The `count` newest letters of the topic (by Kafka timestamp): a share of `count` read
+        from each partition's tail; then, from the `count`-th newest of those, Kafka's index of
+        times says where in each partition the letters at least as new begin, and only what is
+        missing of those is read."""
         held = {tp: end[tp] - begin[tp] for tp in end if end[tp] > begin[tp]}
         share = {tp: min(n, -(-count // max(1, len(held)))) for tp, n in held.items()}
-        while True:
+        found = await self.tails(begin, end, share)
+        while len(found) < count and share != held:  # some partitions hold less than a share
+            share = {tp: min(n, share[tp] * 2) for tp, n in held.items()}
             found = await self.tails(begin, end, share)
-            cutoff = found[count - 1].timestamp if len(found) >= count else None
-            oldest = {dl.partition: dl.timestamp for dl in found}  # found is newest first
-            more = [
-                tp
-                for tp in held
-                if share[tp] < held[tp] and (cutoff is None or oldest[tp.partition] >= cutoff)
-            ]
-            if not more:
-                return found[:count]
-            for tp in more:
-                share[tp] = min(held[tp], share[tp] * 2)
+        if len(found) < count:
+            return found
+        _admin, consumer = await self.clients()
+        cutoff = found[count - 1].timestamp
+        since = await consumer.offsets_for_times(dict.fromkeys(held, cutoff))
+        wanted = {
+            tp: end[tp] - max(begin[tp], at.offset)
+            for tp, at in since.items()
+            if at is not None and end[tp] - max(begin[tp], at.offset) > share[tp]
+        }
+        if wanted:
+            found = await self.tails(begin, end, share | wanted)
+        return found[:count]
 
     async def tally(
         self, begin: Offsets, end: Offsets, wait_s: float

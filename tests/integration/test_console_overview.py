@@ -132,6 +132,7 @@ async def _console(
         session_secret="o" * 40,  # type: ignore[arg-type]
         secure_cookies=False,
         database_url=postgres_url,  # type: ignore[arg-type]
+        dead_letters_shown=3,
     )
     app = create_app(
         console, {worker: source}, parse_accounts(f"ove viewer {hash_password(PASSWORD)}")
@@ -202,9 +203,13 @@ async def test_the_overview_counts_dead_letters_per_partition_and_class_as_they_
             assert shown.replayed == "1 replayed"
             assert shown.newest[0] == "1:2"
 
+            # And the list (3 rows a page here) shows the newest, all of them on one partition
             listed = await client.get("/dead-letters", params={"worker": worker})
-            assert "8 dead letters match" in listed.text
-            assert len(re.findall(r'class="letter"', listed.text)) == 8
+            assert "8 dead letters match, the newest 3 shown" in listed.text
+            rows = re.findall(
+                rf'class="letter" href="/dead-letters/{worker}/(\d+)/(\d+)"', listed.text
+            )
+            assert rows == [("1", "2"), ("1", "1"), ("1", "0")]
             only = await client.get(
                 "/dead-letters", params={"worker": worker, "error_class": exhausted}
             )
