@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
 	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry \
-	fhir-validator-jars
+	bench-console fhir-validator-jars
 
 run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
 	$(BIN)/regbridge dev up
@@ -50,7 +50,7 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry bench-console  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
@@ -75,6 +75,9 @@ bench-cvr: install tools kafka-jars  ## 500,000 waiting-list entries over 200 un
 
 bench-retry: install tools kafka-jars  ## retries of a 2 s tier: lateness with the input idle, and draining 100,000 events
 	$(BIN)/python -m benchmarks.retry_lateness
+
+bench-console: install tools kafka-jars  ## the console's overview over 100,000 dead letters, 3 workers × 12 partitions
+	$(BIN)/python -m benchmarks.console_overview
 
 lock: install  ## re-resolve the locks after changing pyproject.toml: dev, workers, sandboxes
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
