@@ -2,11 +2,14 @@
 and input busy.
 
     .venv/bin/python -m benchmarks.retry_lateness [--events 100000] [--retries 200] [--delay 2]
+        [--partitions 3] [--register-ms 0] [--phases]
 
 One broker (started without Docker, as the other benchmarks), the real `DeliveryRuntime` with a
 register in-process that answers at once and fails each marked event transiently exactly once,
 so each goes through the first retry tier (`--delay` seconds, the tier's topic `<worker>.retry.2s`
-as configuration names it). For each retried event:
+as configuration names it). `--register-ms` makes each register call take that long (as a real
+register's answer would), so the input's chunks take as long as they do against one.
+For each retried event:
 
     lateness = when the retry attempt reached the register - its due time
 
@@ -76,9 +79,10 @@ class FlakyRegister(DoubleWorker):
     Records when each marked event's second attempt (its retry) arrived, and when the last
     unmarked event was accepted (the end of the busy stream)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, answer_in: float = 0.0) -> None:
         super().__init__("http://unused.invalid")
         self.name = name
+        self.answer_in = answer_in  # seconds each call takes, as a register's answer would
         self.failed: set[str] = set()
         self.arrived: dict[str, datetime] = {}
         self.submitted: dict[str, int] = {}  # a marked event's submissions after its failure
@@ -109,6 +113,8 @@ class FlakyRegister(DoubleWorker):
                 self.plain += 1
                 self.last_plain = at
             outcomes.append(Accepted(f"REF-{record}"))
+        if self.answer_in:
+            await asyncio.sleep(self.answer_in)
         return outcomes
 
 
@@ -119,7 +125,15 @@ class Phases:
     resumed: dict[TopicPartition, list[float]] = field(default_factory=dict)
     fetched: dict[str, float] = field(default_factory=dict)  # the retry chunk handed to _handle
     started: dict[str, float] = field(default_factory=dict)  # the chunk runner began it
+    loop_lag: list[float] = field(default_factory=list)  # how late a 10 ms sleep woke, seconds
     installed: bool = False
+
+    async def watch_loop(self) -> None:
+        """The event loop's lag: a timer due every 10 ms, and how late it fires, until cancelled."""
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.loop_lag.append(time.perf_counter() - start - 0.01)
 
     def install(self, runtime: DeliveryRuntime) -> None:
         """Wrap the retry consumer's resume, `_handle` and the chunk runner (if they exist)."""
@@ -200,8 +214,9 @@ async def scenario(
     delay: int,
     partitions: int,
     phases: bool,
+    register_ms: float,
 ) -> Measured:
-    worker = FlakyRegister(f"late{name}{uuid.uuid4().hex[:6]}")
+    worker = FlakyRegister(f"late{name}{uuid.uuid4().hex[:6]}", register_ms / 1000)
     tier = f"{delay}s"
     input_topic = f"bench.retry.{worker.name}"
     await create_topics(bootstrap, worker.name, input_topic, [tier], partitions=partitions)
@@ -224,8 +239,10 @@ async def scenario(
     async with running_runtime(
         bootstrap, worker, ledger, input_topic, tiers=(tier,), circuit=circuit
     ) as runtime:
+        watcher = None
         if timer is not None:
             timer.install(runtime)
+            watcher = asyncio.create_task(timer.watch_loop())
         if not busy:
             await trickle(bootstrap, input_topic, marked, IDLE_SPREAD)
         deadline = time.monotonic() + 120 + busy / 500
@@ -236,6 +253,8 @@ async def scenario(
                 )
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
+        if watcher is not None:
+            watcher.cancel()
     await worker.aclose()
     await ledger.close()
     topic = retry_topic(worker.name, tier)
@@ -317,13 +336,15 @@ def phase_rows(outcome: Measured) -> list[tuple[str, list[float]]]:
         ("resumed (or due) → records fetched", fetch),
         ("fetched → chunk started (chunk lock)", lock),
         ("chunk started → register", chunk),
+        ("event loop lag (a 10 ms timer, all the scenario)", timer.loop_lag),
     ]
 
 
 def print_report(args: argparse.Namespace, outcomes: list[Measured]) -> None:
     print(
         f"retry tier {args.delay}s; {args.retries} marked events per scenario, each failed once;"
-        f" busy stream {args.events} events; {args.partitions} partitions; ledger on SQLite"
+        f" busy stream {args.events} events; {args.partitions} partitions; ledger on SQLite;"
+        f" register answers in {args.register_ms:g} ms"
     )
     head = f"{'scenario':<8}{'retries':>8}{'min s':>9}{'p50 s':>9}{'p99 s':>9}{'max s':>9}"
     print(head + f"{'early':>7}{'p99 vs idle':>13}")
@@ -374,6 +395,9 @@ async def main() -> None:
     parser.add_argument("--retries", type=int, default=200, help="marked events per scenario")
     parser.add_argument("--delay", type=int, default=2, help="the retry tier's delay, seconds")
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument(
+        "--register-ms", type=float, default=0.0, help="each register call answers after this"
+    )
     parser.add_argument("--phases", action="store_true", help="time where the lateness goes")
     args = parser.parse_args()
     outcomes = []
@@ -383,6 +407,7 @@ async def main() -> None:
             "delay": args.delay,
             "partitions": args.partitions,
             "phases": args.phases,
+            "register_ms": args.register_ms,
         }
         for name, busy in (("idle", 0), ("busy", args.events)):
             outcomes.append(await scenario(kafka.address, Path(tmp), name, busy=busy, **common))
