@@ -111,8 +111,9 @@ def _letters(topics: WorkerTopics, count: int, partitions: int) -> Iterator[tupl
 
 
 async def fill(bootstrap: str, topics: WorkerTopics, count: int, partitions: int) -> None:
+    # as the runtime's producer is set (its record batches are what a tail read decodes)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=262144
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
     )
     await producer.start()
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,18 +16,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import Connection, func, inspect, select
 
 from services.console.sources import NoLedgerError, WorkerSource
-from shared.delivery import headers as h
+from services.console.tally import ClassTally, Offsets
 from shared.delivery.dlq_read import DeadLetter, read_tails
 from shared.delivery.ledger import Ledger
 from shared.delivery.ledger_schema import replay_audit
-from shared.delivery.status import NO_CLASS, PartitionLag, WorkerStatus
+from shared.delivery.status import PartitionLag, WorkerStatus
 from shared.kafka import admin_client, existing_partitions, standalone_consumer
 
 log = structlog.get_logger("regbridge.console")
 NEWEST = 5  # dead letters the overview lists per worker
 TALLY_WAIT_S = 0.1  # how long a page waits for the tally to read what is new
 PARTITIONS_TTL_S = 30.0  # a topic made or grown shows within this long
-Offsets = dict[TopicPartition, int]
 
 
 @dataclass(frozen=True)
@@ -56,73 +54,8 @@ class WorkerView:
         return self.status.health or {}
 
 
-class ClassTally:
-    """The error classes of one dead-letter topic: read once from the beginning, then only the
-    letters written since; a partition whose beginning moved (retention) is counted again."""
-
-    def __init__(self, consumer: AIOKafkaConsumer, request_timeout_s: float) -> None:
-        self._consumer = consumer
-        self._timeout = request_timeout_s
-        self._counts: dict[TopicPartition, Counter[str]] = {}
-        self._start: Offsets = {}
-        self._next: Offsets = {}
-
-    def behind(self, begin: Offsets, end: Offsets) -> bool:
-        return any(
-            self._next.get(tp, -1) < end[tp] or self._start.get(tp) != begin[tp] for tp in end
-        )
-
-    def counted(self) -> tuple[dict[str, int], int]:
-        total: Counter[str] = Counter()
-        for counts in self._counts.values():
-            total.update(counts)
-        return dict(total.most_common()), total.total()
-
-    async def catch_up(self, begin: Offsets, end: Offsets) -> None:
-        for tp in end:
-            if self._start.get(tp) != begin[tp] or self._next.get(tp, 0) > end[tp]:
-                self._start[tp], self._next[tp], self._counts[tp] = begin[tp], begin[tp], Counter()
-        todo = {tp: end[tp] for tp in end if self._next[tp] < end[tp]}
-        if not todo:
-            return
-        consumer = self._consumer
-        consumer.assign(list(todo))
-        for tp in todo:
-            consumer.seek(tp, self._next[tp])
-        stalled_since = time.monotonic()
-        try:
-            while todo:
-                batches = await consumer.getmany(*todo, timeout_ms=500, max_records=2000)
-                for tp, records in batches.items():
-                    counts = self._counts[tp]
-                    for record in records:
-                        if record.offset < todo.get(tp, -1):
-                            counts[_error_class(record.headers)] += 1
-                            self._next[tp] = record.offset + 1
-                for tp in list(todo):
-                    position = await consumer.position(tp)
-                    if position >= todo[tp]:
-                        self._next[tp] = max(self._next[tp], todo[tp])
-                        consumer.pause(tp)
-                        del todo[tp]
-                if batches:
-                    stalled_since = time.monotonic()
-                elif time.monotonic() - stalled_since > self._timeout:
-                    raise TimeoutError(f"no progress towards the end offsets {end}")
-                await asyncio.sleep(0)  # let pages be answered between batches
-        finally:
-            consumer.unsubscribe()  # nothing fetched in the background between two catch-ups
-
-
 def has_table(conn: Connection, name: str) -> bool:
     return bool(inspect(conn).has_table(name))
-
-
-def _error_class(headers: Any) -> str:
-    for name, value in headers or ():
-        if name == h.ERROR_CLASS:
-            return str(value.decode("utf-8", "replace"))
-    return NO_CLASS
 
 
 class WorkerLink:
@@ -223,7 +156,7 @@ class WorkerLink:
             self._tally_task = asyncio.create_task(tally.catch_up(begin, end))
         if self._tally_task is not None:
             await asyncio.wait({self._tally_task}, timeout=wait_s)
-        classes, counted = tally.counted()
+        classes, counted = tally.counted(end)
         return classes, counted, not tally.behind(begin, end)
 
     async def replayed(self) -> int | None:
