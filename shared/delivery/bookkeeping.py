@@ -112,11 +112,12 @@ def settlement(chunk: Sequence[tuple[Item, Fate]], books: Mapping[str, RecordBoo
         item.identity.record_id for item, fate in chunk if item.identity and maybe_applied(fate)
     }
     result.settled_records.extend(record for record in books if record not in maybe)
+    waiting = {(record, p.event_id) for record, book in books.items() for p in book.parked}
     for item, fate in chunk:
         identity: EventIdentity | None = item.identity
         if identity is None:
             continue
-        was_parked = any(p.event_id == identity.event_id for p in books[identity.record_id].parked)
+        was_parked = (identity.record_id, identity.event_id) in waiting
         if isinstance(fate, Applied):
             result.accepted.append((identity, fate.reference))
         elif isinstance(fate, Skipped):

@@ -219,10 +219,15 @@ class ReplayAuditEntry:
     forced: bool = False
 
 
+_NEW = Decision("new", None, None, None)
+
+
 def judge(
     identity: EventIdentity, outcome: str | None, record: Any | None, flight: InFlight | None
 ) -> Decision:
     """The decision rule, from the event's outcome row, its record's row and in-flight row."""
+    if outcome is None and record is None and flight is None:
+        return _NEW  # (most of a chunk: one value for all)
     reference = None if record is None else str(record.reference)
     applied = None if record is None else int(record.applied_version)
     kind: DecisionKind
