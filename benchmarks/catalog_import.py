@@ -5,9 +5,15 @@
 
 Runs the HSA sandbox, the importer (`regbridge catalog import-now`), the catalog sync
 (`regbridge run catalog`) and a CatalogView each in a process of its own against the local broker,
-and prints: wall time and messages published for the first import, for an import after the
-given share of units changed, and for an import with nothing changed; peak RSS of each process;
-and the delay from a notification to the change being visible in a CatalogView.
+and prints: wall time and messages published for the first import (everything new), for an import
+after the given share of units changed, for one after every unit changed, and for an import with
+nothing changed; peak RSS of each process; and the delay from a notification to the change being
+visible in a CatalogView.
+
+The baseline, measured before each import against the same export of the same sandbox: a child
+process that only reads the export and parses it with the import's own parser
+(`DirectoryClient.export` and `normalise_hsa_unit`), without Kafka. Each import prints its wall
+time divided by that baseline's.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from pathlib import Path
 
 import httpx
 
+from services.catalog.directory_client import DirectoryClient
+from services.catalog.normalise import InvalidUnitError, normalise_hsa_unit
 from services.devstack.infra import provide_kafka
 from services.sandboxes.hsa.directory import HsaDirectory
 from shared.catalog.view import CatalogView
@@ -35,6 +43,24 @@ from shared.settings import KafkaSettings
 from shared.topics import TopicSpec, ensure_topics
 
 CLI = [sys.executable, "-m", "services.cli"]
+READ_AND_PARSE = [sys.executable, "-m", "benchmarks.catalog_import", "--read-and-parse"]
+
+
+async def read_and_parse(hsa_url: str) -> int:
+    """The baseline: read HSA's export and normalise each unit as the import does; no Kafka."""
+    client = DirectoryClient(hsa_url)
+    units = 0
+    try:
+        async for row in client.export():
+            if row.unit is not None:
+                try:
+                    normalise_hsa_unit(row.unit)
+                    units += 1
+                except InvalidUnitError:
+                    pass
+    finally:
+        await client.aclose()
+    return units
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -100,7 +126,17 @@ async def main() -> None:
     parser.add_argument("--units", type=int, default=300_000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--notifications", type=int, default=20)
+    parser.add_argument(
+        "--all-changed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also import after every unit changed (about a minute more at 300,000)",
+    )
+    parser.add_argument("--read-and-parse", metavar="HSA_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.read_and_parse:  # the baseline's child process
+        print(await read_and_parse(args.read_and_parse))
+        return
     suffix = uuid.uuid4().hex[:8]
     topics = {
         "units": f"bench.care-units.{suffix}",
@@ -157,18 +193,24 @@ async def main() -> None:
         }
         rows = []
         try:
-            t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
-            rows.append(("first import (everything new)", t, published_of(out), rss))
-            httpx.post(
-                f"{hsa_url}/admin/changes",
-                json={"share": args.changed, "notify": False},
-                timeout=120,
-            ).raise_for_status()
-            httpx.post(f"{hsa_url}/admin/export/cut", timeout=120).raise_for_status()
-            t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
-            rows.append((f"import after {args.changed:.0%} changed", t, published_of(out), rss))
-            t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
-            rows.append(("import with nothing changed", t, published_of(out), rss))
+
+            def measure(name: str) -> None:
+                baseline, _, _ = run_measured([*READ_AND_PARSE, hsa_url], env)
+                t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
+                rows.append((name, t, published_of(out), rss, baseline))
+
+            def change(share: float) -> None:
+                body = {"share": share, "notify": False}
+                httpx.post(f"{hsa_url}/admin/changes", json=body, timeout=300).raise_for_status()
+                httpx.post(f"{hsa_url}/admin/export/cut", timeout=120).raise_for_status()
+
+            measure("first import (everything new)")
+            change(args.changed)
+            measure(f"import after {args.changed:.0%} changed")
+            measure("import with nothing changed")
+            if args.all_changed:
+                change(1.0)
+                measure("import after 100% changed")
             directory = HsaDirectory(args.units, 1)  # the sandbox's own (seed 1): same ids
             sample = [directory.hsa_id_of(i * 7919 % args.units) for i in range(args.notifications)]
             delays, load, units = await notification_delays(env, hsa_url, kafka, topics, sample)
@@ -177,9 +219,15 @@ async def main() -> None:
             sandbox.wait(timeout=60)
     view_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.units} units in the HSA sandbox; {units} in the catalog after the imports")
-    print(f"{'full import':<34}{'wall s':>8}{'published':>11}{'peak RSS MB':>13}")
-    for name, seconds, published, rss in rows:
-        print(f"{name:<34}{seconds:>8.1f}{published:>11}{rss:>13.0f}")
+    print(
+        f"{'full import':<34}{'wall s':>8}{'published':>11}{'peak RSS MB':>13}"
+        f"{'read+parse s':>14}{'import/parse':>14}"
+    )
+    for name, seconds, published, rss, baseline in rows:
+        print(
+            f"{name:<34}{seconds:>8.1f}{published:>11}{rss:>13.0f}"
+            f"{baseline:>14.1f}{seconds / baseline:>13.2f}x"
+        )
     print(f"CatalogView (this process): ready in {load:.1f} s, peak RSS {view_rss:.0f} MB")
     delays.sort()
     print(
