@@ -2,7 +2,7 @@
 and input busy.
 
     .venv/bin/python -m benchmarks.retry_lateness [--events 100000] [--retries 200] [--delay 2]
-        [--partitions 3] [--register-ms 0] [--phases]
+        [--partitions 3] [--register-ms 0] [--chunk-size N] [--phases]
 
 One broker (started without Docker, as the other benchmarks), the real `DeliveryRuntime` with a
 register in-process that answers at once and fails each marked event transiently exactly once,
@@ -215,6 +215,7 @@ async def scenario(
     partitions: int,
     phases: bool,
     register_ms: float,
+    chunk_size: int | None,
 ) -> Measured:
     worker = FlakyRegister(f"late{name}{uuid.uuid4().hex[:6]}", register_ms / 1000)
     tier = f"{delay}s"
@@ -236,8 +237,9 @@ async def scenario(
     circuit = CircuitBreaker(min_calls=10**9, consecutive_failures=10**9)
     timer = Phases() if phases else None
     started = time.perf_counter()
+    options: dict[str, Any] = {} if chunk_size is None else {"chunk_size": chunk_size}
     async with running_runtime(
-        bootstrap, worker, ledger, input_topic, tiers=(tier,), circuit=circuit
+        bootstrap, worker, ledger, input_topic, tiers=(tier,), circuit=circuit, **options
     ) as runtime:
         watcher = None
         if timer is not None:
@@ -344,7 +346,7 @@ def print_report(args: argparse.Namespace, outcomes: list[Measured]) -> None:
     print(
         f"retry tier {args.delay}s; {args.retries} marked events per scenario, each failed once;"
         f" busy stream {args.events} events; {args.partitions} partitions; ledger on SQLite;"
-        f" register answers in {args.register_ms:g} ms"
+        f" register answers in {args.register_ms:g} ms; chunks of {args.chunk_size or 'default'}"
     )
     head = f"{'scenario':<8}{'retries':>8}{'min s':>9}{'p50 s':>9}{'p99 s':>9}{'max s':>9}"
     print(head + f"{'early':>7}{'p99 vs idle':>13}")
@@ -398,6 +400,7 @@ async def main() -> None:
     parser.add_argument(
         "--register-ms", type=float, default=0.0, help="each register call answers after this"
     )
+    parser.add_argument("--chunk-size", type=int, help="the runtime's chunk size (its default)")
     parser.add_argument("--phases", action="store_true", help="time where the lateness goes")
     args = parser.parse_args()
     outcomes = []
@@ -408,6 +411,7 @@ async def main() -> None:
             "partitions": args.partitions,
             "phases": args.phases,
             "register_ms": args.register_ms,
+            "chunk_size": args.chunk_size,
         }
         for name, busy in (("idle", 0), ("busy", args.events)):
             outcomes.append(await scenario(kafka.address, Path(tmp), name, busy=busy, **common))
