@@ -9,7 +9,9 @@ Every consumer reads the same topic on the same broker in the same run, against 
 The bare FastStream subscriber parses the JSON and calls the register, one event at a time per
 partition, as FastStream runs with an ack policy. Rates are taken between the first and the last
 acceptance (start-up and consumer-group joins left out for all alike) and reported as ratios to
-the bare subscriber on the same register; the machine is shared and noisy.
+the bare subscriber on the same register; the machine is shared and noisy. µs/event is wall time
+per event; CPU µs/event is this process's CPU per event over the same span (the consumer, its
+ledger client and, in-process, the register; the HTTP double and the broker run elsewhere).
 """
 
 from __future__ import annotations
@@ -44,12 +46,22 @@ class Clocked:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.cpu: list[float] = []  # this process's CPU seconds at the first and latest tick
 
     def tick(self) -> None:
         self.times.append(time.perf_counter())
+        cpu = time.process_time()
+        if self.cpu:
+            self.cpu[1:] = [cpu]
+        else:
+            self.cpu.append(cpu)
 
     def rate(self) -> float:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+    def cpu_us(self) -> float:
+        """CPU µs of this process per event between the first and the last acceptance."""
+        return (self.cpu[-1] - self.cpu[0]) / (len(self.times) - 1) * 1e6
 
 
 class InProcessWorker(DoubleWorker):
@@ -83,7 +95,7 @@ def start_double() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+async def raw_consume(bootstrap: str, topic: str, n: int) -> Clocked:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -102,10 +114,10 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
                 seen += len(records)
     finally:
         await consumer.stop()
-    return clocked.rate()
+    return clocked
 
 
-async def bare_faststream(bootstrap: str, topic: str, n: int, url: str | None) -> float:
+async def bare_faststream(bootstrap: str, topic: str, n: int, url: str | None) -> Clocked:
     broker = KafkaBroker(bootstrap, logger=None)
     clocked, done = Clocked(), asyncio.Event()
     client = httpx.AsyncClient(base_url=url) if url else None
@@ -128,12 +140,12 @@ async def bare_faststream(bootstrap: str, topic: str, n: int, url: str | None) -
         await asyncio.wait_for(done.wait(), 900)
     if client is not None:
         await client.aclose()
-    return clocked.rate()
+    return clocked
 
 
 async def runtime_rate(
     bootstrap: str, topic: str, n: int, url: str | None, ledger_url: str
-) -> float:
+) -> Clocked:
     ledger = Ledger.from_url(ledger_url)
     await ledger.create_schema()
     clocked = Clocked()
@@ -146,7 +158,7 @@ async def runtime_rate(
             await asyncio.sleep(0.2)
     await worker.aclose()
     await ledger.close()
-    return clocked.rate()
+    return clocked
 
 
 async def main() -> None:
@@ -157,7 +169,7 @@ async def main() -> None:
     args = parser.parse_args()
     n = args.events
     double, url = start_double()
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, Clocked, float]] = []
     try:
         with provide_kafka() as kafka, provide_postgres() as pg, TemporaryDirectory() as tmp:
             bootstrap = kafka.address
@@ -176,14 +188,17 @@ async def main() -> None:
                 bare = await bare_faststream(bootstrap, topic, n, register_url)
                 rate = await runtime_rate(bootstrap, topic, n, register_url, ledger_url)
                 rows.append((f"bare FastStream, {register}", bare, 1.0))
-                rows.append((f"regbridge runtime ({store}), {register}", rate, rate / bare))
+                rows.append(
+                    (f"regbridge runtime ({store}), {register}", rate, rate.rate() / bare.rate())
+                )
     finally:
         double.terminate()
         double.wait(timeout=30)
     print(f"{n} events, {args.partitions} partitions; ledger on {store}")
-    print(f"{'consumer':<48}{'events/s':>10}{'vs bare':>9}")
-    for name, value, ratio in rows:
-        print(f"{name:<48}{value:>10.0f}{ratio:>9.2f}")
+    print(f"{'consumer':<48}{'events/s':>10}{'vs bare':>9}{'µs/event':>10}{'CPU µs/event':>14}")
+    for name, clocked, ratio in rows:
+        rate = clocked.rate()
+        print(f"{name:<48}{rate:>10.0f}{ratio:>9.2f}{1e6 / rate:>10.1f}{clocked.cpu_us():>14.1f}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,16 @@ from shared.delivery.batcher import Batcher, SubmitFn
 from shared.delivery.bookkeeping import Bookkeeper, RecordBook
 from shared.delivery.clock import Clock
 from shared.delivery.errors import ConfigurationError, InvalidEventError
-from shared.delivery.fates import DeadLettered, Failed, Fate, HandedBack, Verdict, decide
+from shared.delivery.fates import (
+    TAIL,
+    DeadLettered,
+    Done,
+    Failed,
+    Fate,
+    HandedBack,
+    Verdict,
+    decide,
+)
 from shared.delivery.guards import Flow, Guards
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
@@ -53,72 +62,23 @@ class ChunkRunner:
     metrics: Metrics
     publish: Publish  # every message durable (acks=all) before it returns
     tracing: EventTracing | None = None  # None: tracing off, no spans at all
+    halted: Callable[[], str | None] = lambda: None  # why nothing more is sent (handed back)
+
+    limit: asyncio.Semaphore = field(init=False)  # register calls in flight, across chunks
+
+    def __post_init__(self) -> None:
+        self.limit = asyncio.Semaphore(self.options.max_in_flight)
 
     async def run(self, chunk: Sequence[Inbound]) -> ChunkResult:
-        items = [Item(index, inbound) for index, inbound in enumerate(chunk)]
-        if self.tracing is None:
-            return await self._run(items)
-        self.tracing.start(items)
-        try:
-            result = await self._run(items)
-        except BaseException as exc:  # spans end even when the chunk fails
-            self.tracing.abort(items, exc)
-            raise
-        self.tracing.finish(result.fates)
-        return result
+        """One chunk through every step, alone (the runtime overlaps them with `ChunkJob`)."""
+        job = self.job(chunk)
+        await job.deliver()
+        job.decide()
+        return await job.finish()
 
-    async def _run(self, items: list[Item]) -> ChunkResult:
-        now = self.clock.now()
-        verdicts = self._parse(items)
-        books = await self.books.open(items, now)
-        calls = await self._walk(items, books, verdicts)
-        fates = decide(
-            [(item.inbound, verdicts[item.index]) for item in items],
-            register_down=self.guards.register_down(calls),
-            retry=self.retry,
-            now=now,
-            admit=self.guards.admit,
-        )
-        chunk = tuple(zip(items, fates, strict=True))
-        await self.publish(self._messages(chunk, now))
-        await self.books.settle(chunk, books, now)
-        self.metrics.count(self.worker.name, [fate for _, fate in chunk])
-        self._log_dead_letters(chunk)
-        return ChunkResult(chunk, self.guards.flow(_configuration(chunk), self.clock.now()))
-
-    def _parse(self, items: Sequence[Item]) -> dict[int, Verdict]:
-        """Every record parsed; the verdicts of those that cannot be."""
-        verdicts: dict[int, Verdict] = {}
-        for item in items:
-            try:
-                item.identity, item.event = self.worker.parse(item.inbound.value)
-            except InvalidEventError as exc:
-                verdicts[item.index] = Failed(exc)
-        return verdicts
-
-    async def _walk(
-        self, items: Sequence[Item], books: Mapping[str, RecordBook], verdicts: dict[int, Verdict]
-    ) -> list[Call]:
-        """Each record's events along its path (records concurrently); the register's answers."""
-        by_record: dict[str, list[Item]] = {}
-        for item in items:
-            if item.identity is not None:
-                by_record.setdefault(item.identity.record_id, []).append(item)
-        submit: SubmitFn = self.worker.submit
-        if self.tracing is not None:
-            submit = self.tracing.traced_submit(submit, items)
-        sender = Sender(
-            self.worker,
-            Batcher(submit, self.options.batch_size, self.options.batch_linger),
-            asyncio.Semaphore(self.options.max_in_flight),
-            self.clock,
-            self.metrics,
-        )
-        paths = [RecordPath(group, books[record], sender) for record, group in by_record.items()]
-        for walked in await asyncio.gather(*(path.walk() for path in paths)):
-            verdicts.update((item.index, verdict) for item, verdict in walked)
-        await sender.batcher.close()
-        return sender.calls
+    def job(self, chunk: Sequence[Inbound]) -> ChunkJob:
+        """A chunk parsed, its steps ready to run one by one."""
+        return ChunkJob(self, chunk)
 
     def _log_dead_letters(self, chunk: Sequence[tuple[Item, Fate]]) -> None:
         """Each dead letter once, at warning, when it is durable (identity numbers masked)."""
@@ -140,6 +100,154 @@ class ChunkRunner:
                     pass_on_trace(item.inbound.headers, message)
             messages.extend(mine)
         return messages
+
+
+Partition = tuple[str, int]  # (topic, partition)
+
+
+class ChunkJob:
+    """One chunk's steps, for a runtime that overlaps chunks: `deliver` (open the books, each
+    record's path, the register's answers), `decide` (every fate), `finish` (publish, settle).
+
+    `floor` holds the partitions an earlier chunk handed back, from the offset it handed back:
+    every event of this chunk there is handed back too (the partition is read again from the
+    earlier offset), and none of them is sent once the floor is known."""
+
+    def __init__(self, runner: ChunkRunner, chunk: Sequence[Inbound]) -> None:
+        self.runner = runner
+        self.items = [Item(index, inbound) for index, inbound in enumerate(chunk)]
+        self.floor: dict[Partition, int] = {}
+        self.fates: tuple[tuple[Item, Fate], ...] = ()
+        self._verdicts = self._parse()
+        self._books: dict[str, RecordBook] = {}
+        self._calls: list[Call] = []
+        self._now = runner.clock.now()
+        self._traced = False
+
+    @property
+    def records(self) -> set[str]:
+        """The records this chunk's parsed events belong to."""
+        return {item.identity.record_id for item in self.items if item.identity is not None}
+
+    def partitions(self) -> dict[Partition, int]:
+        """Each partition of the chunk and its first offset in it."""
+        first: dict[Partition, int] = {}
+        for item in self.items:
+            key = (item.inbound.topic, item.inbound.partition)
+            first[key] = min(first.get(key, item.inbound.offset), item.inbound.offset)
+        return first
+
+    def floored(self, item: Item) -> bool:
+        at = self.floor.get((item.inbound.topic, item.inbound.partition))
+        return at is not None and item.inbound.offset >= at
+
+    async def deliver(self) -> None:
+        runner = self.runner
+        if runner.tracing is not None:
+            runner.tracing.start(self.items)
+            self._traced = True
+        try:
+            self._now = runner.clock.now()
+            self._books = await runner.books.open(self.items, self._now)
+            for item in self.items:
+                if self.floored(item):
+                    self._verdicts[item.index] = Done(HandedBack(TAIL))
+            self._calls = await self._walk()
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+
+    def decide(self) -> Sequence[tuple[Item, Fate]]:
+        runner = self.runner
+        fates = decide(
+            [(item.inbound, self._verdicts[item.index]) for item in self.items],
+            register_down=runner.guards.register_down(self._calls),
+            retry=runner.retry,
+            now=self._now,
+            admit=runner.guards.admit,
+            floor=self.floor,
+        )
+        self.fates = tuple(zip(self.items, fates, strict=True))
+        return self.fates
+
+    def handed_back(self) -> dict[Partition, int]:
+        """The partitions this chunk hands back, each from its first handed-back offset."""
+        first: dict[Partition, int] = {}
+        for item, fate in self.fates:
+            if isinstance(fate, HandedBack):
+                key = (item.inbound.topic, item.inbound.partition)
+                first[key] = min(first.get(key, item.inbound.offset), item.inbound.offset)
+        return first
+
+    async def finish(self) -> ChunkResult:
+        runner, chunk = self.runner, self.fates
+        try:
+            await runner.publish(runner._messages(chunk, self._now))
+            await runner.books.settle(chunk, self._books, self._now)
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+        runner.metrics.count(runner.worker.name, [fate for _, fate in chunk])
+        runner._log_dead_letters(chunk)
+        if self._traced and runner.tracing is not None:
+            runner.tracing.finish(chunk)
+        return ChunkResult(chunk, runner.guards.flow(_configuration(chunk), runner.clock.now()))
+
+    def abort(self, exc: BaseException) -> None:
+        """The chunk failed as a whole: its spans end as errors (once)."""
+        if self._traced and self.runner.tracing is not None:
+            self._traced = False
+            self.runner.tracing.abort(self.items, exc)
+
+    def _parse(self) -> dict[int, Verdict]:
+        """Every record parsed; the verdicts of those that cannot be."""
+        verdicts: dict[int, Verdict] = {}
+        parse = self.runner.worker.parse
+        for item in self.items:
+            try:
+                item.identity, item.event = parse(item.inbound.value)
+            except InvalidEventError as exc:
+                verdicts[item.index] = Failed(exc)
+        return verdicts
+
+    async def _walk(self) -> list[Call]:
+        """Each record's events along its path (records concurrently); the register's answers."""
+        runner, verdicts = self.runner, self._verdicts
+        by_record: dict[str, list[Item]] = {}
+        for item in self.items:
+            if item.identity is not None and item.index not in verdicts:
+                by_record.setdefault(item.identity.record_id, []).append(item)
+        if not by_record:
+            return []
+        submit: SubmitFn = runner.worker.submit
+        if runner.tracing is not None:
+            submit = runner.tracing.traced_submit(submit, self.items)
+        sender = Sender(
+            runner.worker,
+            Batcher(submit, runner.options.batch_size, runner.options.batch_linger),
+            runner.limit,
+            runner.clock,
+            runner.metrics,
+            runner.halted,
+        )
+        paths = [
+            RecordPath(group, self._books[record], sender) for record, group in by_record.items()
+        ]
+        # As many walkers as events may be out at once (`max_in_flight`), each
+        # taking the next record when done: not a task per record.
+        width = min(len(paths), runner.options.max_in_flight)
+        todo = iter(paths)
+
+        async def walker() -> None:
+            for path in todo:
+                verdicts.update((item.index, verdict) for item, verdict in await path.walk())
+
+        if width == 1:
+            await walker()
+        else:
+            await asyncio.gather(*(walker() for _ in range(width)))
+        await sender.batcher.close()
+        return sender.calls
 
 
 def _dead_letter_fields(item: Item, fate: DeadLettered) -> dict[str, object]:

@@ -87,6 +87,14 @@ class NotYetKnownError(TransientError):
         self.final_class = final_class
 
 
+class HaltedError(TransientError):
+    """Not sent: the worker is stopping, or its ledger is unreachable (what is sent now could not
+    be settled). The event is handed back — left in Kafka, read again — so that a drain waits
+    only for the calls already out, and nothing goes out while the ledger is away."""
+
+    error_class = "halted"
+
+
 class PermanentError(DeliveryError):
     """Will never succeed as it is: the event goes to the dead-letter topic at once."""
 

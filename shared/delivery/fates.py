@@ -8,7 +8,7 @@ what only the whole chunk knows: whether the register is down, and the retry sch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
+    HaltedError,
     InvalidEventError,
     NotOursError,
     NotYetAppliedError,
@@ -110,7 +111,7 @@ def maybe_applied(fate: Fate) -> bool:
         isinstance(fate, Retrying | HandedBack)
         and not fate.follows
         and isinstance(fate.error, TransientError)
-        and not isinstance(fate.error, ThrottledError | NotYetAppliedError)
+        and not isinstance(fate.error, ThrottledError | NotYetAppliedError | HaltedError)
     )
 
 
@@ -156,14 +157,15 @@ def decide(
     retry: RetryPolicy,
     now: datetime,
     admit: Callable[[Sequence[Fate]], list[Fate]] = list,
+    floor: Mapping[tuple[str, int], int] | None = None,
 ) -> list[Fate]:
     """Every event's fate, in chunk order. A failure is retried (or dead-lettered when its
     retries are spent), handed back while the register is down or misconfigured, or
     dead-lettered at once when permanent; the events behind it share its fate. `admit` (the
     dead-letter limit) may hand dead letters back; whatever is handed back takes the rest of its
-    partition with it."""
+    partition with it, as does an earlier chunk's hand-back (`floor`: partition → offset)."""
     fates = admit(_fates(chunk, register_down, retry, now))
-    return _hand_back_tails([inbound for inbound, _ in chunk], fates)
+    return _hand_back_tails([inbound for inbound, _ in chunk], fates, floor or {})
 
 
 def _fates(
@@ -183,12 +185,14 @@ def _fates(
     return [fate for fate in fates if fate is not None]
 
 
-def _hand_back_tails(inbound: Sequence[Inbound], fates: Sequence[Fate]) -> list[Fate]:
+def _hand_back_tails(
+    inbound: Sequence[Inbound], fates: Sequence[Fate], floor: Mapping[tuple[str, int], int]
+) -> list[Fate]:
     """The partition is sought back to its first handed-back event and read again from there:
     every later event of that partition in the chunk is handed back too, unsettled and without a
     result, so that reading it again gives it its one fate (an event the register took in this
     chunk keeps its in-flight row and is looked up, not sent, when read again)."""
-    first: dict[tuple[str, int], int] = {}
+    first = dict(floor)
     for record, fate in zip(inbound, fates, strict=True):
         if isinstance(fate, HandedBack):
             key = (record.topic, record.partition)
@@ -222,6 +226,8 @@ def _failed(
         return DeadLettered(error.error_class, error.message, error)
     if isinstance(error, ConfigurationError):
         return HandedBack(f"configuration error: {error.message}", error)
+    if isinstance(error, HaltedError):
+        return HandedBack(error.message, error)
     if register_down:
         return HandedBack("register unavailable: circuit open", error)
     failures = inbound.failures + 1

@@ -17,6 +17,9 @@ class RuntimeOptions(BaseModel):
 
     retry_horizon: str = Field(default="1d", description="no retry after this long: dead letter")
     chunk_size: int = Field(default=500, ge=1, description="records fetched and settled at once")
+    chunks_in_hand: int = Field(
+        default=2, ge=1, description="chunks of one consumer overlapping (1: one at a time)"
+    )
     max_in_flight: int = Field(default=64, ge=1, description="concurrent register calls")
     batch_size: int = Field(default=1, ge=1, description="events per register call")
     batch_linger: float = Field(default=0.02, ge=0, description="seconds a batch waits to fill")

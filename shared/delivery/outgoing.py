@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from shared.delivery import headers as h
@@ -133,7 +134,7 @@ def result_message(
         "record_id": record_id,
         "record_version": record_version,
         "status": status,
-        "at": now.isoformat(),
+        "at": _iso(now),
     }
     body.update({name: value for name, value in extra.items() if value is not None})
     return Outgoing(topic, record_id.encode(), json.dumps(body).encode(), [])
@@ -217,6 +218,12 @@ class Writer:
                 **extra,
             )
         ]
+
+
+@lru_cache(maxsize=8)
+def _iso(at: datetime) -> str:
+    """A chunk's time, written once for all its results."""
+    return at.isoformat()
 
 
 def key_text(key: bytes | None) -> str:

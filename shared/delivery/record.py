@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from shared.delivery.clock import Clock
 from shared.delivery.errors import (
     ConfigurationError,
     DeliveryError,
+    HaltedError,
     NothingToSendError,
     PermanentError,
     TransientError,
@@ -74,6 +75,7 @@ class Sender:
     limit: asyncio.Semaphore
     clock: Clock
     metrics: Metrics
+    halted: Callable[[], str | None] = lambda: None  # why nothing more is sent, if so
     calls: list[Call] = field(default_factory=list)
 
     async def send(
@@ -97,6 +99,8 @@ class Sender:
                     self.metrics.reconciled.labels(self.worker.name).inc()
                     return found
             async with self.limit:
+                if (why := self.halted()) is not None:  # only the calls already out finish
+                    return HaltedError(f"not sent: {why}; read again later")
                 started = self.clock.now()
                 outcome = await self.batcher.submit(submission)
                 self.metrics.observe_latency(self.worker.name, self.clock.now() - started)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from opentelemetry.trace import TracerProvider
 
 from shared.delivery import headers as h
 from shared.delivery.bookkeeping import Bookkeeper
-from shared.delivery.chunk import ChunkResult, ChunkRunner
+from shared.delivery.chunk import ChunkRunner, Partition
 from shared.delivery.clock import Clock, SystemClock
 from shared.delivery.guards import (
     CircuitBreaker,
@@ -30,6 +29,7 @@ from shared.delivery.guards import (
     Resume,
 )
 from shared.delivery.lag import REFRESH_SECONDS, LagGauges
+from shared.delivery.lanes import Batch, InHand, Lane, RecordGate
 from shared.delivery.ledger import Ledger, LedgerUnavailableError
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
@@ -63,7 +63,7 @@ class Status:
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hands partitions over cleanly, and pauses fresh ones again while the worker must wait.
 
-    Revoked: the chunk in hand (of either consumer) is finished — published, settled and its
+    Revoked: the chunks in hand of that consumer are finished — published, settled and their
     offsets committed, which the group still accepts while it prepares to rebalance — before the
     partitions go, so their next owner starts exactly where this one stopped. A chunk fetched
     before the rebalance and not yet started is dropped (the assignment epoch moved on): its
@@ -76,8 +76,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self._runtime.epochs[self._name] += 1
-        async with self._runtime.chunk_lock:  # wait for the chunk in hand, if any
-            pass
+        lane = self._runtime.lanes.get(self._name)
+        if lane is not None:
+            await lane.settled()  # the chunks in hand finish first
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self._runtime.epochs[self._name] += 1
@@ -114,6 +115,8 @@ class DeliveryRuntime:
             circuit, DlqLimit(options.dlq_max_share, options.dlq_window, options.dlq_min_events)
         )
         self.retry = RetryPolicy.from_names(list(topics.retry_tiers), options.retry_horizon)
+        self._stopping = asyncio.Event()
+        self._ledger_lost = False  # a chunk found the ledger unreachable; until it answers again
         self.chunks = ChunkRunner(
             worker=worker,
             books=Bookkeeper(ledger, worker.name),
@@ -125,12 +128,13 @@ class DeliveryRuntime:
             metrics=self.metrics,
             publish=self._publish,
             tracing=EventTracing.create(tracer_provider, worker.name, topics.consumer_group),
+            halted=self._halted,
         )
         self.status = Status()
         self.consumers: dict[str, AIOKafkaConsumer] = {}
         self._producer: AIOKafkaProducer | None = None
-        self._stopping = asyncio.Event()
-        self.chunk_lock = asyncio.Lock()  # one chunk at a time: the ledger sees records in order
+        self.gate = RecordGate()  # a record's chunks one after the other: the ledger sees order
+        self.lanes: dict[str, Lane] = {}  # each consumer's chunks in hand
         self.epochs = {"input": 0, "retry": 0}  # assignment changes per consumer (rebalances)
         self._resume_tasks: dict[TopicPartition, asyncio.Task[None]] = {}
         tier_topics = {topic: tier for tier, topic in topics.retry.items()}
@@ -151,8 +155,10 @@ class DeliveryRuntime:
         retry_topics = list(self.topics.retry.values())
         self.consumers = {
             "input": self._consumer(options, self.topics.consumer_group),
-            "retry": self._consumer(options, self.topics.retry_group),
+            "retry": self._consumer(options, self.topics.retry_group, fetch_max_wait_ms=100),
         }
+        depth = self.options.chunks_in_hand
+        self.lanes = {name: Lane(name, c, depth) for name, c in self.consumers.items()}
         await self._producer.start()
         try:
             for consumer in self.consumers.values():
@@ -189,10 +195,21 @@ class DeliveryRuntime:
     def stop(self) -> None:
         self._stopping.set()
 
-    def _consumer(self, options: dict[str, Any], group: str) -> AIOKafkaConsumer:
+    def _halted(self) -> str | None:
+        """Why the chunks in hand send nothing more (their unsent events are handed back)."""
+        if self._stopping.is_set():
+            return "the worker is stopping"
+        if self._ledger_lost:
+            return "the ledger is unreachable"
+        return None
+
+    def _consumer(
+        self, options: dict[str, Any], group: str, fetch_max_wait_ms: int = 500
+    ) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             **options,
             group_id=group,
+            fetch_max_wait_ms=fetch_max_wait_ms,  # the retry tiers': short, for due times
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.options.chunk_size,
@@ -201,30 +218,32 @@ class DeliveryRuntime:
 
     # -- loops -----------------------------------------------------------------------------
     async def _input_loop(self) -> None:
-        consumer = self.consumers["input"]
+        lane = self.lanes["input"]
+        consumer = lane.consumer
         while not self._stopping.is_set():
+            await lane.room()
             half_open = self.circuit.state is CircuitState.HALF_OPEN
             batch = await consumer.getmany(
                 timeout_ms=self.options.poll_timeout_ms,
                 max_records=1 if half_open else self.options.chunk_size,
             )
-            epoch = self.epochs["input"]
             records = [r for rs in batch.values() for r in rs]
-            if not records:
-                continue
-            inbound = [_inbound(r, from_retry=False) for r in records]
-            await self._handle(consumer, inbound, batch, epoch=epoch, name="input")
-            self._record_lag(consumer, batch)
+            if records:
+                inbound = [_inbound(r, from_retry=False) for r in records]
+                self._take(lane, inbound, batch)
+        await lane.settled()
+        lane.raise_failure()
 
     async def _retry_loop(self) -> None:
-        consumer = self.consumers["retry"]
+        lane = self.lanes["retry"]
+        consumer = lane.consumer
         while not self._stopping.is_set():
+            await lane.room()
             batch = await consumer.getmany(
                 timeout_ms=self.options.poll_timeout_ms, max_records=self.options.chunk_size
             )
             if not batch:
                 continue
-            epoch = self.epochs["retry"]
             now = self.clock.now()
             due: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
             for tp, records in batch.items():
@@ -240,7 +259,9 @@ class DeliveryRuntime:
                     due[tp] = records
             if due:
                 inbound = [_inbound(r, from_retry=True) for rs in due.values() for r in rs]
-                await self._handle(consumer, inbound, due, epoch=epoch, name="retry")
+                self._take(lane, inbound, due)
+        await lane.settled()
+        lane.raise_failure()
 
     async def _probe_loop(self) -> None:
         """While the circuit is open: wait for the probe time, then let one event through."""
@@ -284,42 +305,59 @@ class DeliveryRuntime:
         stopper.cancel()
 
     # -- one chunk -------------------------------------------------------------------------
-    async def _handle(
-        self,
-        consumer: AIOKafkaConsumer,
-        inbound: list[Inbound],
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        *,
-        epoch: int,
-        name: str,
-    ) -> None:
-        async with self.chunk_lock:
-            if self.epochs[name] != epoch:  # fetched before a rebalance: no longer ours to do
+    def _take(self, lane: Lane, inbound: list[Inbound], batch: Batch) -> None:
+        """A fetched chunk in hand: parsed, its records claimed, its steps started (no await
+        between the fetch and here, so hand-backs and claims follow the fetch order)."""
+        chunk = lane.chunk(self.chunks.job(inbound), batch, self.epochs[lane.name])
+        waits = self.gate.claim(chunk)
+        lane.start(chunk, self._handle(lane, chunk, waits))
+
+    async def _handle(self, lane: Lane, chunk: InHand, waits: set[asyncio.Future[None]]) -> None:
+        """A chunk's steps, overlapping others' (see `shared.delivery.lanes`)."""
+        job = chunk.job
+        try:
+            if waits:
+                await asyncio.wait(waits)  # earlier chunks of its records have settled
+            if self.epochs[lane.name] != chunk.epoch:  # fetched before a rebalance: not ours
                 log.info(
-                    "chunk_dropped_after_rebalance", worker=self.worker.name, events=len(inbound)
+                    "chunk_dropped_after_rebalance", worker=self.worker.name, events=len(job.items)
                 )
                 return
             try:
-                result = await self.chunks.run(inbound)  # its messages durable, ledger settled
+                await job.deliver()
+                await chunk.after_previous_decided()
+                job.decide()
+                self._hand_back(lane, chunk, job.handed_back())
+                chunk.decided.set()
+                result = await job.finish()  # its messages durable, its ledger settled
             except LedgerUnavailableError as exc:
-                self._hand_back(consumer, batch)
+                self._ledger_lost = True  # the other chunks in hand send nothing more
+                await chunk.after_previous_decided()
+                self._hand_back(lane, chunk, job.partitions(), whole=True)
+                await chunk.after_previous_done()
                 self._ledger_down(exc)
                 return
-            await self._commit(consumer, result, batch)
-            self._apply(result.flow)
+            self.gate.release(chunk)
+            await chunk.after_previous_done()
+            if lane.failure is None:  # an earlier chunk failed: its offsets must not be passed
+                await self._commit(lane, chunk)
+                self._apply(result.flow)
+                self._record_lag(lane.consumer, chunk.batch)
+        finally:
+            self.gate.release(chunk)
+            lane.finished(chunk)
 
     def _hand_back(
-        self,
-        consumer: AIOKafkaConsumer,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        self, lane: Lane, chunk: InHand, partitions: dict[Partition, int], *, whole: bool = False
     ) -> None:
-        """Leave a whole chunk in Kafka, uncommitted: it is read again from its first record."""
-        assigned = consumer.assignment()
-        for tp, records in batch.items():
-            if tp in assigned:
-                consumer.seek(tp, records[0].offset)
-        count = sum(len(records) for records in batch.values())
-        self.metrics.handed_back.labels(self.worker.name).inc(count)
+        """Seek each partition back to where the chunk hands it back (unless an earlier chunk
+        already sought it further back), and tell the later chunks in hand."""
+        mine = {key: offset for key, offset in partitions.items() if key not in chunk.job.floor}
+        for tp in lane.assigned(mine):
+            lane.consumer.seek(tp, mine[(tp.topic, tp.partition)])
+        lane.floor_later(chunk, mine)
+        if whole:
+            self.metrics.handed_back.labels(self.worker.name).inc(len(chunk.job.items))
 
     def _ledger_down(self, error: LedgerUnavailableError) -> None:
         """Stop taking input until the ledger answers again (`_ledger_loop` asks)."""
@@ -336,24 +374,20 @@ class DeliveryRuntime:
         if sends:
             await asyncio.gather(*sends)  # every retry, dead letter and result is durable
 
-    async def _commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        result: ChunkResult,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
-        back: dict[TopicPartition, int] = defaultdict(lambda: 2**63)
-        for inbound in result.handed_back():
-            tp = TopicPartition(inbound.topic, inbound.partition)
-            back[tp] = min(back[tp], inbound.offset)
+    async def _commit(self, lane: Lane, chunk: InHand) -> None:
+        """Commit what the chunk finished: up to its first handed-back event of a partition,
+        nothing where an earlier chunk handed the partition back."""
+        back = chunk.job.handed_back()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, records in batch.items():
-            offset = min(back[tp], records[-1].offset + 1) if tp in back else records[-1].offset + 1
-            offsets[tp] = OffsetAndMetadata(offset, "")
-            if tp in back and tp in consumer.assignment():  # no seek on a partition gone
-                consumer.seek(tp, offset)
+        for tp, records in chunk.batch.items():
+            key = (tp.topic, tp.partition)
+            if key in chunk.job.floor:
+                continue
+            offsets[tp] = OffsetAndMetadata(back.get(key, records[-1].offset + 1), "")
+        if not offsets:
+            return
         try:
-            await consumer.commit(offsets)
+            await lane.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # Not ours any more (the session expired mid-chunk): the new owner reprocesses the
             # chunk; the ledger skips what was settled and looks up what was in flight.
@@ -377,6 +411,8 @@ class DeliveryRuntime:
             self._resume_after(self.status.paused_reason)
 
     def _resume_after(self, reason: str) -> None:
+        if reason == "ledger":
+            self._ledger_lost = False
         log.info("worker_resumed", worker=self.worker.name, after=reason)
         self.metrics.paused.labels(self.worker.name, reason).set(0)
         self.status.paused_reason = None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
@@ -18,6 +20,7 @@ from shared.delivery.fates import BLOCKED
 from shared.delivery.guards import CircuitBreaker
 from shared.delivery.health import health_app
 from shared.delivery.ledger import Ledger
+from shared.delivery.worker import Outcome, Submission
 from shared.settings import KafkaSettings
 from shared.topics import dlq_topic, results_topic
 from tests.support.double_register.worker import DoubleWorker
@@ -380,3 +383,98 @@ async def test_health_endpoints_report_readiness_and_metrics(
     assert ready.status_code == 200
     assert status["circuit"] == "closed"
     assert f'regbridge_events_total{{outcome="accepted",worker="{worker.name}"}} 1.0' in metrics
+
+
+class HoldingWorker(DoubleWorker):
+    """Holds the register call of one record until an event of the next chunk has been sent
+    (or `patience` runs out): only chunks that overlap can release it."""
+
+    def __init__(self, base_url: str, held: str, later: set[str], patience: float) -> None:
+        super().__init__(base_url)
+        self.held, self.later, self.patience = held, later, patience
+        self.later_sent = asyncio.Event()
+        self.overlapped = False
+
+    async def submit(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+        records = {s.identity.record_id for s in batch}
+        if records & self.later:
+            self.later_sent.set()
+        if self.held in records:
+            try:
+                await asyncio.wait_for(self.later_sent.wait(), self.patience)
+                self.overlapped = True
+            except TimeoutError:
+                pass
+        return await super().submit(batch)
+
+
+@pytest.mark.parametrize("chunks_in_hand", [1, 2])
+async def test_the_next_chunk_is_sent_while_a_chunks_last_call_is_out(
+    kafka_bootstrap: str,
+    double: RegisterDouble,
+    ledger: Ledger,
+    unique_name: str,
+    chunks_in_hand: int,
+) -> None:
+    # Given one partition's 20 events in chunks of 10, the first chunk's first call held open
+    # until an event of the second chunk reaches the register
+    worker = HoldingWorker(double.base_url, "r0", {f"r{i}" for i in range(10, 20)}, patience=3)
+    worker.name = f"w{unique_name}"
+    topic = f"test.input.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, TIERS, partitions=1)
+    events = [event(f"r{i}") for i in range(20)]
+    await publish(kafka_bootstrap, topic, events)
+    # When the runtime drains them, with one chunk or two in hand
+    async with running_runtime(
+        kafka_bootstrap,
+        worker,
+        ledger,
+        topic,
+        tiers=TIERS,
+        chunk_size=10,
+        chunks_in_hand=chunks_in_hand,
+    ) as runtime:
+        await wait_for(lambda: len(double.accepted()) >= 20, 30, "all accepted")
+        consumer, tp = runtime.consumers["input"], TopicPartition(topic, 0)
+        for _ in range(100):
+            if await consumer.committed(tp) == 20:
+                break
+            await asyncio.sleep(0.1)
+        committed = await consumer.committed(tp)
+    await worker.aclose()
+    # Then only overlapping chunks release the held call, and either way every event is
+    # accepted once and the partition's offset is committed past the last
+    assert worker.overlapped is (chunks_in_hand > 1)
+    assert committed == 20
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+
+
+async def test_a_records_events_stay_in_order_across_overlapping_chunks(
+    kafka_bootstrap: str, double: RegisterDouble, ledger: Ledger, setup: tuple[DoubleWorker, str]
+) -> None:
+    # Given 30 records created, corrected and cancelled, the first 4 register calls failing
+    # (through retry), consumed in chunks of 7 that overlap, so that a record's events fall in
+    # different chunks of the input and of the retry tier at once
+    worker, topic = setup
+    double.set_faults(fail_next=4)
+    events = [
+        event(f"r{i}", version, op)
+        for i in range(30)
+        for version, op in ((1, "create"), (2, "correct"), (3, "cancel"))
+    ]
+    clock = ManualClock()
+    async with running_runtime(
+        kafka_bootstrap, worker, ledger, topic, tiers=TIERS, clock=clock, chunk_size=7
+    ):
+        await publish(kafka_bootstrap, topic, events)
+        await wait_for(lambda: len(double.accepted()) >= 78, 60, "the records not failing")
+        for _ in range(60):
+            if len(double.accepted()) >= 90:
+                break
+            clock.advance(31)  # the 30s tier's retries come due
+            await asyncio.sleep(0.5)
+    # Then each record's events reached the register once each, in order
+    assert sorted(accepted_ids(double)) == sorted(e["event_id"] for e in events)
+    for i in range(30):
+        ops = [a.operation for a in double.accepted() if a.record_id == f"r{i}"]
+        assert ops == ["create", "correct", "cancel"], f"r{i}: {ops}"

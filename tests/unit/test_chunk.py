@@ -408,3 +408,52 @@ async def test_a_hand_back_takes_the_rest_of_its_partition_and_every_event_has_o
         ("b1", "accepted"),
         ("c1", "accepted"),
     ]
+
+
+async def test_an_earlier_chunks_hand_back_is_known_before_sending_nothing_there_is_sent(
+    pipeline: Pipeline,
+) -> None:
+    # Given an earlier chunk that handed partition 0 back from offset 3
+    job = pipeline.runner.job([inbound("a", "r", 1, offset=5), inbound("b", "s", 1, 6, 1)])
+    job.floor[("in", 0)] = 3
+    # When this chunk runs
+    await job.deliver()
+    job.decide()
+    result = await job.finish()
+    # Then its event there is handed back unsent; partition 1 goes on
+    assert [fate.name for _, fate in result.fates] == ["handed_back", "accepted"]
+    assert pipeline.worker.sent == ["b"]
+    assert job.handed_back() == {("in", 0): 5}
+
+
+async def test_a_hand_back_learnt_after_sending_keeps_the_register_answer_to_look_up(
+    pipeline: Pipeline,
+) -> None:
+    # Given a chunk whose event the register took before an earlier chunk handed its partition
+    # back
+    job = pipeline.runner.job([inbound("a", "r", 1, offset=5)])
+    await job.deliver()
+    job.floor[("in", 0)] = 3
+    job.decide()
+    result = await job.finish()
+    # Then it is handed back with the register's reference: read again, it is looked up first
+    assert result.fates[0][1] == HandedBack(TAIL, reference="REF")
+    (book,) = (await pipeline.runner.books.open(list(job.items), pipeline.clock.now())).values()
+    assert book.decisions["a"].kind == "in_flight"
+
+
+async def test_a_stopping_worker_sends_nothing_more_and_hands_the_rest_back(
+    pipeline: Pipeline,
+) -> None:
+    # Given a worker told to stop while a chunk is in hand
+    chunk = (inbound("a", "r", 1, 0), inbound("b", "r", 2, 1), inbound("c", "s", 1, 0, 1))
+    pipeline.runner.halted = lambda: "the worker is stopping"
+    # When the chunk runs, nothing is sent: all of it is left in Kafka, without a result
+    stopped = await run(pipeline, *chunk)
+    assert fates(stopped) == ["handed_back"] * 3
+    assert (pipeline.worker.sent, stopped.outgoing) == ([], [])
+    # Then read again by a running worker, each is sent once, as new (nothing to look up)
+    pipeline.runner.halted = lambda: None
+    again = await run(pipeline, *chunk)
+    assert fates(again) == ["accepted"] * 3
+    assert pipeline.worker.sent == ["a", "b", "c"]

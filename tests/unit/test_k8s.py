@@ -464,16 +464,16 @@ def _call_bound(settings: RegbridgeSettings) -> float:
 
 
 def drain_bound(settings: RegbridgeSettings) -> float:
-    """Seconds from SIGTERM to exit at worst (shared/delivery/app.py and runtime.py): the chunk in
-    hand runs ceil(chunk_size / max_in_flight) rounds of one call each (a call that times out ends
-    its event); then its retries, dead letters and results are published and the offsets
-    committed, each bounded by Kafka's request timeout. The retry loop may hold a second chunk,
-    waiting on the same lock, and it is finished too."""
+    """Seconds from SIGTERM to exit at worst (shared/delivery/app.py and runtime.py): once
+    stopping, nothing more is sent (an unsent event is handed back), so the calls already out —
+    at most `max_in_flight` events, all at once — end within one call each; then every chunk in
+    hand (`chunks_in_hand` of the input consumer and as many of the retry consumer's) publishes its
+    retries, dead letters and results and commits its offsets, each bounded by Kafka's request
+    timeout."""
     options = settings.runtime
-    rounds = math.ceil(options.chunk_size / options.max_in_flight)
     kafka = settings.kafka.request_timeout_ms / 1000
-    chunk = rounds * (_call_bound(settings) + options.batch_linger) + 2 * kafka
-    return 2 * chunk
+    chunks = 2 * options.chunks_in_hand
+    return _call_bound(settings) + options.batch_linger + chunks * 2 * kafka
 
 
 def test_termination_grace_outlasts_the_drain(resources: tuple[Resource, ...]) -> None:
