@@ -90,7 +90,10 @@ class GvrWorker:
         return call
 
     async def submit(self, batch: Sequence[Submission[GvrCall]]) -> list[Outcome]:
-        """GVR takes one record per call: the batch's calls go out concurrently."""
+        """GVR takes one record per call: the batch's calls go out concurrently (a batch is one
+        event by default: sent directly, without a task)."""
+        if len(batch) == 1:
+            return [await self._send(batch[0].request)]
         return list(await asyncio.gather(*(self._send(s.request) for s in batch)))
 
     async def _send(self, call: GvrCall) -> Outcome:
