@@ -130,9 +130,11 @@ async def read_to_end(
     on_record: Callable[[ConsumerRecord[bytes, bytes]], None],
     *,
     start: Mapping[TopicPartition, int] | None = None,
+    on_end: Callable[[dict[TopicPartition, int]], None] | None = None,
 ) -> dict[TopicPartition, int]:
     """Read every partition of `topics` from its start (or the offset `start` gives it) to the
-    end offsets seen now; return those end offsets. Topics that do not exist are read as empty."""
+    end offsets seen now; return those end offsets. Topics that do not exist are read as empty.
+    `on_end` is given the end offsets as soon as they are known, before anything is read."""
     admin = admin_client(kafka)
     await admin.start()
     try:
@@ -142,12 +144,16 @@ async def read_to_end(
     finally:
         await admin.close()
     if not partitions:
+        if on_end is not None:
+            on_end({})
         return {}
     consumer = standalone_consumer(kafka)
     await consumer.start()
     try:
         consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
+        if on_end is not None:
+            on_end(dict(end))
         await consumer.seek_to_beginning(*partitions)
         for tp, offset in (start or {}).items():
             if tp in end:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ def hsa_date(value: str | None, field: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return datetime.strptime(str(value), "%Y%m%d").date()
+        return _date(str(value))
     except ValueError:
         raise InvalidUnitError(f"{field}: expected YYYYMMDD, got {value!r}") from None
 
@@ -36,10 +37,40 @@ def hsa_timestamp(value: str | None, field: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        local = datetime.strptime(str(value), "%Y%m%d%H%M%S")
+        local = _local_time(str(value))
     except ValueError:
         raise InvalidUnitError(f"{field}: expected YYYYMMDDhhmmss, got {value!r}") from None
     return local.replace(tzinfo=STOCKHOLM)
+
+
+@lru_cache(maxsize=65_536)  # an export repeats its dates (start dates, kombika periods) often
+def _date(text: str) -> date:
+    """`strptime(text, "%Y%m%d")`, read directly where it is eight digits (which strptime reads
+    the same way: its two-digit alternatives come first); anything else is left to strptime."""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        try:
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            pass
+    return datetime.strptime(text, "%Y%m%d").date()
+
+
+def _local_time(text: str) -> datetime:
+    """`strptime(text, "%Y%m%d%H%M%S")`, read directly where it is fourteen digits that make a
+    time (strptime reads those the same way); anything else is left to strptime."""
+    if len(text) == 14 and text.isascii() and text.isdigit():
+        try:
+            return datetime(
+                int(text[:4]),
+                int(text[4:6]),
+                int(text[6:8]),
+                int(text[8:10]),
+                int(text[10:12]),
+                int(text[12:]),
+            )
+        except ValueError:
+            pass
+    return datetime.strptime(text, "%Y%m%d%H%M%S")
 
 
 def _kombika_periods(raw: Any) -> tuple[KombikaPeriod, ...]:

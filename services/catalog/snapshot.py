@@ -9,6 +9,7 @@ notification's record is written again."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -31,6 +32,7 @@ from shared.settings import KafkaSettings
 
 log = get_logger(__name__)
 PROGRESS_EVERY = 25_000
+EARLY_ENTRIES = 50_000  # entries held while the topic's state is still being read
 
 
 @dataclass(frozen=True)
@@ -112,38 +114,49 @@ async def publish_snapshot(
     started = time.perf_counter()
     report = SnapshotReport(topic)
     writer_id = f"import:{uuid.uuid4().hex[:12]}"
-    state = await read_state(kafka, topic)
-    seen: set[str] = set()
-    unidentified = 0
-    as_of: float | None = None
+    # The topic is read (to the end offsets it has before the snapshot is opened) while the
+    # snapshot streams in; entries wait (up to EARLY_ENTRIES) until it is read. Nothing is
+    # written before then, so the import's records all follow those ends.
+    ends_fixed = asyncio.Event()
+    reading = asyncio.create_task(read_state(kafka, topic, on_end=ends_fixed.set))
+    fixing = asyncio.create_task(ends_fixed.wait())
+    try:
+        await asyncio.wait({reading, fixing}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        reading.cancel()
+        raise
+    finally:
+        fixing.cancel()
+    if reading.done():
+        reading.result()  # raises what reading the topic raised
+    compare = _Comparison(report, writer, topic, writer_id)
+    early: list[Entry] = []
     try:
         async for entry in snapshot:
             if report.seen == 0 and snapshot.as_of is not None:
-                report.as_of, as_of = snapshot.as_of, snapshot.as_of.timestamp()
+                report.as_of, compare.as_of = snapshot.as_of, snapshot.as_of.timestamp()
             report.seen += 1
-            if entry.key is not None:
-                seen.add(entry.key)
-            if entry.value is None:
-                report.skipped[entry.problem or "unusable"] += 1
-                unidentified += entry.key is None
-                log.warning(
-                    "snapshot_entry_skipped", topic=topic, key=entry.key, reason=entry.problem
-                )
-                continue
-            assert entry.key is not None  # a value always comes with its key
-            if state.digests.get(entry.key) == digest(entry.value):
-                report.unchanged += 1
-            elif state.changed_since(entry.key, as_of):
-                report.newer_kept += 1
+            if compare.state is not None:
+                await compare.entry(entry)
             else:
-                headers = stamp(writer_id, entry.changed_at)
-                await writer.send(topic, entry.key, entry.value, headers)
-                report.published += 1
+                early.append(entry)
+                if len(early) >= EARLY_ENTRIES or reading.done():
+                    await compare.start(await reading, early)
             if progress and report.seen % PROGRESS_EVERY == 0:
                 progress(f"{topic}: {report.seen} read, {report.published} published")
+    except asyncio.CancelledError:
+        reading.cancel()
+        raise
     finally:
-        await writer.flush()
-        report.seconds = time.perf_counter() - started
+        try:
+            if compare.state is None and not reading.cancelling() and not reading.cancelled():
+                # also when the snapshot broke off: what changed so far is published
+                await compare.start(await reading, early)
+        finally:
+            await writer.flush()
+            report.seconds = time.perf_counter() - started
+    assert compare.state is not None
+    state, seen, as_of = compare.state, compare.seen, compare.as_of
     present_at_start = set(state.digests)
     report.restored = await _restore_newer(kafka, writer, topic, state, writer_id, as_of)
     gone = [
@@ -154,7 +167,7 @@ async def publish_snapshot(
     report.newer_kept += sum(
         1 for key in present_at_start if key not in seen and state.changed_since(key, as_of)
     )
-    await _remove(writer, report, state, gone, writer_id, unidentified, max_removal_share)
+    await _remove(writer, report, state, gone, writer_id, compare.unidentified, max_removal_share)
     report.seconds = time.perf_counter() - started
     log.info(
         "snapshot_published",
@@ -170,6 +183,51 @@ async def publish_snapshot(
         seconds=round(report.seconds, 2),
     )
     return report
+
+
+class _Comparison:
+    """Each entry against the topic's state: unchanged, newer on the topic (kept), or sent."""
+
+    def __init__(
+        self, report: SnapshotReport, writer: CatalogWriter, topic: str, writer_id: str
+    ) -> None:
+        self.report = report
+        self.state: TopicState | None = None
+        self.as_of: float | None = None
+        self.seen: set[str] = set()
+        self.unidentified = 0
+        self._writer = writer
+        self._topic = topic
+        self._writer_id = writer_id
+
+    async def start(self, state: TopicState, early: list[Entry]) -> None:
+        """The topic is read: compare the entries that came before it was."""
+        self.state = state
+        for entry in early:
+            await self.entry(entry)
+        early.clear()
+
+    async def entry(self, entry: Entry) -> None:
+        report, state = self.report, self.state
+        assert state is not None  # compared only once the topic is read
+        if entry.key is not None:
+            self.seen.add(entry.key)
+        if entry.value is None:
+            report.skipped[entry.problem or "unusable"] += 1
+            self.unidentified += entry.key is None
+            log.warning(
+                "snapshot_entry_skipped", topic=self._topic, key=entry.key, reason=entry.problem
+            )
+            return
+        assert entry.key is not None  # a value always comes with its key
+        if state.digests.get(entry.key) == digest(entry.value):
+            report.unchanged += 1
+        elif state.changed_since(entry.key, self.as_of):
+            report.newer_kept += 1
+        else:
+            headers = stamp(self._writer_id, entry.changed_at)
+            await self._writer.send(self._topic, entry.key, entry.value, headers)
+            report.published += 1
 
 
 async def _restore_newer(

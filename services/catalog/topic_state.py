@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -73,10 +73,10 @@ def _changed_in_value(value: bytes) -> float | None:
 @dataclass
 class TopicState:
     """The topic as of `ends`: digests of the present values; when each key's source last changed
-    it or removed it (where known)."""
+    it or removed it (where known: Unix time, or the header's ISO text, read when asked)."""
 
     digests: dict[str, bytes] = field(default_factory=dict)
-    changed_at: dict[str, float] = field(default_factory=dict)
+    changed_at: dict[str, float | bytes] = field(default_factory=dict)
     ends: dict[TopicPartition, int] = field(default_factory=dict)
 
     def apply(self, record: Written) -> None:
@@ -89,24 +89,57 @@ class TopicState:
         else:
             self.changed_at.pop(record.key, None)
 
+    def read(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """`apply(written(record))` without building a Written: the state of 300,000 records is
+        read at every import, so only the digest and the header's text are kept per record."""
+        if record.key is None:
+            return
+        key = record.key.decode()
+        value = record.value
+        changed: float | bytes | None = None
+        for name, text in record.headers or ():
+            if name == SOURCE_CHANGED_AT:
+                changed = bytes(text)
+        if value is None:
+            self.digests.pop(key, None)
+        else:
+            self.digests[key] = digest(value)
+            if changed is None:  # written before the header existed: the value may say
+                changed = _changed_in_value(value)
+        if changed is not None:
+            self.changed_at[key] = changed
+        else:
+            self.changed_at.pop(key, None)
+
+    def changed_at_of(self, key: str) -> float | None:
+        """When the source last changed or removed `key` (Unix time), if known."""
+        changed = self.changed_at.get(key)
+        if isinstance(changed, bytes):
+            changed = self.changed_at[key] = datetime.fromisoformat(changed.decode()).timestamp()
+        return changed
+
     def changed_since(self, key: str, as_of: float | None) -> bool:
         """Changed (or removed) by its source at or after `as_of`: newer than a snapshot as of
         then, which must not overwrite it. Same second counts: HSA's times are whole seconds."""
         if as_of is None:
             return False
-        changed = self.changed_at.get(key)
+        changed = self.changed_at_of(key)
         return changed is not None and changed >= as_of
 
 
-async def read_state(kafka: KafkaSettings, topic: str) -> TopicState:
-    """The topic's current state (tombstones remove the value, and keep the removal's time)."""
+async def read_state(
+    kafka: KafkaSettings, topic: str, on_end: Callable[[], None] | None = None
+) -> TopicState:
+    """The topic's current state (tombstones remove the value, and keep the removal's time).
+    `on_end` is called once the end offsets it is read to are fixed, before it is read."""
     state = TopicState()
 
-    def keep(record: ConsumerRecord[bytes, bytes]) -> None:
-        if (seen := written(record)) is not None:
-            state.apply(seen)
+    def fixed(ends: dict[TopicPartition, int]) -> None:
+        state.ends = ends
+        if on_end is not None:
+            on_end()
 
-    state.ends = await read_to_end(kafka, [topic], keep)
+    state.ends = await read_to_end(kafka, [topic], state.read, on_end=fixed)
     return state
 
 

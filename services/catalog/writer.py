@@ -11,6 +11,7 @@ from shared.kafka import kafka_client_options
 from shared.settings import KafkaSettings
 
 SEND_WINDOW = 5_000  # sends awaited together
+MAX_BATCH_BYTES = 256 * 1024  # per partition: few, well compressed batches for the next read
 
 
 class CatalogWriter:
@@ -23,6 +24,7 @@ class CatalogWriter:
             enable_idempotence=True,
             linger_ms=20,
             compression_type="gzip",
+            max_batch_size=MAX_BATCH_BYTES,
         )
         self._pending: list[asyncio.Future[object]] = []
 

@@ -8,7 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.catalog.normalise import InvalidUnitError, normalise_hsa_unit
+from services.catalog.normalise import (
+    InvalidUnitError,
+    hsa_date,
+    hsa_timestamp,
+    normalise_hsa_unit,
+)
 from shared.schedule import DailySlots, parse_times, slot_id
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -94,3 +99,50 @@ def test_slot_ids_name_the_local_time() -> None:
     at = datetime(2026, 11, 22, 11, 30, tzinfo=STOCKHOLM)
     assert slot_id("hsa-full-import", at) == "hsa-full-import/2026-11-22T11:30+01:00"
     assert (time(11, 30), time(15, 30), time(22, 30)) == TIMES
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20150101",
+        "20240229",
+        "20230229",
+        "20151301",
+        "20150132",
+        "2015011",
+        "201511",
+        "0000101",
+        "00000101",
+        "2015 101",
+        "2015-1-1",
+        "\uff12\uff10\uff11\uff15\uff10\uff11\uff10\uff11",  # full-width digits
+        "20150101000000",
+        "20260315103000",
+        "20261301000000",
+        "20260315246000",
+        "20260315235960",
+        "20260315235959",
+        "2026031523595",
+        "202603152359599",
+        "2026315235959",
+    ],
+)
+def test_hsa_dates_and_times_read_as_strptime_reads_them(text: str) -> None:
+    """The direct reading of eight or fourteen digits agrees with strptime on every shape."""
+
+    def expected(layout: str) -> datetime | None:
+        try:
+            return datetime.strptime(text, layout)
+        except ValueError:
+            return None
+
+    def read(parse: Any) -> Any:
+        try:
+            return parse(text, "field")
+        except InvalidUnitError:
+            return None
+
+    day = expected("%Y%m%d")
+    assert read(hsa_date) == (day.date() if day else None)
+    moment = expected("%Y%m%d%H%M%S")
+    assert read(hsa_timestamp) == (moment.replace(tzinfo=STOCKHOLM) if moment else None)
