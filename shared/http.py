@@ -3,7 +3,7 @@
 `RegisterSession` is the hot path of a client that makes one call per event: absolute URLs built
 by the client, bodies it serialised once, header dicts built once, the answer read whole into a
 `Reply` — nothing per request that does nothing (httpx's request and response models, auth flow,
-event hooks, redirect loop and stream wrappers cost a GVR call more than the call itself:
+event hooks, redirect loop and stream wrappers cost a call per event more than the call itself:
 `benchmarks/register_call.py`). Failures still come out as httpx's exception types, so
 `shared.delivery.classify` classifies them exactly as before. A session given an httpx transport
 (`MockTransport` in unit tests) or created while tracing is on sends through an httpx client
