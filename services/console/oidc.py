@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from authlib.integrations.starlette_client import OAuth, OAuthError
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.starlette_client import OAuth
+from joserfc.errors import JoseError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,17 +33,23 @@ def role_of(claims: Mapping[str, Any], settings: ConsoleSettings) -> Role | None
 
 
 def routes(settings: ConsoleSettings) -> list[BaseRoute]:
-    """/login/oidc → the provider → /login/oidc/callback; the state kept in the signed session."""
+    """/login/oidc → the provider → /login/oidc/callback; the state, nonce and PKCE verifier kept
+    in the signed session. The ID token must be signed by a key of the provider's JWKS, name this
+    client in ``aud``, carry the session's nonce, be unexpired (120 s leeway, Authlib's) and be
+    issued by the configured issuer itself (not only the one the discovery document names)."""
     oauth = OAuth()
-    issuer = str(settings.oidc_issuer).rstrip("/")
+    issuer = str(settings.oidc_issuer)
     oauth.register(
         "oidc",
-        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        server_metadata_url=f"{issuer.rstrip('/')}/.well-known/openid-configuration",
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_secret(),
-        client_kwargs={"scope": settings.oidc_scope},
+        # PKCE (S256) as well as the client secret: OAuth 2.1 and RFC 9700 ask it of every client
+        client_kwargs={"scope": settings.oidc_scope, "code_challenge_method": "S256"},
     )
     client: Any = oauth.create_client("oidc")
+    issuers = sorted({issuer, issuer.rstrip("/")})  # as configured, with or without its last '/'
+    claims_options = {"iss": {"essential": True, "values": issuers}}
 
     async def start(request: Request) -> Response:
         redirect_uri = request.url_for("oidc_callback")
@@ -50,11 +58,17 @@ def routes(settings: ConsoleSettings) -> list[BaseRoute]:
 
     async def callback(request: Request) -> Response:
         try:
-            token = await client.authorize_access_token(request)
-        except OAuthError as exc:
-            log.info("console_login_refused", via="oidc", error=exc.error)
-            raise HTTPException(403, f"sign-in failed: {exc.error}") from None
-        claims: Mapping[str, Any] = token.get("userinfo") or {}
+            token = await client.authorize_access_token(request, claims_options=claims_options)
+        except (AuthlibBaseError, JoseError) as exc:
+            # OAuthError (state, the provider's or token endpoint's error), Authlib's claim
+            # errors (nonce, iss, aud, exp) and joserfc's (signature, key): a refusal, not a 500
+            why = f"{exc.error}: {exc.description}" if exc.description else str(exc.error)
+            log.info("console_login_refused", via="oidc", error=why)
+            raise HTTPException(403, f"sign-in failed: {why}") from None
+        if token.get("userinfo") is None:
+            log.info("console_login_refused", via="oidc", error="no ID token")
+            raise HTTPException(403, "sign-in failed: the provider sent no ID token")
+        claims: Mapping[str, Any] = token["userinfo"]
         role = role_of(claims, settings)
         name = str(claims.get(settings.oidc_name_claim) or claims.get("sub") or "")
         if role is None or not name:
