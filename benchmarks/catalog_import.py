@@ -13,7 +13,8 @@ visible in a CatalogView.
 The baseline, measured before each import against the same export of the same sandbox: a child
 process that only reads the export and parses it with the import's own parser
 (`DirectoryClient.export` and `normalise_hsa_unit`), without Kafka. Each import prints its wall
-time divided by that baseline's.
+time divided by that baseline's, and its CPU time (user + system, from rusage) divided by the
+baseline's: the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ async def read_and_parse(hsa_url: str) -> int:
     return units
 
 
-def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a child to completion: (seconds, peak RSS in MB, stdout)."""
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str, float]:
+    """Run a child to completion: (seconds, peak RSS in MB, stdout, CPU seconds)."""
     started = time.perf_counter()
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -73,7 +74,7 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, st
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise RuntimeError(f"{' '.join(args)} failed: {out}")
-    return seconds, usage.ru_maxrss / 1024, out
+    return seconds, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
 
 
 def published_of(summary: str) -> int:
@@ -195,9 +196,9 @@ async def main() -> None:
         try:
 
             def measure(name: str) -> None:
-                baseline, _, _ = run_measured([*READ_AND_PARSE, hsa_url], env)
-                t, rss, out = run_measured([*CLI, "catalog", "import-now"], env)
-                rows.append((name, t, published_of(out), rss, baseline))
+                baseline, _, _, baseline_cpu = run_measured([*READ_AND_PARSE, hsa_url], env)
+                t, rss, out, cpu = run_measured([*CLI, "catalog", "import-now"], env)
+                rows.append((name, t, published_of(out), rss, baseline, cpu, baseline_cpu))
 
             def change(share: float) -> None:
                 body = {"share": share, "notify": False}
@@ -222,11 +223,13 @@ async def main() -> None:
     print(
         f"{'full import':<34}{'wall s':>8}{'published':>11}{'peak RSS MB':>13}"
         f"{'read+parse s':>14}{'import/parse':>14}"
+        f"{'CPU s':>8}{'read+parse CPU s':>18}{'CPU ratio':>11}"
     )
-    for name, seconds, published, rss, baseline in rows:
+    for name, seconds, published, rss, baseline, cpu, baseline_cpu in rows:
         print(
             f"{name:<34}{seconds:>8.1f}{published:>11}{rss:>13.0f}"
             f"{baseline:>14.1f}{seconds / baseline:>13.2f}x"
+            f"{cpu:>8.1f}{baseline_cpu:>18.1f}{cpu / baseline_cpu:>10.2f}x"
         )
     print(f"CatalogView (this process): ready in {load:.1f} s, peak RSS {view_rss:.0f} MB")
     delays.sort()
