@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from services.catalog.settings import CatalogSettings
 from services.catalog.snapshot import Entry, Listed, publish_snapshot
 from services.catalog.spec import SPEC as CATALOG
-from services.catalog.topic_state import NOTIFICATION, read_state, stamp
+from services.catalog.topic_state import NOTIFICATION, TopicState, read_state, stamp
 from services.catalog.writer import CatalogWriter
 from services.sandboxes.hsa import HsaSandbox
 from shared.catalog.view import CatalogView
@@ -185,3 +186,62 @@ async def test_a_notification_overwritten_while_the_import_runs_is_written_again
 async def _aiter(entries: list[Entry]) -> AsyncIterator[Entry]:
     for entry in entries:
         yield entry
+
+
+class _BreaksOff:
+    """A snapshot that yields its entries, then fails (an export that broke off)."""
+
+    as_of: datetime | None = None
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self._entries = entries
+
+    async def __aiter__(self) -> AsyncIterator[Entry]:
+        for entry in self._entries:
+            yield entry
+        raise ConnectionError("the export broke off")
+
+
+@pytest.fixture
+def slow_topic_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The topic's state arrives 0.3 s after it is read, so entries come in before it does."""
+    from services.catalog import snapshot
+
+    async def slow(*args: Any, **kwargs: Any) -> TopicState:
+        state = await read_state(*args, **kwargs)
+        await asyncio.sleep(0.3)
+        return state
+
+    monkeypatch.setattr(snapshot, "read_state", slow)
+    monkeypatch.setattr(snapshot, "EARLY_ENTRIES", 3)
+
+
+async def test_entries_that_arrive_before_the_topic_is_read_are_compared_once_it_is(
+    settings: CatalogSettings, topics: None, slow_topic_read: None
+) -> None:
+    topic = settings.topics.care_units
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+    writer = CatalogWriter(settings.kafka)
+    await writer.start()
+    try:
+        # Given a topic with ten keys
+        first = [Entry(f"k{i}", b"v1", changed_at=old) for i in range(10)]
+        await publish_snapshot(settings.kafka, writer, topic, Listed(_aiter(first)))
+        # When a snapshot (faster than the topic's reading) changes k1 and k7 and lacks k9
+        later = [Entry(f"k{i}", b"v2" if i in (1, 7) else b"v1", changed_at=old) for i in range(9)]
+        report = await publish_snapshot(
+            settings.kafka, writer, topic, Listed(_aiter(later)), max_removal_share=0.5
+        )
+        # And then a snapshot that breaks off after changing k2
+        with pytest.raises(ConnectionError):
+            await publish_snapshot(
+                settings.kafka, writer, topic, _BreaksOff([Entry("k2", b"v3", changed_at=old)])
+            )
+    finally:
+        await writer.stop()
+
+    # Then only the changes and the removal were written, each entry compared with the topic
+    assert (report.published, report.unchanged, report.removed) == (2, 7, 1)
+    # and what the broken snapshot changed before it broke off is published, nothing removed
+    values = await _values(settings, topic)
+    assert values == {f"k{i}": b"v1" for i in range(9)} | {"k1": b"v2", "k7": b"v2", "k2": b"v3"}
