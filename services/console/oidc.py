@@ -52,8 +52,9 @@ def routes(settings: ConsoleSettings) -> list[BaseRoute]:
     claims_options = {"iss": {"essential": True, "values": issuers}}
 
     async def start(request: Request) -> Response:
-        redirect_uri = request.url_for("oidc_callback")
-        response: Response = await client.authorize_redirect(request, str(redirect_uri))
+        # behind a TLS ingress the request's own URL may be http://…: the configured one wins
+        redirect_uri = settings.oidc_redirect_uri or str(request.url_for("oidc_callback"))
+        response: Response = await client.authorize_redirect(request, redirect_uri)
         return response
 
     async def callback(request: Request) -> Response:

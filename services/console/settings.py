@@ -54,6 +54,11 @@ class ConsoleSettings(CommonSettings):
     oidc_operator_role: str = "regbridge-operator"
     oidc_viewer_role: str = "regbridge-viewer"
     oidc_name_claim: str = "preferred_username"
+    oidc_redirect_uri: str | None = Field(
+        default=None,
+        description="the callback URL registered at the provider (https://<host>/login/oidc/"
+        "callback) behind an ingress; unset: built from the request",
+    )
 
     def audit_url(self) -> str:
         return secret_from(self.database_url, self.database_url_file).get_secret_value()

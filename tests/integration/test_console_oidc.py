@@ -231,6 +231,27 @@ async def test_a_wrong_client_secret_is_refused(provider: OidcProvider, postgres
             assert await _signed_out(client)
 
 
+async def test_behind_an_ingress_the_configured_redirect_uri_is_used(
+    provider: OidcProvider, postgres_url: str
+) -> None:
+    """The console served as http:// behind a TLS ingress at another host: the provider knows
+    only the public https callback; the browser's callback reaches the console through the
+    ingress (here: the test carries its query over)."""
+    public = "https://console.example.invalid/login/oidc/callback"
+    provider.redirect_uris.append(public)
+    settings = _console(provider, postgres_url).model_copy(update={"oidc_redirect_uri": public})
+    with serving(create_app(settings, {}, {})) as url:
+        async with _browser(url, follow=False) as client:
+            callback = urlsplit(await _to_callback(client))
+            assert f"{callback.scheme}://{callback.netloc}{callback.path}" == public
+            client.follow_redirects = True
+            page = await client.get(f"{callback.path}?{callback.query}")
+            assert page.url.path == "/"
+            assert "alice (operator)" in page.text
+    token = provider.seen[-1]
+    assert (token["endpoint"], token["redirect_uri"]) == ("token", public)
+
+
 async def test_logout_ends_the_session(stack: OidcStack) -> None:
     async with _browser(stack.url) as client:
         page = await client.get("/login/oidc")
