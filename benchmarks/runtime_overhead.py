@@ -9,7 +9,9 @@ Every consumer reads the same topic on the same broker in the same run, against 
 The bare FastStream subscriber parses the JSON and calls the register, one event at a time per
 partition, as FastStream runs with an ack policy. Rates are taken between the first and the last
 acceptance (start-up and consumer-group joins left out for all alike) and reported as ratios to
-the bare subscriber on the same register; the machine is shared and noisy. µs/event is wall time
+the bare subscriber on the same register; the machine is shared and noisy. The runtime runs twice
+per register: one chunk at a time (RUNTIME__CHUNKS_IN_HAND=1, as before chunks overlapped) and
+with two chunks in hand (the default). µs/event is wall time
 per event; CPU µs/event is this process's CPU per event over the same span (the consumer, its
 ledger client and, in-process, the register; the HTTP double and the broker run elsewhere).
 """
@@ -78,6 +80,11 @@ class InProcessWorker(DoubleWorker):
 
 
 class ClockedHttpWorker(DoubleWorker):
+    def map(self, event: object, reference: str | None) -> dict[str, Any]:
+        request = super().map(event, reference)
+        request["record_id"] = f"{self.name}-{request['record_id']}"  # each run its own records
+        return request
+
     async def submit(self, batch: Sequence[Submission[Any]]) -> list[Any]:
         outcomes = await super().submit(batch)
         for outcome in outcomes:
@@ -144,7 +151,7 @@ async def bare_faststream(bootstrap: str, topic: str, n: int, url: str | None) -
 
 
 async def runtime_rate(
-    bootstrap: str, topic: str, n: int, url: str | None, ledger_url: str
+    bootstrap: str, topic: str, n: int, url: str | None, ledger_url: str, in_hand: int
 ) -> Clocked:
     ledger = Ledger.from_url(ledger_url)
     await ledger.create_schema()
@@ -153,7 +160,9 @@ async def runtime_rate(
     worker.clocked = clocked  # type: ignore[attr-defined]
     worker.name = f"bench{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, worker.name, topic, ["30s"], partitions=1)
-    async with running_runtime(bootstrap, worker, ledger, topic, tiers=("30s",)):
+    async with running_runtime(
+        bootstrap, worker, ledger, topic, tiers=("30s",), chunks_in_hand=in_hand
+    ):
         while len(clocked.times) < n:  # noqa: ASYNC110 (polling a counter in a benchmark)
             await asyncio.sleep(0.2)
     await worker.aclose()
@@ -186,11 +195,13 @@ async def main() -> None:
             rows.append(("raw consume (aiokafka, no work)", raw, float("nan")))
             for register, register_url in (("in-process register", None), ("HTTP register", url)):
                 bare = await bare_faststream(bootstrap, topic, n, register_url)
-                rate = await runtime_rate(bootstrap, topic, n, register_url, ledger_url)
                 rows.append((f"bare FastStream, {register}", bare, 1.0))
-                rows.append(
-                    (f"regbridge runtime ({store}), {register}", rate, rate.rate() / bare.rate())
-                )
+                for in_hand in (1, 2):
+                    rate = await runtime_rate(
+                        bootstrap, topic, n, register_url, ledger_url, in_hand
+                    )
+                    name = f"regbridge ({store}, {in_hand} in hand), {register}"
+                    rows.append((name, rate, rate.rate() / bare.rate()))
     finally:
         double.terminate()
         double.wait(timeout=30)
