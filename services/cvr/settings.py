@@ -45,6 +45,9 @@ class CvrSettings(FileWorkerSettings):
     receipt_timeout: float = Field(
         default=300.0, gt=0, description="seconds to wait for the receipt in CVR's outbox"
     )
+    receipt_poll_interval: float = Field(
+        default=2.0, gt=0, description="seconds between looks in CVR's outbox for a receipt"
+    )
     # which units
     counties: tuple[str, ...] = Field(
         default=("01",), description="county codes whose units report to this CVR"

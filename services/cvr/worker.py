@@ -43,6 +43,7 @@ def transfer_from(settings: CvrSettings) -> CvrTransfer:
         client_key=Path(settings.sftp_key_file),
         known_hosts=Path(settings.sftp_known_hosts),
         receipt_timeout=settings.receipt_timeout,
+        poll_interval=settings.receipt_poll_interval,
         connect_timeout=settings.sftp_connect_timeout,
     )
 
