@@ -100,6 +100,7 @@ class Lane:
     def finished(self, chunk: InHand) -> None:
         chunk.decided.set()
         chunk.done.set()
+        chunk.previous = None  # done with it: no chain of every chunk ever run stays reachable
         if chunk in self._hand:
             self._hand.remove(chunk)
 
