@@ -115,6 +115,15 @@ class Lane:
         while self._hand:
             await self._hand[-1].done.wait()
 
+    def fail(self, error: BaseException) -> None:
+        """A chunk failed unexpectedly (set before its `done`, so that no later chunk commits)."""
+        if self.failure is None:
+            self.failure = error
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
     def raise_failure(self) -> None:
         if self.failure is not None:
             raise self.failure
@@ -133,5 +142,5 @@ class Lane:
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.failure is None:
-            self.failure = task.exception()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.fail(error)

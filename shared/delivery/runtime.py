@@ -183,6 +183,8 @@ class DeliveryRuntime:
                 self._lag_loop(),
             )
         finally:
+            for lane in self.lanes.values():
+                lane.cancel()  # only when run() itself is cancelled or failed: a stop drains
             for task in self._resume_tasks.values():
                 task.cancel()
             for consumer in self.consumers.values():
@@ -343,6 +345,9 @@ class DeliveryRuntime:
                 await self._commit(lane, chunk)
                 self._apply(result.flow)
                 self._record_lag(lane.consumer, chunk.batch)
+        except BaseException as exc:  # a bug or a cancellation: no later chunk commits past it
+            lane.fail(exc)
+            raise
         finally:
             self.gate.release(chunk)
             lane.finished(chunk)

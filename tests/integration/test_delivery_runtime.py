@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.delivery import headers as h
 from shared.delivery.clock import ManualClock
@@ -478,3 +478,49 @@ async def test_a_records_events_stay_in_order_across_overlapping_chunks(
     for i in range(30):
         ops = [a.operation for a in double.accepted() if a.record_id == f"r{i}"]
         assert ops == ["create", "correct", "cancel"], f"r{i}: {ops}"
+
+
+async def test_a_bug_in_one_chunk_stops_the_worker_before_a_later_chunk_commits_past_it(
+    kafka_bootstrap: str,
+    double: RegisterDouble,
+    ledger: Ledger,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given one partition's 20 events in chunks of 10 that overlap, and a bug in settling the
+    # first chunk that strikes once the second has settled and waits to commit after it
+    worker = HoldingWorker(double.base_url, "r0", {f"r{i}" for i in range(10, 20)}, patience=10)
+    worker.name = f"w{unique_name}"
+    topic = f"test.input.{unique_name}"
+    await create_topics(kafka_bootstrap, worker.name, topic, TIERS, partitions=1)
+    await publish(kafka_bootstrap, topic, [event(f"r{i}") for i in range(20)])
+    settle, second_settled = ledger.settle, asyncio.Event()
+
+    async def buggy_settle(register: str, settlement: Any, now: Any) -> None:
+        records = {identity.record_id for identity, _ in settlement.accepted}
+        if "r0" in records:
+            await asyncio.wait_for(second_settled.wait(), 20)
+            raise RuntimeError("a bug in settling")
+        await settle(register, settlement, now)
+        if records & worker.later:
+            second_settled.set()
+
+    monkeypatch.setattr(ledger, "settle", buggy_settle)
+    # When the worker runs into it
+    with pytest.raises(RuntimeError, match="a bug in settling"):
+        async with running_runtime(
+            kafka_bootstrap, worker, ledger, topic, tiers=TIERS, chunk_size=10
+        ) as runtime:
+            await wait_for(lambda: not runtime.status.started, 30, "the worker stops")
+    await worker.aclose()
+    # Then it stopped, the second chunk finished but not committed past the first one's events
+    assert worker.overlapped
+    assert second_settled.is_set()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=f"regbridge-{worker.name}"
+    )
+    await consumer.start()
+    try:
+        assert await consumer.committed(TopicPartition(topic, 0)) in (None, 0)
+    finally:
+        await consumer.stop()
