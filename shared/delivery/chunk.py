@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from shared.delivery.batcher import Batcher, SubmitFn
@@ -43,9 +44,6 @@ class ChunkResult:
 
     fates: tuple[tuple[Item, Fate], ...]
     flow: Flow
-
-    def handed_back(self) -> list[Inbound]:
-        return [item.inbound for item, fate in self.fates if isinstance(fate, HandedBack)]
 
 
 @dataclass
@@ -124,7 +122,7 @@ class ChunkJob:
         self._now = runner.clock.now()
         self._traced = False
 
-    @property
+    @cached_property
     def records(self) -> set[str]:
         """The records this chunk's parsed events belong to."""
         return {item.identity.record_id for item in self.items if item.identity is not None}
