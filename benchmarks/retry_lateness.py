@@ -123,8 +123,8 @@ class Phases:
     """Times, per marked event, of what happens between its due time and the register."""
 
     resumed: dict[TopicPartition, list[float]] = field(default_factory=dict)
-    fetched: dict[str, float] = field(default_factory=dict)  # the retry chunk handed to _handle
-    started: dict[str, float] = field(default_factory=dict)  # the chunk runner began it
+    fetched: dict[str, float] = field(default_factory=dict)  # the retry chunk taken in hand
+    started: dict[str, float] = field(default_factory=dict)  # its deliver step began
     loop_lag: list[float] = field(default_factory=list)  # how late a 10 ms sleep woke, seconds
     installed: bool = False
 
@@ -136,15 +136,14 @@ class Phases:
             self.loop_lag.append(time.perf_counter() - start - 0.01)
 
     def install(self, runtime: DeliveryRuntime) -> None:
-        """Wrap the retry consumer's resume, `_handle` and the chunk runner (if they exist)."""
+        """Wrap the retry consumer's resume, `_take` and `_handle` (if they have this shape)."""
         consumer = getattr(runtime, "consumers", {}).get("retry")
-        handle = getattr(runtime, "_handle", None)
-        chunks = getattr(runtime, "chunks", None)
-        if consumer is None or handle is None or chunks is None:
+        take, handle = getattr(runtime, "_take", None), getattr(runtime, "_handle", None)
+        if consumer is None or take is None or handle is None:
             return
-        if list(inspect.signature(handle).parameters)[:2] != ["consumer", "inbound"]:
+        if list(inspect.signature(handle).parameters)[:3] != ["lane", "chunk", "waits"]:
             return  # the runtime's shape has changed: no phases
-        resume, run = consumer.resume, chunks.run
+        resume = consumer.resume
 
         def timed_resume(*tps: TopicPartition) -> None:
             at = time.time()
@@ -152,19 +151,25 @@ class Phases:
                 self.resumed.setdefault(tp, []).append(at)
             resume(*tps)
 
-        async def timed_handle(consumer: Any, inbound: list[Any], *args: Any, **kw: Any) -> None:
-            if kw.get("name") == "retry":
+        def timed_take(lane: Any, inbound: list[Any], batch: Any) -> None:
+            if lane.name == "retry":
                 self._note(self.fetched, inbound)
-            await handle(consumer, inbound, *args, **kw)
+            take(lane, inbound, batch)
 
-        async def timed_run(chunk: Sequence[Any]) -> Any:
-            if chunk and chunk[0].from_retry:
-                self._note(self.started, chunk)
-            return await run(chunk)
+        async def timed_handle(lane: Any, chunk: Any, waits: Any) -> None:
+            if lane.name == "retry":
+                job, deliver = chunk.job, chunk.job.deliver
+
+                async def timed_deliver() -> None:  # after the earlier chunks of its records
+                    self._note(self.started, [item.inbound for item in job.items])
+                    await deliver()
+
+                job.deliver = timed_deliver
+            await handle(lane, chunk, waits)
 
         consumer.resume = timed_resume
-        runtime._handle = timed_handle  # type: ignore[method-assign, assignment]
-        chunks.run = timed_run
+        runtime._take = timed_take  # type: ignore[method-assign]
+        runtime._handle = timed_handle  # type: ignore[method-assign]
         self.installed = True
 
     @staticmethod
@@ -336,7 +341,7 @@ def phase_rows(outcome: Measured) -> list[tuple[str, list[float]]]:
     return [
         ("due → partition resumed (wake task)", wake),
         ("resumed (or due) → records fetched", fetch),
-        ("fetched → chunk started (chunk lock)", lock),
+        ("fetched → delivering (record gate)", lock),
         ("chunk started → register", chunk),
         ("event loop lag (a 10 ms timer, all the scenario)", timer.loop_lag),
     ]
