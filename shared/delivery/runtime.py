@@ -224,6 +224,8 @@ class DeliveryRuntime:
         consumer = lane.consumer
         while not self._stopping.is_set():
             await lane.room()
+            if self.circuit.state is CircuitState.HALF_OPEN:
+                await lane.settled()  # the probe goes alone: no earlier chunk can hand it back
             half_open = self.circuit.state is CircuitState.HALF_OPEN
             batch = await consumer.getmany(
                 timeout_ms=self.options.poll_timeout_ms,
@@ -402,7 +404,12 @@ class DeliveryRuntime:
         """Pause, resume or carry on, as the guards decided for the chunk just committed."""
         name = self.worker.name
         self.metrics.circuit_open.labels(name).set(self.circuit.state is not CircuitState.CLOSED)
-        if isinstance(flow, Pause):
+        stale = (
+            isinstance(flow, Pause)
+            and flow.reason == "circuit_open"
+            and self.circuit.state is not CircuitState.OPEN
+        )  # decided before the circuit moved on (a probe under way, or closed): not to undo it
+        if isinstance(flow, Pause) and not stale:
             if flow.reason == "dlq_limit":
                 self.metrics.dlq_limit_tripped.labels(name).set(1)
             reason = flow.reason
