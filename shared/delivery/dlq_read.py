@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -168,27 +168,11 @@ async def read_dead_letters(
             return []
         consumer.assign(list(todo))
         await consumer.seek_to_beginning(*todo)
-        total, read, found = sum(end[tp] - begin[tp] for tp in todo), 0, []
-        stalled_since = time.monotonic()
-        while todo:
-            batches = await consumer.getmany(*todo, timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < end[tp]:
-                        read += 1
-                        dead_letter = _dead_letter(record)
-                        if wanted.matches(dead_letter):
-                            found.append(dead_letter)
-            for tp in list(todo):
-                if await consumer.position(tp) >= todo[tp]:
-                    consumer.pause(tp)
-                    del todo[tp]
-            if batches:
-                stalled_since = time.monotonic()
-                if progress is not None:
-                    progress(read, total)
-            elif time.monotonic() - stalled_since > kafka.request_timeout_ms / 1000:
-                raise StalledReadError(f"{topic}: no progress towards the end offsets {end}")
+        total, found = sum(end[tp] - begin[tp] for tp in todo), []
+        async for read, letters in _read_to(consumer, todo, kafka.request_timeout_ms / 1000, topic):
+            found += [dl for dl in letters if wanted.matches(dl)]
+            if progress is not None:
+                progress(read, total)
         return sorted(found, key=lambda dl: (dl.partition, dl.offset))
     finally:
         await consumer.stop()
@@ -243,23 +227,35 @@ async def read_tails(
         consumer.seek(tp, max(begin[tp], end[tp] - counts[tp]))
     consumer.resume(*todo)
     found: list[DeadLetter] = []
-    stalled_since = time.monotonic()
     try:
-        while todo:
-            batches = await consumer.getmany(*todo, timeout_ms=500)
-            for tp, records in batches.items():
-                found += [_dead_letter(r) for r in records if r.offset < todo.get(tp, -1)]
-            for tp in list(todo):
-                if await consumer.position(tp) >= todo[tp]:
-                    consumer.pause(tp)
-                    del todo[tp]
-            if batches:
-                stalled_since = time.monotonic()
-            elif time.monotonic() - stalled_since > timeout_s:
-                raise StalledReadError(f"no progress towards the end offsets {end}")
+        async for _, letters in _read_to(consumer, todo, timeout_s, "dead-letter tails"):
+            found += letters
     finally:
         consumer.pause(*end)
     return found
+
+
+async def _read_to(
+    consumer: AIOKafkaConsumer, todo: dict[TopicPartition, int], timeout_s: float, what: str
+) -> AsyncIterator[tuple[int, list[DeadLetter]]]:
+    """Read the assigned, sought partitions of `todo` up to their offsets (pausing each when
+    there): after each fetch that brought records, how many were read so far and the new ones.
+    `StalledReadError` when nothing comes for `timeout_s`."""
+    todo, read = dict(todo), 0
+    end = dict(todo)
+    stalled_since = time.monotonic()
+    while todo:
+        batches = await consumer.getmany(*todo, timeout_ms=500)
+        letters = [_dead_letter(r) for tp, rs in batches.items() for r in rs if r.offset < end[tp]]
+        for tp in list(todo):
+            if await consumer.position(tp) >= todo[tp]:
+                consumer.pause(tp)
+                del todo[tp]
+        if batches:
+            stalled_since, read = time.monotonic(), read + len(letters)
+            yield read, letters
+        elif time.monotonic() - stalled_since > timeout_s:
+            raise StalledReadError(f"{what}: no progress towards the end offsets {end}")
 
 
 def pretty(data: bytes | str | None) -> str:
