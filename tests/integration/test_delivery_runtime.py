@@ -408,6 +408,19 @@ class HoldingWorker(DoubleWorker):
         return await super().submit(batch)
 
 
+async def two_chunks_held(
+    bootstrap: str, double: RegisterDouble, unique_name: str, patience: float
+) -> tuple[HoldingWorker, str, list[dict[str, Any]]]:
+    """20 events on one partition (chunks of 10): r0's call held until r10 to r19's are out."""
+    worker = HoldingWorker(double.base_url, "r0", {f"r{i}" for i in range(10, 20)}, patience)
+    worker.name = f"w{unique_name}"
+    topic = f"test.input.{unique_name}"
+    await create_topics(bootstrap, worker.name, topic, TIERS, partitions=1)
+    events = [event(f"r{i}") for i in range(20)]
+    await publish(bootstrap, topic, events)
+    return worker, topic, events
+
+
 @pytest.mark.parametrize("chunks_in_hand", [1, 2])
 async def test_the_next_chunk_is_sent_while_a_chunks_last_call_is_out(
     kafka_bootstrap: str,
@@ -418,12 +431,7 @@ async def test_the_next_chunk_is_sent_while_a_chunks_last_call_is_out(
 ) -> None:
     # Given one partition's 20 events in chunks of 10, the first chunk's first call held open
     # until an event of the second chunk reaches the register
-    worker = HoldingWorker(double.base_url, "r0", {f"r{i}" for i in range(10, 20)}, patience=3)
-    worker.name = f"w{unique_name}"
-    topic = f"test.input.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, TIERS, partitions=1)
-    events = [event(f"r{i}") for i in range(20)]
-    await publish(kafka_bootstrap, topic, events)
+    worker, topic, events = await two_chunks_held(kafka_bootstrap, double, unique_name, 3)
     # When the runtime drains them, with one chunk or two in hand
     async with running_runtime(
         kafka_bootstrap,
@@ -489,11 +497,7 @@ async def test_a_bug_in_one_chunk_stops_the_worker_before_a_later_chunk_commits_
 ) -> None:
     # Given one partition's 20 events in chunks of 10 that overlap, and a bug in settling the
     # first chunk that strikes once the second has settled and waits to commit after it
-    worker = HoldingWorker(double.base_url, "r0", {f"r{i}" for i in range(10, 20)}, patience=10)
-    worker.name = f"w{unique_name}"
-    topic = f"test.input.{unique_name}"
-    await create_topics(kafka_bootstrap, worker.name, topic, TIERS, partitions=1)
-    await publish(kafka_bootstrap, topic, [event(f"r{i}") for i in range(20)])
+    worker, topic, _ = await two_chunks_held(kafka_bootstrap, double, unique_name, 10)
     settle, second_settled = ledger.settle, asyncio.Event()
 
     async def buggy_settle(register: str, settlement: Any, now: Any) -> None:
