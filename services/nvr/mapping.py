@@ -62,11 +62,11 @@ Field by field, contract → FHIR (``P`` = `NvrProfile`):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from fhir.resources.R4B.immunization import Immunization
 from pydantic import ValidationError
 
@@ -249,7 +249,7 @@ def build_bundle(entries: Sequence[dict[str, Any]], profile: NvrProfile) -> byte
             error_class="bundle_too_large",
         )
     bundle = {"resourceType": "Bundle", "type": profile.bundle_type, "entry": list(entries)}
-    return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(bundle)  # compact UTF-8, as json.dumps(ensure_ascii=False) compact
 
 
 def search_params(event: VaccinationEvent, profile: NvrProfile) -> tuple[str, str]:

@@ -166,7 +166,11 @@ class NvrWorker:
     async def submit(self, batch: Sequence[Submission[NvrCall]]) -> list[Outcome]:
         """Creates and changes in one bundle, deletions one by one; one outcome each, in order."""
         calls = [s.request for s in batch]
-        resolved = await asyncio.gather(*(self._resolve(call) for call in calls))
+        resolved: list[NvrCall | DeliveryError] = list(calls)
+        unresolved = [i for i, call in enumerate(calls) if _needs_id(call)]  # a task each
+        answers = await asyncio.gather(*(self._resolve(calls[i]) for i in unresolved))
+        for i, answer in zip(unresolved, answers, strict=True):
+            resolved[i] = answer
         outcomes: list[Outcome | None] = [
             r if isinstance(r, DeliveryError) else None for r in resolved
         ]
@@ -186,7 +190,7 @@ class NvrWorker:
 
     async def _resolve(self, call: NvrCall) -> NvrCall | DeliveryError:
         """A change or deletion without NVR's id: find it by report identifier first."""
-        if call.operation == "create" or call.nvr_id is not None:
+        if not _needs_id(call):
             return call
         try:
             found = await self._client.find(*call.identifier)
@@ -211,11 +215,14 @@ class NvrWorker:
             return left + right
         if isinstance(result, DeliveryError):
             return [result] * len(calls)
-        return list(
-            await asyncio.gather(
-                *(self._settle_conflict(c, o) for c, o in zip(calls, result, strict=True))
-            )
+        outcomes = list(result)
+        conflicts = [i for i, (c, o) in enumerate(zip(calls, outcomes, strict=True)) if _ours(c, o)]
+        settled = await asyncio.gather(
+            *(self._settle_conflict(calls[i], outcomes[i]) for i in conflicts)
         )
+        for i, outcome in zip(conflicts, settled, strict=True):  # a task only per 409
+            outcomes[i] = outcome
+        return outcomes
 
     async def _settle_conflict(self, call: NvrCall, outcome: Outcome) -> Outcome:
         """A create NVR already holds under our report identifier is ours (the identifier is the
@@ -223,13 +230,7 @@ class NvrWorker:
         journal sent the record again as new. Either way this event's content replaces it (PUT
         to the id found), so what the journal is told was accepted is what NVR holds. When NVR
         cannot be asked, the lookup's error decides (a retry meets the 409 and asks again)."""
-        if not (
-            isinstance(outcome, RegisterRejectedError)
-            and outcome.register_status == 409
-            and call.operation == "create"
-            and call.resource is not None
-        ):
-            return outcome
+        assert call.resource is not None  # `_ours`: a create
         try:
             found = await self._client.find(*call.identifier)
         except DeliveryError as exc:
@@ -259,6 +260,21 @@ def rule_error(broken: Sequence[RuleViolation]) -> RuleBrokenError:
     reasons = "; ".join(f"{v.field}: {v.text}" for v in broken)
     return RuleBrokenError(
         f"NVR would refuse it: {reasons}", error_class=f"nvr_{first.rule.replace('-', '_')}"
+    )
+
+
+def _needs_id(call: NvrCall) -> bool:
+    """A change or deletion without NVR's id (the create was reported before regbridge)."""
+    return call.operation != "create" and call.nvr_id is None
+
+
+def _ours(call: NvrCall, outcome: Outcome) -> bool:
+    """A create NVR refused because it already holds our report identifier (409)."""
+    return (
+        isinstance(outcome, RegisterRejectedError)
+        and outcome.register_status == 409
+        and call.operation == "create"
+        and call.resource is not None
     )
 
 
