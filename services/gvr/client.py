@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
+import orjson
 from cryptography.hazmat.primitives.serialization import (
     BestAvailableEncryption,
     Encoding,
@@ -29,7 +31,7 @@ from shared.delivery.classify import (
 )
 from shared.delivery.errors import ConfigurationError, DeliveryError
 from shared.delivery.worker import Accepted
-from shared.http import RegisterSession, Reply, json_body, json_object
+from shared.http import RegisterSession, Reply, json_object
 
 REGISTER = "GVR"
 JSON = "application/json"
@@ -127,7 +129,7 @@ class GvrClient:
         classified for `operation` (default: the request's). A 2xx create without an id (not
         GVR answering?) is a ConfigurationError: pause and alarm, since a retry would be a 409."""
         operation = operation or request.operation
-        body = None if request.json is None else json_body(request.json)
+        body = None if request.json is None else request_body(request.json)
         try:
             reply = await self._http.request(
                 request.method,
@@ -142,8 +144,8 @@ class GvrClient:
             return error
         if request.reference is not None:
             return Accepted(request.reference)
-        record_id = json_object(reply).get("id")
-        if not isinstance(record_id, str) or not record_id:
+        record_id = created_id(reply)
+        if not record_id:
             return bad_answer(REGISTER, reply.as_response(), 'no "id"')
         return Accepted(record_id)
 
@@ -197,6 +199,25 @@ class GvrClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def request_body(record: dict[str, Any]) -> bytes:
+    """The JSON body of a mapped record: orjson's bytes, which are `shared.http.json_body`'s
+    (httpx's ``json=``) for what a mapping holds, strings, bounded ints, booleans, lists and
+    objects (no floats: where the two differ, NaN and exponents), several times faster."""
+    return orjson.dumps(record)
+
+
+def created_id(reply: Reply) -> str | None:
+    """A create's answer's "id" when it is a non-empty string. orjson reads strings as the
+    standard library does; what it refuses (a BOM, NaN, a lone surrogate, not JSON) is read
+    again by `json_object`, so the outcome is the same."""
+    try:
+        answer = orjson.loads(reply.content)
+    except orjson.JSONDecodeError:
+        answer = json_object(reply)
+    record_id = answer.get("id") if isinstance(answer, dict) else None
+    return record_id if isinstance(record_id, str) and record_id else None
 
 
 def _error(reply: Reply, operation: str) -> DeliveryError | None:

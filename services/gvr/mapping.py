@@ -88,6 +88,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -186,30 +187,23 @@ class _Record:
     unit: Kombika | str  # a kombika, or an HSA-id
     when: tuple[tuple[str, str], ...]  # the key's date (and time) as (GVR field, value)
 
+    @cached_property
+    def key(self) -> tuple[str, str, str, str]:
+        """GVR's key: (patientId, date, time or "", unit)."""
+        when = self.when
+        time = when[1][1] if len(when) > 1 else ""
+        return (self.body["patientId"], when[0][1], time, str(self.unit))
+
+
+def gvr_call(event: CareContactEvent, reference: str | None, paths: GvrPaths) -> GvrCall:
+    """`to_gvr_request` and `lookup_request` of `event`, its record mapped once for both."""
+    record = _record(event)
+    return GvrCall(_apply(event, record, reference, paths), _lookup(event, record, paths))
+
 
 def to_gvr_request(event: CareContactEvent, reference: str | None, paths: GvrPaths) -> GvrRequest:
     """The GVR call that applies `event`; see the module docstring for every field."""
-    record = _record(event)
-    create = GvrRequest(
-        method="POST",
-        path=paths.for_kind(event.payload.kind),
-        json=record.body,
-        resource=record.resource,
-        key=_key(record),
-        operation=str(event.operation),
-    )
-    if event.operation is Operation.CREATE:
-        return create
-    if reference is None:
-        raise NotYetAppliedError(
-            f"{event.operation} of record {event.record_id} before GVR's id of it is known "
-            "(its create may still be in flight)"
-        )
-    if event.operation is Operation.CORRECT:
-        path = f"{create.path}/{quote(reference, safe='')}"
-        return replace(create, method="PUT", path=path, reference=reference)
-    params = (("id", reference), *_locator(record))
-    return replace(create, method="DELETE", params=params, json=None, reference=reference)
+    return _apply(event, _record(event), reference, paths)
 
 
 def lookup_request(event: CareContactEvent, paths: GvrPaths) -> GvrRequest:
@@ -218,21 +212,50 @@ def lookup_request(event: CareContactEvent, paths: GvrPaths) -> GvrRequest:
     `expect`: for a create, a live record with this kallsystem + kallId; for a correction, a live
     record equal to the whole corrected body; for a cancellation, a makulerad one with our kallId.
     """
-    record = _record(event)
-    source = {"kallsystem": record.body["kallsystem"], "kallId": record.body["kallId"]}
+    return _lookup(event, _record(event), paths)
+
+
+def _apply(
+    event: CareContactEvent, record: _Record, reference: str | None, paths: GvrPaths
+) -> GvrRequest:
+    operation = event.operation
+    create = GvrRequest(
+        method="POST",
+        path=paths.for_kind(event.payload.kind),
+        json=record.body,
+        resource=record.resource,
+        key=record.key,
+        operation=str(operation),
+    )
+    if operation is Operation.CREATE:
+        return create
+    if reference is None:
+        raise NotYetAppliedError(
+            f"{operation} of record {event.record_id} before GVR's id of it is known "
+            "(its create may still be in flight)"
+        )
+    if operation is Operation.CORRECT:
+        path = f"{create.path}/{quote(reference, safe='')}"
+        return replace(create, method="PUT", path=path, reference=reference)
+    params = (("id", reference), *_locator(record))
+    return replace(create, method="DELETE", params=params, json=None, reference=reference)
+
+
+def _lookup(event: CareContactEvent, record: _Record, paths: GvrPaths) -> GvrRequest:
+    body = record.body
     expect: dict[str, Any]
     if event.operation is Operation.CREATE:
-        expect = source
+        expect = {"kallsystem": body["kallsystem"], "kallId": body["kallId"]}
     elif event.operation is Operation.CORRECT:
-        expect = dict(record.body)
+        expect = dict(body)
     else:
-        expect = {**source, "status": CANCELLED}
+        expect = {"kallsystem": body["kallsystem"], "kallId": body["kallId"], "status": CANCELLED}
     return GvrRequest(
         method="GET",
         path=paths.for_kind(event.payload.kind),
         params=_locator(record),
         resource=record.resource,
-        key=_key(record),
+        key=record.key,
         operation=str(event.operation),
         expect=expect,
     )
@@ -404,12 +427,6 @@ def common_fields(event: CareContactEvent | CareWaitEvent, unit: Kombika | str) 
     return body
 
 
-def _key(record: _Record) -> tuple[str, str, str, str]:
-    day = record.when[0][1]
-    time = record.when[1][1] if len(record.when) > 1 else ""
-    return (record.body["patientId"], day, time, str(record.unit))
-
-
 def _locator(record: _Record) -> tuple[tuple[str, str], ...]:
     unit = record.unit
     where = tuple((f"enhet.{name}", value) for name, value in unit_fields(unit).items())
@@ -492,7 +509,7 @@ def _any_unit(value: str | None) -> dict[str, str] | None:
 
 def _local(moment: datetime) -> tuple[str, str]:
     local = moment.astimezone(STOCKHOLM)
-    return local.date().isoformat(), local.strftime("%H:%M")
+    return local.date().isoformat(), f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _zoned(moment: datetime | None) -> str | None:

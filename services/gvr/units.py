@@ -74,24 +74,40 @@ def event_day(event: CareContactEvent) -> date:
     raise AssertionError(f"unknown care contact {type(payload).__name__}")
 
 
+UNIT_FIELDS = (
+    "kombika",
+    "unit_hsa_id",
+    "referring_kombika",
+    "referring_unit_hsa_id",
+    "admitting_kombika",
+    "discharging_kombika",
+    "referred_to_kombika",
+    "referred_to_unit",
+    "end_unit",
+)
+"""The payload fields that can name a unit, in the order they are checked."""
+
+_UNIT_FIELDS_OF: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
 def named_units(event: CareContactEvent) -> Iterator[tuple[str, str]]:
     """(field path, kombika or HSA-id) of every unit the contact names, referrers included."""
     payload = event.payload
-    fields = (
-        "kombika",
-        "unit_hsa_id",
-        "referring_kombika",
-        "referring_unit_hsa_id",
-        "admitting_kombika",
-        "discharging_kombika",
-        "referred_to_kombika",
-        "referred_to_unit",
-        "end_unit",
-    )
-    for field in fields:
-        value = getattr(payload, field, None)
+    for path, field in _unit_fields(type(payload)):
+        value = getattr(payload, field)
         if value:
-            yield f"payload.{field}", str(value)
+            yield path, str(value)
+
+
+def _unit_fields(kind: type) -> tuple[tuple[str, str], ...]:
+    """(path, field) of the UNIT_FIELDS a payload class has, once per class: asking a pydantic
+    model for an attribute it lacks goes through its slow `__getattr__` and an exception."""
+    found = _UNIT_FIELDS_OF.get(kind)
+    if found is None:
+        fields = getattr(kind, "model_fields", {})
+        found = tuple((f"payload.{f}", f) for f in UNIT_FIELDS if f in fields or hasattr(kind, f))
+        _UNIT_FIELDS_OF[kind] = found
+    return found
 
 
 OWN_UNIT_FIELDS = ("kombika", "unit_hsa_id", "admitting_kombika", "discharging_kombika")

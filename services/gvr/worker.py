@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from services.gvr.client import GvrClient
-from services.gvr.mapping import GvrCall, GvrPaths, lookup_request, to_gvr_request
+from services.gvr.mapping import GvrCall, GvrPaths, gvr_call
 from services.gvr.units import (
     UnitCatalog,
     check_county,
@@ -74,9 +74,7 @@ class GvrWorker:
         assert isinstance(event, CareContactEvent)  # parse() returned one of the two
         if self._catalog is not None:
             check_units(event, self._catalog, self._grace, self._counties)
-        return GvrCall(
-            to_gvr_request(event, reference, self._paths), lookup_request(event, self._paths)
-        )
+        return gvr_call(event, reference, self._paths)
 
     def _booking(self, event: CareWaitEvent, reference: str | None) -> GvrCall:
         """Another region's entry is not ours; an entry with no booking record to make is

@@ -6,13 +6,23 @@ import copy
 import json
 from typing import Any
 
+import httpx
 import pytest
 
-from services.gvr.mapping import GvrPaths, GvrRequest, lookup_request, to_gvr_request
+from services.gvr.client import created_id, request_body
+from services.gvr.mapping import (
+    GvrCall,
+    GvrPaths,
+    GvrRequest,
+    gvr_call,
+    lookup_request,
+    to_gvr_request,
+)
 from services.gvr.settings import GvrSettings
 from shared.contracts import CARE_CONTACT_EXAMPLES, CareContactEvent, parse_event
 from shared.delivery.classify import is_permanent, is_transient
 from shared.delivery.errors import InvalidEventError, NotYetAppliedError
+from shared.http import Reply, json_body
 
 PATHS = GvrPaths()
 SOURCE = {"kallsystem": "takecare-sll", "kallId": "besok-2025-000184223"}
@@ -397,6 +407,28 @@ def test_lookup_of_a_cancellation_expects_a_makulerad_record() -> None:
     }
 
 
+# --- the worker's call: both requests from one mapping -------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["create", "correct", "cancel"])
+@pytest.mark.parametrize("kind", list(CARE_CONTACT_EXAMPLES))
+def test_gvr_call_is_the_apply_request_and_the_lookup(kind: str, operation: str) -> None:
+    # Given an event of every kind and operation, with GVR's id of its record
+    contact = event(kind, operation=operation)
+    # When the worker's call is mapped
+    call = gvr_call(contact, "GVR-7", PATHS)
+    # Then it is the request that applies it and the GET that finds it, mapped each on its own
+    assert call == GvrCall(to_gvr_request(contact, "GVR-7", PATHS), lookup_request(contact, PATHS))
+    assert call.lookup is not None
+    assert call.lookup.key == call.apply.key
+
+
+@pytest.mark.parametrize("operation", ["correct", "cancel"])
+def test_gvr_call_without_a_reference_is_not_yet_applied(operation: str) -> None:
+    with pytest.raises(NotYetAppliedError):
+        gvr_call(event("discharge", operation=operation), None, PATHS)
+
+
 # --- paths ---------------------------------------------------------------------------------------
 
 
@@ -417,3 +449,46 @@ def test_mapping_is_pure() -> None:
     contact = event("discharge")
     assert to_gvr_request(contact, None, PATHS) == to_gvr_request(contact, None, PATHS)
     assert contact == event("discharge")
+
+
+# --- the body on the wire ------------------------------------------------------------------------
+
+
+def _values(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _values(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _values(item)]
+    return [value]
+
+
+@pytest.mark.parametrize("operation", ["create", "correct"])
+@pytest.mark.parametrize("kind", list(CARE_CONTACT_EXAMPLES))
+def test_the_client_sends_the_bytes_httpx_would_for_every_body(kind: str, operation: str) -> None:
+    # Given every kind's body, with every optional field the examples carry
+    request = to_gvr_request(event(kind, operation=operation), "GVR-7", PATHS)
+    assert request.json is not None
+    # Then it holds only what orjson writes as the standard library does (no floats) …
+    assert all(isinstance(leaf, str | int | bool | None) for leaf in _values(request.json))
+    # … and the client's body is the bytes httpx's json= sends
+    sent = httpx.Request("POST", "https://gvr.test/r", json=request.json).read()
+    assert request_body(request.json) == sent == json_body(request.json)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"id":"GVR-1"}', "GVR-1"),
+        ('\ufeff{"id": "GVR-2"}'.encode(), "GVR-2"),  # a BOM: orjson refuses, json reads it
+        (b'{"id": "GVR-3", "x": NaN}', "GVR-3"),  # NaN: likewise
+        (b'{"id":""}', None),
+        (b'{"id":12345678901234567890123}', None),
+        (b'["GVR-1"]', None),
+        (b"not json", None),
+        (b"", None),
+    ],
+)
+def test_the_id_of_a_create_is_read_as_the_standard_library_reads_it(
+    content: bytes, expected: str | None
+) -> None:
+    assert created_id(Reply(201, {"content-type": "application/json"}, content)) == expected
