@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from typing import Any
 
@@ -59,6 +60,7 @@ async def run_worker(
             health = serve_health(runtime, settings.health_port, components=wiring.components)
             tasks = [asyncio.create_task(health)]
             tasks += [asyncio.create_task(job()) for job in wiring.background]
+            freeze_heap()
             try:
                 await runtime.run()
             finally:
@@ -71,6 +73,17 @@ async def run_worker(
         await ledger.close()
         shutdown_tracing(tracer_provider)  # flush what is still queued
         log.info("worker_exited", worker=spec.name)
+
+
+def freeze_heap() -> None:
+    """What start-up built (modules, settings, the catalog view …) lives as long as the worker:
+    moved out of the garbage collector's generations, so that no collection walks it again.
+    Each full collection otherwise walks the whole heap while the chunks' short-lived objects
+    trigger them; `benchmarks.runtime_overhead` measured ~25 % of the runtime's CPU gone to it.
+    A frozen object that dies later is still freed by its reference count; only one caught in
+    a reference cycle would stay (start-up's long-lived objects are not replaced in cycles)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _open_ledger(worker: str, ledger: Ledger, kafka: KafkaSettings, clock: Clock) -> None:

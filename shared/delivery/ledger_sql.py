@@ -10,10 +10,10 @@ transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import BigInteger, BindParameter, Row, Text, TextClause, bindparam, text
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -194,7 +194,7 @@ class _Applied(NamedTuple):
 
 
 def to_json(rows: Sequence[Sequence[Any]]) -> str:
-    return json.dumps(rows, separators=(",", ":"))
+    return orjson.dumps(rows).decode()
 
 
 def event_pairs(identities: Iterable[EventIdentity]) -> list[list[str]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from shared.delivery import headers as h
 from shared.delivery.errors import DeliveryError
@@ -137,7 +138,7 @@ def result_message(
         "at": _iso(now),
     }
     body.update({name: value for name, value in extra.items() if value is not None})
-    return Outgoing(topic, record_id.encode(), json.dumps(body).encode(), [])
+    return Outgoing(topic, record_id.encode(), orjson.dumps(body), [])
 
 
 @dataclass(frozen=True)

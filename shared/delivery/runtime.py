@@ -34,6 +34,7 @@ from shared.delivery.ledger import Ledger, LedgerUnavailableError
 from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
 from shared.delivery.outgoing import Inbound, Outgoing, Writer
+from shared.delivery.produce import BATCH_BYTES, publish_batched
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.tracing import EventTracing
 from shared.delivery.worker import RegisterWorker
@@ -150,7 +151,7 @@ class DeliveryRuntime:
         """Consume until `stop()`; commit what is done; hand back the rest."""
         options = kafka_client_options(self.kafka)
         self._producer = AIOKafkaProducer(
-            **options, acks="all", enable_idempotence=True, linger_ms=5
+            **options, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=BATCH_BYTES
         )
         retry_topics = list(self.topics.retry.values())
         self.consumers = {
@@ -373,13 +374,8 @@ class DeliveryRuntime:
         self._pause_all("ledger", f"ledger unreachable, input paused until it answers: {error}")
 
     async def _publish(self, outgoing: Sequence[Outgoing]) -> None:
-        assert self._producer is not None
-        sends = [
-            await self._producer.send(m.topic, m.value, key=m.key, headers=m.headers)
-            for m in outgoing
-        ]
-        if sends:
-            await asyncio.gather(*sends)  # every retry, dead letter and result is durable
+        assert self._producer is not None  # every retry, dead letter and result is durable
+        await publish_batched(self._producer, outgoing)
 
     async def _commit(self, lane: Lane, chunk: InHand) -> None:
         """Commit what the chunk finished: up to its first handed-back event of a partition,
