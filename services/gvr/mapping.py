@@ -88,7 +88,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -114,6 +114,8 @@ from shared.delivery.errors import InvalidEventError, NotYetAppliedError
 from shared.identifiers import Kombika, PatientIdType, parse_kombika
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_kombika = lru_cache(maxsize=8192)(parse_kombika)
+"""parse_kombika, each kombika parsed once (a region has a few thousand; `Kombika` is frozen)."""
 CANCELLED = "MAKULERAD"
 """GVR's status of a cancelled record (still readable by GET)."""
 
@@ -278,54 +280,67 @@ def _record(event: CareContactEvent) -> _Record:
 
 def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Record:
     unit = reporting_unit(visit.kombika, visit.unit_hsa_id)
+    body = common_fields(event, unit)
     if visit.visited_at is not None:
         day, time = _local(visit.visited_at)
         when: tuple[tuple[str, str], ...] = (("besoksdatum", day), ("besokstid", time))
+        body["besoksdatum"], body["besokstid"] = day, time
     else:
         assert visit.visited_on is not None  # the contract sees to one of the two
         when = (("besoksdatum", visit.visited_on.isoformat()),)
-    body = (
-        common_fields(event, unit)
-        | dict(when)
-        | {
-            "yrkeskategorier": list(visit.professions),
-            "diagnoser": _diagnoses(visit.diagnoses),
-            "atgarder": _procedures(visit.procedures),
-            "lakemedel": [{"atc": code} for code in visit.atc_codes]
-            + _medications(visit.medications),
-        }
-    )
-    _optional(body, "besokstyp", visit.visit_type)
-    _optional(body, "akut", visit.akut)
-    _optional(body, "taxa", visit.tariff)
-    _optional(body, "kontakttyp", visit.contact_type)
-    _optional(body, "vardperiodkod", visit.care_period_code)
+        body["besoksdatum"] = when[0][1]
+    # the common fields and `when`, then these, then the optional ones: the order sent
+    body["yrkeskategorier"] = list(visit.professions)
+    body["diagnoser"] = _diagnoses(visit.diagnoses)
+    body["atgarder"] = _procedures(visit.procedures)
+    medicines = [{"atc": code} for code in visit.atc_codes]
+    if visit.medications:
+        medicines += _medications(visit.medications)
+    body["lakemedel"] = medicines
+    # one visit per event, most of these fields absent: tested inline, not a call each
+    if visit.visit_type is not None:
+        body["besokstyp"] = visit.visit_type
+    if visit.akut is not None:
+        body["akut"] = visit.akut
+    if visit.tariff is not None:
+        body["taxa"] = visit.tariff
+    if visit.contact_type is not None:
+        body["kontakttyp"] = visit.contact_type
+    if visit.care_period_code is not None:
+        body["vardperiodkod"] = visit.care_period_code
     _optional(body, "remitterandeEnhet", _any_unit(visit.referring_kombika))
     _optional(body, "remitterandeEnhet", _any_unit(visit.referring_unit_hsa_id))
-    _optional(body, "kontaktform", _FORMS.get(visit.contact_form or ""))
+    if visit.contact_form is not None:
+        _optional(body, "kontaktform", _FORMS.get(visit.contact_form))
     if visit.patient_fee is not None:
         fee = {"kod": visit.patient_fee}
         _optional(fee, "klass", visit.patient_fee_class)
         body["patientavgift"] = fee
-    _rows(body, "tillstand", _conditions(visit.conditions))
-    _rows(body, "produkter", [_coded(p, antal=p.quantity) for p in visit.products])
-    _rows(body, "resursgrupper", [_coded(g) for g in visit.resource_groups])
+    if visit.conditions:
+        body["tillstand"] = _conditions(visit.conditions)
+    if visit.products:
+        body["produkter"] = [_coded(p, antal=p.quantity) for p in visit.products]
+    if visit.resource_groups:
+        body["resursgrupper"] = [_coded(g) for g in visit.resource_groups]
     _optional(body, "remitteradTill", _any_unit(visit.referred_to_unit))
-    for name, value in (
-        ("visteFore", visit.stay_before),
-        ("vardFore", visit.care_before),
-        ("visteEfter", visit.stay_after),
-        ("vardEfter", visit.care_after),
-        ("tillhorVardansvar", visit.belongs_to_care_responsibility),
-        ("tillhorVardkontakt", visit.belongs_to_contact),
-    ):
-        _optional(body, name, value)
+    if visit.stay_before is not None:
+        body["visteFore"] = visit.stay_before
+    if visit.care_before is not None:
+        body["vardFore"] = visit.care_before
+    if visit.stay_after is not None:
+        body["visteEfter"] = visit.stay_after
+    if visit.care_after is not None:
+        body["vardEfter"] = visit.care_after
+    if visit.belongs_to_care_responsibility is not None:
+        body["tillhorVardansvar"] = visit.belongs_to_care_responsibility
+    if visit.belongs_to_contact is not None:
+        body["tillhorVardkontakt"] = visit.belongs_to_contact
     _span(body, visit.ends_on, visit.end_unit, visit.commission)
     return _Record("besok", body, unit, when)
 
 
 def _admission(event: CareContactEvent, admission: Admission) -> _Record:
-    unit = parse_kombika(admission.kombika)
+    unit = _kombika(admission.kombika)
     day, time = _local(admission.admitted_at)
     body = common_fields(event, unit) | {
         "inskrivningsdatum": day,
@@ -341,7 +356,7 @@ def _admission(event: CareContactEvent, admission: Admission) -> _Record:
 
 
 def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
-    unit = parse_kombika(discharge.discharging_kombika)
+    unit = _kombika(discharge.discharging_kombika)
     day, time = _local(discharge.discharged_at)
     body = common_fields(event, unit) | {
         "inskrivandeEnhet": _unit(discharge.admitting_kombika),
@@ -359,7 +374,7 @@ def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
 
 
 def _availability(event: CareContactEvent, availability: Availability) -> _Record:
-    unit = parse_kombika(availability.kombika)
+    unit = _kombika(availability.kombika)
     booked = availability.booked_on.isoformat()
     body = common_fields(event, unit) | {
         "kontaktkategori": _CATEGORIES[availability.contact_category],
@@ -398,6 +413,8 @@ def _episode(event: CareContactEvent, episode: CareEpisode) -> _Record:
 
 
 def _span(body: dict[str, Any], ends_on: Any, end_unit: str | None, commission: str | None) -> None:
+    if ends_on is None and end_unit is None and commission is None:
+        return
     _optional(body, "slutdatum", ends_on.isoformat() if ends_on is not None else None)
     _optional(body, "slutenhet", _any_unit(end_unit))
     _optional(body, "ersUppdrag", commission)
@@ -428,9 +445,13 @@ def common_fields(event: CareContactEvent | CareWaitEvent, unit: Kombika | str) 
 
 
 def _locator(record: _Record) -> tuple[tuple[str, str], ...]:
-    unit = record.unit
-    where = tuple((f"enhet.{name}", value) for name, value in unit_fields(unit).items())
-    return (("patientId", record.body["patientId"]), *where, *record.when)
+    """GVR's key as query parameters: patientId, the unit in dot notation (`unit_fields`), date
+    (and time)."""
+    unit, patient = record.unit, ("patientId", record.body["patientId"])
+    if isinstance(unit, str):
+        return (patient, ("enhet.hsaId", unit), *record.when)
+    where = (("enhet.inr", unit.inr), ("enhet.klin", unit.klin), ("enhet.avd", unit.avd))
+    return (patient, *where, *record.when)
 
 
 def _diagnoses(codes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -442,7 +463,7 @@ def _links(row: Procedure | Medication | Condition) -> dict[str, int]:
     links = {}
     if row.diagnosis_index is not None:
         links["diagnosRad"] = row.diagnosis_index + 1
-    condition = getattr(row, "condition_index", None)
+    condition = None if isinstance(row, Condition) else row.condition_index
     if condition is not None:
         links["tillstandRad"] = condition + 1
     return links
@@ -484,7 +505,7 @@ def _rows(body: dict[str, Any], name: str, rows: list[dict[str, Any]]) -> None:
 def reporting_unit(kombika: str | None, hsa_id: str | None) -> Kombika | str:
     """The unit whose record it is: a parsed kombika, or an HSA-id."""
     if kombika is not None:
-        return parse_kombika(kombika)
+        return _kombika(kombika)
     assert hsa_id is not None  # the contract sees to one of the two
     return hsa_id
 
@@ -497,14 +518,14 @@ def unit_fields(unit: Kombika | str) -> dict[str, str]:
 
 
 def _unit(kombika: str | None) -> dict[str, str] | None:
-    return None if kombika is None else unit_fields(parse_kombika(kombika))
+    return None if kombika is None else unit_fields(_kombika(kombika))
 
 
 def _any_unit(value: str | None) -> dict[str, str] | None:
     """A unit named by kombika or by HSA-id (SE…)."""
     if value is None:
         return None
-    return unit_fields(value if value.startswith("SE") else parse_kombika(value))
+    return unit_fields(value if value.startswith("SE") else _kombika(value))
 
 
 def _local(moment: datetime) -> tuple[str, str]:
