@@ -11,11 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import NoReturn
 
 # Readings that are not in the registers' public material are marked "inferred" where applied.
 
 _DIGITS = re.compile(r"[0-9]+")
+KNOWN_IDS = 16_384
+"""Valid HSA-ids and organisation numbers remembered (they recur in every event of a unit; not
+personal identity numbers, which are not kept)."""
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
 _HSA_ID = re.compile(r"SE(?:16)?(?P<org>[0-9]{10})-[A-Za-z0-9]+")
 _KOMBIKA = re.compile(r"(?P<inr>[0-9]{5}) ?(?P<klin>[0-9]{3}) ?(?P<avd>.*)", re.DOTALL)
@@ -97,11 +101,12 @@ def luhn_check_digit(digits: str) -> int:
     """The Luhn (mod 10) check digit for `digits`: weights 2, 1, 2, … from the rightmost digit."""
     if not _DIGITS.fullmatch(digits):
         raise ValueError("luhn_check_digit: expected one or more ASCII digits")
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        product = int(char) * (2 if position % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    return (10 - total % 10) % 10
+    doubled = digits[-1::-2].translate(_LUHN_DOUBLED)  # the rightmost and every other
+    return -sum(map(int, doubled + digits[-2::-2])) % 10
+
+
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+"""A digit doubled, its two digits summed (7 → 14 → 5)."""
 
 
 def synthetic_personnummer(rng: random.Random, born: date) -> str:
@@ -206,8 +211,9 @@ def validate_patient_id(id_type: PatientIdType, value: str) -> str:
     return validator(value)
 
 
+@lru_cache(maxsize=KNOWN_IDS)
 def validate_organisationsnummer(value: str) -> str:
-    """10 digits, third digit ≥ 2, Luhn over the first 9."""
+    """10 digits, third digit ≥ 2, Luhn over the first 9 (the valid ones remembered)."""
     kind = "organisationsnummer"
     _require_digits(kind, value, 10)
     if int(value[2]) < 2:
@@ -216,8 +222,10 @@ def validate_organisationsnummer(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=KNOWN_IDS)
 def validate_hsa_id(value: str) -> str:
-    """``SE`` + organisation number + ``-`` + one or more of A–Z a–z 0–9, at most 31 characters.
+    """``SE`` + organisation number + ``-`` + one or more of A–Z a–z 0–9, at most 31 characters
+    (the valid ones remembered).
 
     The organisation number is 10 digits, or 12 with the "16" prefix that Inera's own ids use
     (``SE165565594230-1000``): an extension of the handbook rule, from public RIV/Inera material.

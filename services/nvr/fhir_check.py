@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -32,6 +31,7 @@ from fhir.resources.R4B.location import Location
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from services.nvr.mapping import invalid_fhir, validate_immunization
 
@@ -41,17 +41,14 @@ MAX_SHAPES: Final = 1024
 """Shapes remembered at most (a handful occur: the optional parts by the two id types)."""
 
 
-def _element(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
-    """A validator of one element's values, with the type fhir.resources declares for it."""
+def _element(model: type[BaseModel], name: str) -> Any:
+    """The type fhir.resources declares for one element's values (None left out)."""
     annotation: Any = model.model_fields[name].annotation
-    value_type: Any = next(
-        (arg for arg in typing.get_args(annotation) if arg is not type(None)), annotation
-    )
-    return TypeAdapter(value_type)
+    return next((arg for arg in typing.get_args(annotation) if arg is not type(None)), annotation)
 
 
 _IDENTIFIER_VALUE = _element(Identifier, "value")
-VARYING: Final[Mapping[Path, TypeAdapter[Any]]] = {
+VARYING: Final[Mapping[Path, Any]] = {
     # the Immunization
     ("id",): _element(Immunization, "id"),
     ("identifier", 0, "system"): _element(Identifier, "system"),  # the source system's
@@ -75,6 +72,23 @@ VARYING: Final[Mapping[Path, TypeAdapter[Any]]] = {
 }
 """Each leaf the event fills, and the FHIR type of its element."""
 
+# The leaves' containers as a tree, each reached by one step from one before it (a prefix
+# walked once, not once per leaf); each leaf as (its container's place, its key, its name).
+_CONTAINERS: list[Path] = sorted(
+    {path[:end] for path in VARYING for end in range(len(path))}, key=lambda path: len(path)
+)
+_CONTAINER_STEPS = [(_CONTAINERS.index(path[:-1]), path[-1]) for path in _CONTAINERS[1:]]
+_NAMES = {path: f"leaf{number}" for number, path in enumerate(VARYING)}
+_LEAF_PLACES = [(_CONTAINERS.index(path[:-1]), str(path[-1]), _NAMES[path]) for path in VARYING]
+_PATH_OF = {name: path for path, name in _NAMES.items()}
+assert all(isinstance(path[-1], str) for path in VARYING)  # a leaf is a field of an object
+
+_Leaves = TypedDict(  # type: ignore[misc]  # the leaves' names are made above
+    "_Leaves", {_NAMES[path]: element for path, element in VARYING.items()}, total=False
+)
+_VALIDATE_LEAVES = TypeAdapter(_Leaves)
+"""Every varying leaf of a resource validated in one call, each by its element's type."""
+
 
 def shape_of(resource: dict[str, Any]) -> bytes:
     """The resource with `VARYING`'s leaves blanked (each to its value's type): its keys, list
@@ -82,50 +96,34 @@ def shape_of(resource: dict[str, Any]) -> bytes:
     return _shape(resource, _varying_leaves(resource))
 
 
+_Leaf = tuple[dict[str, Any], str, str]  # (the object that holds it, its key, its name)
+
+
 def _shape(resource: dict[str, Any], found: list[_Leaf]) -> bytes:
-    for found_leaf in found:  # blanked in place (orjson's walk is the cheapest), then restored
-        found_leaf.container[found_leaf.key] = f"\x00{type(found_leaf.value).__name__}"
+    values = [container[key] for container, key, _ in found]
+    for container, key, _ in found:  # blanked in place (orjson's walk is the cheapest), then
+        container[key] = f"\x00{type(container[key]).__name__}"  # restored
     try:
         return orjson.dumps(resource, default=repr)
     finally:
-        for found_leaf in found:
-            found_leaf.container[found_leaf.key] = found_leaf.value
-
-
-@dataclass(frozen=True, slots=True)
-class _Leaf:
-    path: Path
-    element: TypeAdapter[Any]
-    container: Any  # the dict or list that holds it
-    key: str | int
-    value: Any
+        for (container, key, _), value in zip(found, values, strict=True):
+            container[key] = value
 
 
 def _varying_leaves(resource: dict[str, Any]) -> list[_Leaf]:
-    found = []
-    for path, element in VARYING.items():
-        node: Any = resource  # a dict or a list (Any: indexed by the path's keys)
-        for step in path[:-1]:
-            node = _step(node, step)
-            if node is None:
-                break
+    """The leaves of `VARYING` the resource holds: each in an object at its path."""
+    containers: list[Any] = [resource]
+    for base, step in _CONTAINER_STEPS:
+        node = containers[base]
+        if isinstance(step, int):
+            containers.append(node[step] if isinstance(node, list) and step < len(node) else None)
         else:
-            key = path[-1]
-            if _holds(node, key):
-                found.append(_Leaf(path, element, node, key, node[key]))
-    return found
-
-
-def _holds(node: Any, key: str | int) -> bool:
-    if isinstance(key, int):
-        return isinstance(node, list) and key < len(node)
-    return isinstance(node, dict) and key in node
-
-
-def _step(node: Any, step: str | int) -> Any:
-    if isinstance(step, int):
-        return node[step] if isinstance(node, list) and step < len(node) else None
-    return node.get(step) if isinstance(node, dict) else None
+            containers.append(node.get(step) if isinstance(node, dict) else None)
+    return [
+        (node, key, name)
+        for place, key, name in _LEAF_PLACES
+        if isinstance(node := containers[place], dict) and key in node
+    ]
 
 
 def leaf(resource: Mapping[str, Any], path: Path) -> tuple[bool, Any]:
@@ -139,6 +137,11 @@ def leaf(resource: Mapping[str, Any], path: Path) -> tuple[bool, Any]:
             return False, None
         node = node[step]
     return True, node
+
+
+def _where(loc: tuple[str | int, ...]) -> str:
+    """A leaf's error location as its dotted path in the resource."""
+    return ".".join(str(step) for step in (*_PATH_OF[str(loc[0])], *loc[1:]))
 
 
 class ImmunizationCheck:
@@ -164,17 +167,13 @@ class ImmunizationCheck:
             if len(self._shapes) < self._max_shapes:
                 self._shapes.add(shape)
             return
-        problems: list[str] = []
-        for found_leaf in found:
-            try:
-                found_leaf.element.validate_python(found_leaf.value)
-            except ValidationError as error:
-                where = ".".join(str(step) for step in found_leaf.path)
-                problems.extend(
-                    f"{where}: {detail['msg']}"
-                    for detail in error.errors(
-                        include_url=False, include_input=False, include_context=False
-                    )
+        try:
+            _VALIDATE_LEAVES.validate_python({name: node[key] for node, key, name in found})
+        except ValidationError as error:
+            problems = [
+                f"{_where(detail['loc'])}: {detail['msg']}"
+                for detail in error.errors(
+                    include_url=False, include_input=False, include_context=False
                 )
-        if problems:
-            raise invalid_fhir(problems)
+            ]
+            raise invalid_fhir(problems) from None

@@ -1,8 +1,8 @@
 """The event registry and `parse_event`: bytes from Kafka to the right contract model."""
 
-import json
 from typing import Any, TypeAlias
 
+import orjson
 from pydantic import ValidationError
 
 from shared.contracts.care_contact import CARE_CONTACT_KINDS, CareContactEvent
@@ -30,10 +30,6 @@ field) from costing a worker memory and time, and stays well under Kafka's defau
 _UNION_TAGS: dict[type[Event], frozenset[str]] = {CareContactEvent: frozenset(CARE_CONTACT_KINDS)}
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _decode(raw: bytes) -> tuple[str, Any]:
     try:
         text = raw.decode("utf-8")
@@ -41,11 +37,10 @@ def _decode(raw: bytes) -> tuple[str, Any]:
         raise ContractViolationError.single(
             ROOT, f"not UTF-8 text (invalid byte at position {error.start})"
         ) from None
-    try:
-        return text, json.loads(text, parse_constant=_reject_constant)
-    except ValueError as error:
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-        raise ContractViolationError.single(ROOT, f"not valid JSON ({reason})") from None
+    try:  # orjson: a tenth of json's time; NaN and Infinity are not JSON to it either
+        return text, orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ContractViolationError.single(ROOT, f"not valid JSON ({error.msg})") from None
 
 
 def _model_for(data: dict[str, Any]) -> type[Event]:
