@@ -20,7 +20,8 @@ own, against the NVR sandbox (a process of its own; OAuth2; answers after --late
           then SIGTERM
 Register rates come from the sandbox's own record (`/admin/records`: each record's lastUpdated,
 from the first acceptance to the last). Peak RSS and the worker's CPU are os.wait4's, taken by a
-small launcher: a child forked from this large process would inherit its high-water mark. The
+small launcher: a child forked from this large process would inherit its high-water mark; its
+figure "while draining" leaves start-up out (`benchmarks.processes.SteadyCpu`). The
 sandbox's CPU is read from /proc around each phase. The CPU of FHIR building and validation is
 measured in a process of its own on the first --cpu-sample vaccinations of the topic, with the
 worker's own `parse`, `map` (rules + build + the per-shape FHIR check) and bundle (`entry` +
@@ -52,7 +53,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from benchmarks.processes import CLI, launch, report, run_child
+from benchmarks.processes import CLI, SteadyCpu, launch, report, run_child
 
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.nvr.client import NvrClient
@@ -396,10 +397,12 @@ def record_rate(records: list[dict[str, Any]]) -> float:
 
 async def drain(
     env: dict[str, str], bootstrap: str, topic: str, n: int
-) -> tuple[float, dict[str, Any]]:
+) -> tuple[float, dict[str, Any], float | None]:
     """Run `regbridge run nvr` until its group committed all N (or stalls): (start, launcher's
-    {"rss_mb", "cpu_s"}). Its logs go to this process's stderr."""
+    {"rss_mb", "cpu_s"}, its steady CPU µs a vaccination, `SteadyCpu`). Its logs go to this
+    process's stderr."""
     started, worker = time.time(), launch([*CLI, "run", "nvr"], "err", env)
+    steady = SteadyCpu(worker)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -411,13 +414,14 @@ async def drain(
             except KafkaError:  # e.g. no group coordinator yet on a fresh broker
                 continue
             done = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+            steady.sample(done)
             if done != last:
                 last, since = done, time.monotonic()
     finally:
         await admin.close()
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
-    return started, report(worker, timeout=120)[1]
+    return started, report(worker, timeout=120)[1], steady.us_per_event()
 
 
 async def main() -> None:
@@ -534,7 +538,7 @@ async def main() -> None:
                 )
                 await reset()
                 sandbox_cpu = proc_cpu(sandbox.pid)
-                started, worker_end = await drain(env, bootstrap, topics["input"], n)
+                started, worker_end, steady_us = await drain(env, bootstrap, topics["input"], n)
                 worker_sandbox_cpu = proc_cpu(sandbox.pid) - sandbox_cpu
                 worker_records = await register_records(nvr)
                 sandbox_rss = proc_peak_mb(sandbox.pid)
@@ -590,6 +594,8 @@ async def main() -> None:
         f"  bundle (entry + build_bundle, 100s)  {cpu['bundle_us']:>8.1f}\n"
         f"  worker process, all of it (rusage)   {per_worker:>8.1f}"
         f"  ({worker_cpu:.1f} s for {n}, start-up included)\n"
+        f"  worker process, while draining       {steady_us or float('nan'):>8.1f}"
+        f"  (/proc, first commit seen to last: start-up left out)\n"
         f"  bare client (rusage, sending only)   {ceiling['cpu_us']:>8.1f}\n"
         f"  NVR sandbox during the worker's run  {per_sandbox:>8.1f}"
         f"  ({worker_sandbox_cpu:.1f} s; peak RSS {sandbox_rss:.0f} MB)\n"
@@ -602,6 +608,7 @@ async def main() -> None:
         "cpu_us_per_vaccination": cpu
         | {
             "worker_process": round(per_worker, 1),
+            "worker_steady": round(steady_us, 1) if steady_us else None,
             "sandbox_worker_run": round(per_sandbox, 1),
             "sandbox_naive_run": round(per_naive_sandbox, 1),
         },

@@ -5,9 +5,11 @@ peak RSS and CPU from `os.wait4` (a child forked from a large parent inherits it
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 CLI = [sys.executable, "-m", "services.cli"]
@@ -43,3 +45,44 @@ def run_child(module: str, spec: dict[str, Any]) -> tuple[dict[str, Any], float]
     """`python -m module --child spec` to completion: (its JSON answer, peak RSS in MB)."""
     lines, ended = report(launch([sys.executable, "-m", module, "--child", json.dumps(spec)]))
     return json.loads(lines[-1]), ended["rss_mb"]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) process `pid` has used so far, from /proc (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def child_of(pid: int) -> int | None:
+    """The first child of process `pid` (the command under its launcher), from /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+class SteadyCpu:
+    """A launched worker's CPU per event while it drains, start-up left out: its CPU (/proc)
+    from the first poll that sees a commit to the poll that sees the last, over the events
+    committed in between."""
+
+    def __init__(self, launcher: subprocess.Popen[str]) -> None:
+        self._launcher = launcher
+        self._samples: list[tuple[int, float]] = []  # (committed, CPU seconds) once committing
+
+    def sample(self, committed: int) -> None:
+        pid = child_of(self._launcher.pid)
+        cpu = cpu_seconds(pid) if pid is not None else None
+        seen = self._samples[-1][0] if self._samples else 0
+        if committed > seen and cpu is not None:
+            self._samples.append((committed, cpu))
+
+    def us_per_event(self) -> float | None:
+        if len(self._samples) < 2:
+            return None
+        (first, cpu0), (end, cpu1) = self._samples[0], self._samples[-1]
+        return (cpu1 - cpu0) / (end - first) * 1e6
