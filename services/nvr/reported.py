@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
@@ -15,7 +16,7 @@ class VaccineFacts(NamedTuple):
     """What the vaccine list says of one NPL-id."""
 
     covid19: bool
-    batches: frozenset[str]
+    batches: AbstractSet[str]  # the batch numbers listed
 
 
 class UnitOwner(NamedTuple):

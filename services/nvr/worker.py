@@ -149,7 +149,7 @@ class NvrWorker:
 
         def vaccine_facts(npl_id: str) -> VaccineFacts | None:
             vaccine = catalog.vaccine(npl_id)
-            return VaccineFacts(vaccine.covid19, frozenset(vaccine.batches)) if vaccine else None
+            return VaccineFacts(vaccine.covid19, vaccine.batch_numbers) if vaccine else None
 
         def unit_owner(hsa_id: str) -> UnitOwner | None:
             unit = catalog.unit(hsa_id)

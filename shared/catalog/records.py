@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, KeysView
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -173,6 +173,11 @@ class VaccineView(_Slotted):
     def batches(self) -> dict[str, date | None]:
         """Batch number → expiry date (None: no expiry given)."""
         return {number: _day(expiry) for number, expiry in self._batches.items()}
+
+    @property
+    def batch_numbers(self) -> KeysView[str]:
+        """The batch numbers listed, expired or not (a view: nothing is copied)."""
+        return self._batches.keys()
 
     def approx_bytes(self) -> int:
         own = (self, self.npl_id, self.name, self._batches, *self._batches)
