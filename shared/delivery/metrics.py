@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -13,6 +15,7 @@ from shared.delivery.fates import Applied, DeadLettered, Fate, HandedBack, Retry
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._latency_of: dict[str, Any] = {}  # each worker's latency series
         r = self.registry
         self.events = Counter(
             "regbridge_events_total", "Events by outcome", ["worker", "outcome"], registry=r
@@ -95,19 +98,26 @@ class Metrics:
         self.dlq_limit_tripped.labels(worker).set(0)
 
     def observe_latency(self, worker: str, elapsed: timedelta) -> None:
-        self.latency.labels(worker).observe(elapsed.total_seconds())
+        child = self._latency_of.get(worker)  # labels() costs more than the observation
+        if child is None:
+            child = self._latency_of[worker] = self.latency.labels(worker)
+        child.observe(elapsed.total_seconds())
 
     def count(self, worker: str, fates: Iterable[Fate]) -> None:
-        """A settled chunk's fates: events by outcome, retries by tier, dead letters by class."""
+        """A settled chunk's fates: events by outcome, retries by tier, dead letters by class
+        (tallied first: one increment per series, not per event)."""
+        tally: Tally[tuple[Any, tuple[str, ...]]] = Tally()
         for fate in fates:
             if isinstance(fate, Applied):
-                self.events.labels(worker, "accepted").inc()
+                tally[self.events, (worker, "accepted")] += 1
             elif isinstance(fate, Skipped):
-                self.events.labels(worker, f"skipped_{fate.reason}").inc()
+                tally[self.events, (worker, f"skipped_{fate.reason}")] += 1
             elif isinstance(fate, Retrying):
-                self.retries.labels(worker, fate.tier).inc()
+                tally[self.retries, (worker, fate.tier)] += 1
             elif isinstance(fate, DeadLettered):
-                self.dead_letters.labels(worker, fate.error_class).inc()
-                self.events.labels(worker, "dead_lettered").inc()
+                tally[self.dead_letters, (worker, fate.error_class)] += 1
+                tally[self.events, (worker, "dead_lettered")] += 1
             elif isinstance(fate, HandedBack):
-                self.handed_back.labels(worker).inc()
+                tally[self.handed_back, (worker,)] += 1
+        for (metric, labels), n in tally.items():
+            metric.labels(*labels).inc(n)

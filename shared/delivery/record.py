@@ -103,11 +103,12 @@ class Sender:
                     return HaltedError(f"not sent: {why}; read again later")
                 started = self.clock.now()
                 outcome = await self.batcher.submit(submission)
-                self.metrics.observe_latency(self.worker.name, self.clock.now() - started)
+                answered = self.clock.now()
+                self.metrics.observe_latency(self.worker.name, answered - started)
         except DeliveryError as exc:  # the lookup could not answer
             return exc
         if not isinstance(outcome, PermanentError | ConfigurationError):
-            self.calls.append(Call(isinstance(outcome, TransientError), self.clock.now()))
+            self.calls.append(Call(isinstance(outcome, TransientError), answered))
         return outcome
 
     async def find(self, item: Item, reference: str) -> Accepted | DeliveryError | None:
