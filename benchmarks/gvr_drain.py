@@ -47,7 +47,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.processes import CLI, launch, report, run_child
+from benchmarks.processes import CLI, SteadyCpu, launch, report, run_child
 
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.gvr.client import GvrClient, build_ssl_context
@@ -216,24 +216,6 @@ def log_rate(entries: list[dict[str, str]]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """The CPU time (user + system) process `pid` has used so far, from /proc (None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def child_of(pid: int) -> int | None:
-    """The first child of process `pid` (the worker under its launcher), from /proc."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
-
-
 async def drain(
     env: dict[str, str], bootstrap: str, topic: str, n: int
 ) -> tuple[float, dict[str, Any], float | None]:
@@ -242,32 +224,25 @@ async def drain(
 
     Steady: the worker's CPU between the first poll that sees a commit and the poll that sees the
     last, over the events committed between them: start-up (imports, the catalog's load, the group
-    join) left out, as the bare client's figure leaves its own out."""
+    join) left out, as the bare client's figure leaves its own out (`SteadyCpu`)."""
     started, worker = time.time(), launch([*CLI, "run", "gvr"], "err", env)
+    steady = SteadyCpu(worker)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    samples: list[tuple[int, float]] = []  # (committed, the worker's CPU seconds) once committing
     try:
         done, last, since = 0, -1, time.monotonic()
         while done < n and worker.poll() is None and time.monotonic() - since < 180:
             await asyncio.sleep(1)
             offsets = await admin.list_consumer_group_offsets("regbridge-gvr")
             done = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
-            pid = child_of(worker.pid)
-            cpu = cpu_seconds(pid) if pid is not None else None
-            if done > 0 and done != last and cpu is not None:
-                samples.append((done, cpu))
+            steady.sample(done)
             if done != last:
                 last, since = done, time.monotonic()
     finally:
         await admin.close()
-    steady = None
-    if len(samples) > 1 and samples[-1][0] > samples[0][0]:
-        (first, cpu0), (end, cpu1) = samples[0], samples[-1]
-        steady = (cpu1 - cpu0) / (end - first) * 1e6
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
-    return started, report(worker, timeout=120)[1], steady
+    return started, report(worker, timeout=120)[1], steady.us_per_event()
 
 
 async def main() -> None:
