@@ -18,8 +18,8 @@ from typing import NoReturn
 
 _DIGITS = re.compile(r"[0-9]+")
 KNOWN_IDS = 16_384
-"""Valid HSA-ids and organisation numbers remembered (they recur in every event of a unit; not
-personal identity numbers, which are not kept)."""
+"""Valid HSA-ids, organisation numbers and kombikas remembered (they recur in every event of a
+unit; not personal identity numbers, which are not kept)."""
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
 _HSA_ID = re.compile(r"SE(?:16)?(?P<org>[0-9]{10})-[A-Za-z0-9]+")
 _KOMBIKA = re.compile(r"(?P<inr>[0-9]{5}) ?(?P<klin>[0-9]{3}) ?(?P<avd>.*)", re.DOTALL)
@@ -243,8 +243,10 @@ def validate_hsa_id(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=KNOWN_IDS)
 def parse_kombika(value: str) -> Kombika:
-    """5 + 3 digits + 1–3 alphanumerics; one space between the parts is accepted and dropped."""
+    """5 + 3 digits + 1–3 alphanumerics; one space between the parts is accepted and dropped
+    (each valid one parsed once: `Kombika` is frozen)."""
     kind = "kombika"
     match = _KOMBIKA.fullmatch(value)
     if match is None:

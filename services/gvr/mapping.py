@@ -88,7 +88,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -114,8 +114,6 @@ from shared.delivery.errors import InvalidEventError, NotYetAppliedError
 from shared.identifiers import Kombika, PatientIdType, parse_kombika
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-_kombika = lru_cache(maxsize=8192)(parse_kombika)
-"""parse_kombika, each kombika parsed once (a region has a few thousand; `Kombika` is frozen)."""
 CANCELLED = "MAKULERAD"
 """GVR's status of a cancelled record (still readable by GET)."""
 
@@ -340,7 +338,7 @@ def _outpatient_visit(event: CareContactEvent, visit: OutpatientVisit) -> _Recor
 
 
 def _admission(event: CareContactEvent, admission: Admission) -> _Record:
-    unit = _kombika(admission.kombika)
+    unit = parse_kombika(admission.kombika)
     day, time = _local(admission.admitted_at)
     body = common_fields(event, unit) | {
         "inskrivningsdatum": day,
@@ -356,7 +354,7 @@ def _admission(event: CareContactEvent, admission: Admission) -> _Record:
 
 
 def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
-    unit = _kombika(discharge.discharging_kombika)
+    unit = parse_kombika(discharge.discharging_kombika)
     day, time = _local(discharge.discharged_at)
     body = common_fields(event, unit) | {
         "inskrivandeEnhet": _unit(discharge.admitting_kombika),
@@ -374,7 +372,7 @@ def _discharge(event: CareContactEvent, discharge: Discharge) -> _Record:
 
 
 def _availability(event: CareContactEvent, availability: Availability) -> _Record:
-    unit = _kombika(availability.kombika)
+    unit = parse_kombika(availability.kombika)
     booked = availability.booked_on.isoformat()
     body = common_fields(event, unit) | {
         "kontaktkategori": _CATEGORIES[availability.contact_category],
@@ -505,7 +503,7 @@ def _rows(body: dict[str, Any], name: str, rows: list[dict[str, Any]]) -> None:
 def reporting_unit(kombika: str | None, hsa_id: str | None) -> Kombika | str:
     """The unit whose record it is: a parsed kombika, or an HSA-id."""
     if kombika is not None:
-        return _kombika(kombika)
+        return parse_kombika(kombika)
     assert hsa_id is not None  # the contract sees to one of the two
     return hsa_id
 
@@ -518,14 +516,14 @@ def unit_fields(unit: Kombika | str) -> dict[str, str]:
 
 
 def _unit(kombika: str | None) -> dict[str, str] | None:
-    return None if kombika is None else unit_fields(_kombika(kombika))
+    return None if kombika is None else unit_fields(parse_kombika(kombika))
 
 
 def _any_unit(value: str | None) -> dict[str, str] | None:
     """A unit named by kombika or by HSA-id (SE…)."""
     if value is None:
         return None
-    return unit_fields(value if value.startswith("SE") else _kombika(value))
+    return unit_fields(value if value.startswith("SE") else parse_kombika(value))
 
 
 def _local(moment: datetime) -> tuple[str, str]:
