@@ -445,11 +445,8 @@ def common_fields(event: CareContactEvent | CareWaitEvent, unit: Kombika | str) 
 def _locator(record: _Record) -> tuple[tuple[str, str], ...]:
     """GVR's key as query parameters: patientId, the unit in dot notation (`unit_fields`), date
     (and time)."""
-    unit, patient = record.unit, ("patientId", record.body["patientId"])
-    if isinstance(unit, str):
-        return (patient, ("enhet.hsaId", unit), *record.when)
-    where = (("enhet.inr", unit.inr), ("enhet.klin", unit.klin), ("enhet.avd", unit.avd))
-    return (patient, *where, *record.when)
+    where = tuple((f"enhet.{name}", value) for name, value in unit_fields(record.unit).items())
+    return (("patientId", record.body["patientId"]), *where, *record.when)
 
 
 def _diagnoses(codes: tuple[str, ...]) -> list[dict[str, Any]]:
