@@ -1,9 +1,11 @@
-"""Groups concurrent submissions into register calls of up to `size` (bundles of ≤ 100, say)."""
+"""Register calls: concurrent submissions grouped into calls of up to `size` (bundles of ≤ 100,
+say), and the events in flight across a worker's chunks held to a limit."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from shared.delivery.errors import DeliveryError, RegisterUnavailableError
@@ -26,7 +28,7 @@ class Batcher:
 
     async def submit(self, submission: Submission[Any]) -> Outcome:
         if self._size == 1:
-            return (await self._call([submission]))[0]
+            return (await self.call([submission]))[0]
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((submission, future))
         if len(self._pending) >= self._size:
@@ -48,7 +50,7 @@ class Batcher:
 
     async def _run(self, batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:
         try:
-            outcomes = await self._call([s for s, _ in batch])
+            outcomes = await self.call([s for s, _ in batch])
         except Exception as error:  # as with size 1, every caller of the batch gets it
             for _, future in batch:
                 if not future.done():
@@ -58,7 +60,8 @@ class Batcher:
             if not future.done():
                 future.set_result(outcome)
 
-    async def _call(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+    async def call(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+        """One register call, now: exactly one outcome per submission."""
         outcomes = await self._submit(batch)
         if len(outcomes) != len(batch):  # a worker bug must not lose or misattribute events
             error = RegisterUnavailableError(
@@ -72,6 +75,35 @@ class Batcher:
         self._flush()
         if self._tasks:
             await asyncio.gather(*self._tasks)
+
+
+class Permits:
+    """Events in flight at the register, across a worker's chunks: at most `size` at a time.
+    A call takes a permit per event it carries; one taker of several at a time, so that two
+    never each hold part of what they need and wait for each other."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = asyncio.Semaphore(size)
+        self._several = asyncio.Lock()
+
+    @asynccontextmanager
+    async def take(self, count: int) -> AsyncIterator[None]:
+        count = min(max(1, count), self.size)  # a batch larger than the limit goes alone
+        taken = 0
+        try:
+            if count == 1:
+                await self._free.acquire()
+                taken = 1
+            else:
+                async with self._several:
+                    while taken < count:
+                        await self._free.acquire()
+                        taken += 1
+            yield
+        finally:
+            for _ in range(taken):
+                self._free.release()
 
 
 def _cancel_waiting(batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:

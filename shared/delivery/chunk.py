@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from shared.delivery.batcher import Batcher, SubmitFn
+from shared.delivery.batcher import Batcher, Permits, SubmitFn
 from shared.delivery.bookkeeping import Bookkeeper, RecordBook
 from shared.delivery.clock import Clock
 from shared.delivery.errors import ConfigurationError, InvalidEventError
@@ -30,7 +30,7 @@ from shared.delivery.outgoing import Inbound, Outgoing, Writer, key_text
 from shared.delivery.record import Call, Item, RecordPath, Sender
 from shared.delivery.retry import RetryPolicy
 from shared.delivery.tracing import EventTracing, pass_on_trace
-from shared.delivery.worker import RegisterWorker
+from shared.delivery.worker import RegisterWorker, Submission
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -62,10 +62,10 @@ class ChunkRunner:
     tracing: EventTracing | None = None  # None: tracing off, no spans at all
     halted: Callable[[], str | None] = lambda: None  # why nothing more is sent (handed back)
 
-    limit: asyncio.Semaphore = field(init=False)  # register calls in flight, across chunks
+    limit: Permits = field(init=False)  # events at the register, across chunks
 
     def __post_init__(self) -> None:
-        self.limit = asyncio.Semaphore(self.options.max_in_flight)
+        self.limit = Permits(self.options.max_in_flight)
 
     async def run(self, chunk: Sequence[Inbound]) -> ChunkResult:
         """One chunk through every step, alone (the runtime overlaps them with `ChunkJob`)."""
@@ -231,21 +231,53 @@ class ChunkJob:
         paths = [
             RecordPath(group, self._books[record], sender) for record, group in by_record.items()
         ]
-        # As many walkers as events may be out at once (`max_in_flight`), each
-        # taking the next record when done: not a task per record.
-        width = min(len(paths), runner.options.max_in_flight)
-        todo = iter(paths)
+        direct, walking = self._direct(paths, verdicts)
+        # As many callers as events may be out at once (`max_in_flight`), each taking the
+        # next call (direct events) or the next record to walk when done: not a task each.
+        size = min(runner.options.batch_size, runner.options.max_in_flight)
+        calls = iter([direct[at : at + size] for at in range(0, len(direct), size)])
+        todo = iter(walking)
+
+        async def caller() -> None:
+            for call in calls:
+                outcomes = await sender.send_batch([submission for _, _, submission in call])
+                for (path, item, _), outcome in zip(call, outcomes, strict=True):
+                    verdicts[item.index] = path.answered(item, outcome)
 
         async def walker() -> None:
             for path in todo:
                 verdicts.update((item.index, verdict) for item, verdict in await path.walk())
 
-        if width == 1:
-            await walker()
+        width = runner.options.max_in_flight
+        steps = [caller() for _ in range(min(-(-len(direct) // size), -(-width // size)))]
+        steps += [walker() for _ in range(min(len(walking), width))]
+        if len(steps) == 1:
+            await steps[0]
         else:
-            await asyncio.gather(*(walker() for _ in range(width)))
+            await asyncio.gather(*steps)
         await sender.batcher.close()
         return sender.calls
+
+    @staticmethod
+    def _direct(
+        paths: Sequence[RecordPath], verdicts: dict[int, Verdict]
+    ) -> tuple[list[tuple[RecordPath, Item, Submission[Any]]], list[RecordPath]]:
+        """Records with one event and nothing in flight go straight to calls of several
+        (mapped here, no walk); the others walk their events one by one. The verdicts of
+        direct events that need no call are known at once."""
+        direct: list[tuple[RecordPath, Item, Submission[Any]]] = []
+        walking: list[RecordPath] = []
+        for path in paths:
+            item = path.direct()
+            if item is None:
+                walking.append(path)
+                continue
+            ready = path.prepare(item)
+            if isinstance(ready, Submission):
+                direct.append((path, item, ready))
+            else:
+                verdicts[item.index] = ready
+        return direct, walking
 
 
 def _dead_letter_fields(item: Item, fate: DeadLettered) -> dict[str, object]:

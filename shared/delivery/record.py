@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +9,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from shared.delivery.batcher import Batcher
+from shared.delivery.batcher import Batcher, Permits
 from shared.delivery.bookkeeping import RecordBook
 from shared.delivery.clock import Clock
 from shared.delivery.errors import (
@@ -72,33 +71,40 @@ class Sender:
 
     worker: RegisterWorker[Any]
     batcher: Batcher
-    limit: asyncio.Semaphore
+    limit: Permits
     clock: Clock
     metrics: Metrics
     halted: Callable[[], str | None] = lambda: None  # why nothing more is sent, if so
     calls: list[Call] = field(default_factory=list)
 
-    async def send(
-        self, item: Item, reference: str | None, *, in_flight: bool
-    ) -> Outcome | NotSent:
-        """Map and send one event (after looking it up, if a crash left it in flight); an event
-        the worker finds nothing to send for (another register's, say) is not sent."""
+    def prepare(
+        self, item: Item, reference: str | None
+    ) -> Submission[Any] | NotSent | DeliveryError:
+        """The event mapped for the register; what it is instead when there is nothing to send
+        (another register's, say) or the mapping refused it."""
         assert item.identity is not None  # only parsed events are sent
         try:
-            submission = Submission(
-                item.identity, self.worker.map(item.event, reference), reference
-            )
+            return Submission(item.identity, self.worker.map(item.event, reference), reference)
         except NothingToSendError as skip:
             return NotSent(skip.reason)
         except DeliveryError as exc:  # mapping refused it
             return exc
+
+    async def send(
+        self, item: Item, reference: str | None, *, in_flight: bool
+    ) -> Outcome | NotSent:
+        """Map and send one event through the batcher (after looking it up, if a crash left it
+        in flight)."""
+        submission = self.prepare(item, reference)
+        if not isinstance(submission, Submission):
+            return submission
         try:
             if in_flight:
                 found = await self.worker.lookup(submission)
                 if found is not None:
                     self.metrics.reconciled.labels(self.worker.name).inc()
                     return found
-            async with self.limit:
+            async with self.limit.take(1):
                 if (why := self.halted()) is not None:  # only the calls already out finish
                     return HaltedError(f"not sent: {why}; read again later")
                 started = self.clock.now()
@@ -107,9 +113,31 @@ class Sender:
                 self.metrics.observe_latency(self.worker.name, answered - started)
         except DeliveryError as exc:  # the lookup could not answer
             return exc
-        if not isinstance(outcome, PermanentError | ConfigurationError):
-            self.calls.append(Call(isinstance(outcome, TransientError), answered))
+        self._note((outcome,), answered)
         return outcome
+
+    async def send_batch(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
+        """Several events in one register call, as they are (no linger, no lookup): the one
+        event of each of several records with nothing in flight."""
+        async with self.limit.take(len(batch)):
+            if (why := self.halted()) is not None:
+                return [HaltedError(f"not sent: {why}; read again later")] * len(batch)
+            started = self.clock.now()
+            outcomes = await self.batcher.call(batch)
+            answered = self.clock.now()
+        elapsed = answered - started
+        for _ in outcomes:
+            self.metrics.observe_latency(self.worker.name, elapsed)
+        self._note(outcomes, answered)
+        return outcomes
+
+    def _note(self, outcomes: Sequence[Outcome], answered: datetime) -> None:
+        """The register's answers, for the circuit breaker (permanent answers don't count)."""
+        self.calls.extend(
+            Call(isinstance(outcome, TransientError), answered)
+            for outcome in outcomes
+            if not isinstance(outcome, PermanentError | ConfigurationError)
+        )
 
     async def find(self, item: Item, reference: str) -> Accepted | DeliveryError | None:
         """Is this event's version at the register? None when not; the error when it cannot
@@ -147,15 +175,39 @@ class RecordPath:
     async def walk(self) -> list[tuple[Item, Verdict]]:
         return [(item, await self._step(item)) for item in self._items]
 
+    def direct(self) -> Item | None:
+        """The record's event when it is its only one in the chunk and needs no look-up first
+        (nothing of the record in flight): it may share a call with other records' events."""
+        if len(self._items) != 1:
+            return None
+        item = self._items[0]
+        assert item.identity is not None
+        if self._book.decisions[item.identity.event_id].kind == "in_flight":
+            return None
+        return item
+
+    def prepare(self, item: Item) -> Verdict | Submission[Any]:
+        """A `direct` event's verdict when it needs no call; else its submission, to be sent
+        (`Sender.send_batch`) and `answered`."""
+        identity = item.identity
+        assert identity is not None
+        checked = self._check(item, identity)
+        if checked is not None:
+            return checked
+        ready = self._sender.prepare(item, self._reference)
+        return ready if isinstance(ready, Submission) else self.answered(item, ready)
+
     async def _step(self, item: Item) -> Verdict:
         identity = item.identity
         assert identity is not None  # only parsed events walk a record's path
+        return self._check(item, identity) or await self._deliver(item, identity)
+
+    def _check(self, item: Item, identity: EventIdentity) -> Verdict | None:
         return (
             self._behind_failure()
             or self._done_already(identity)
             or self._redelivered(item, identity)
             or self._behind_parked(identity)
-            or await self._deliver(item, identity)
         )
 
     def _behind_failure(self) -> Verdict | None:
@@ -199,12 +251,18 @@ class RecordPath:
     async def _deliver(self, item: Item, identity: EventIdentity) -> Verdict:
         with activate(item.span):  # the register call's spans are children of the event's
             outcome = await self._reconciled(identity) or await self._send(item, identity)
+        return self.answered(item, outcome)
+
+    def answered(self, item: Item, outcome: Outcome | NotSent) -> Verdict:
+        """The event's verdict from what became of its call."""
+        assert item.identity is not None
         if isinstance(outcome, NotSent):
             return Done(Skipped(outcome.reason))
         if isinstance(outcome, Accepted):
-            if self._queue and self._queue[0] == identity.event_id:
+            event_id = item.identity.event_id
+            if self._queue and self._queue[0] == event_id:
                 self._queue.pop(0)
-            self._applied, self._reference = identity.record_version, outcome.reference
+            self._applied, self._reference = item.identity.record_version, outcome.reference
             return Done(Applied(outcome.reference))
         self._failed = item
         return Failed(outcome)

@@ -1,5 +1,6 @@
 """Batcher: outcomes reach their callers in order, and so does an exception of submit or a
-cancellation of its call."""
+cancellation of its call. Permits: never more events out than the limit, calls of several
+included, and nothing kept when a wait is cancelled."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.delivery.batcher import Batcher, Outcome
+from shared.delivery.batcher import Batcher, Outcome, Permits
 from shared.delivery.errors import DeliveryError
 from shared.delivery.worker import Accepted, EventIdentity, Submission
 
@@ -95,3 +96,45 @@ async def test_an_outcome_count_mismatch_fails_every_submission() -> None:
     assert [r.error_class for r in results if isinstance(r, DeliveryError)] == [
         "worker_outcome_mismatch"
     ] * 3
+
+
+async def test_permits_never_let_more_events_out_than_the_limit_and_every_taker_goes() -> None:
+    permits, out, most = Permits(10), [0], [0]
+
+    async def call(count: int) -> None:
+        async with permits.take(count):
+            out[0] += min(count, 10)
+            most[0] = max(most[0], out[0])
+            await asyncio.sleep(0.001 * (count % 3))
+            out[0] -= min(count, 10)
+
+    counts = [1, 7, 3, 10, 1, 1, 6, 15, 4, 9, 2, 1] * 5  # 15: more than the limit, goes alone
+    await asyncio.wait_for(asyncio.gather(*(call(count) for count in counts)), TIMEOUT)
+    assert most[0] == 10  # filled, never passed
+    assert out[0] == 0
+
+
+@pytest.mark.parametrize("count", [1, 4])
+async def test_a_cancelled_wait_for_permits_gives_back_what_it_had_taken(count: int) -> None:
+    permits = Permits(5)
+    holder_in, holder_out = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with permits.take(3):
+            holder_in.set()
+            await holder_out.wait()
+
+    held = asyncio.ensure_future(holder())
+    await holder_in.wait()
+    waiting = asyncio.ensure_future(_take(permits, count + 2))  # 2 free: it waits holding them
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    holder_out.set()
+    await asyncio.wait_for(held, TIMEOUT)
+    # Then all five are free again: a call of five goes at once
+    await asyncio.wait_for(_take(permits, 5), TIMEOUT)
+
+
+async def _take(permits: Permits, count: int) -> None:
+    async with permits.take(count):
+        pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,9 @@ class ScriptedWorker:
         self.nothing: dict[str, str] = {}  # event id → why map() finds nothing to send
         self.references: list[str | None] = []  # what map() was given, in order
         self.sent: list[str] = []
+        self.calls: list[list[str]] = []  # the event ids of each call, in the order made
+        self.out = self.most_out = 0  # events at the register now, and the most at once
+        self.delay = 0.0  # seconds each call takes
 
     def parse(self, raw: bytes) -> tuple[EventIdentity, object]:
         data = json.loads(raw)
@@ -72,6 +77,11 @@ class ScriptedWorker:
 
     async def submit(self, batch: Sequence[Submission[Any]]) -> list[Accepted | DeliveryError]:
         self.sent.extend(s.identity.event_id for s in batch)
+        self.calls.append([s.identity.event_id for s in batch])
+        self.out += len(batch)
+        self.most_out = max(self.most_out, self.out)
+        await asyncio.sleep(self.delay)
+        self.out -= len(batch)
         return [self.script.get(s.identity.event_id) or Accepted("REF") for s in batch]
 
     async def lookup(self, submission: Submission[Any]) -> Accepted | None:
@@ -456,4 +466,64 @@ async def test_a_stopping_worker_sends_nothing_more_and_hands_the_rest_back(
     pipeline.runner.halted = lambda: None
     again = await run(pipeline, *chunk)
     assert fates(again) == ["accepted"] * 3
-    assert pipeline.worker.sent == ["a", "b", "c"]
+    assert sorted(pipeline.worker.sent) == ["a", "b", "c"]  # records go concurrently
+    assert pipeline.worker.sent.index("a") < pipeline.worker.sent.index("b")  # r in order
+
+
+def with_options(pipeline: Pipeline, **options: Any) -> Pipeline:
+    runner = dataclasses.replace(pipeline.runner, options=RuntimeOptions(**options))
+    return dataclasses.replace(pipeline, runner=runner)
+
+
+async def test_records_of_one_event_share_calls_of_the_batch_size_and_a_longer_record_walks(
+    pipeline: Pipeline,
+) -> None:
+    # Given bundles of up to 3 and a chunk of five one-event records and one of two events
+    pipeline = with_options(pipeline, batch_size=3, max_in_flight=10, batch_linger=0.01)
+    chunk = [inbound(f"e{n}", f"r{n}", 1, n) for n in range(5)]
+    chunk[2:2] = [inbound("a1", "long", 1, 10), inbound("a2", "long", 2, 11)]
+    # When it runs
+    result = await run(pipeline, *chunk)
+    # Then the five go in calls of three and two; the record of two goes one event after the
+    # other, each its own call (after the linger: nothing else waits to share it)
+    assert fates(result) == ["accepted"] * 7
+    calls = pipeline.worker.calls
+    assert sorted(map(sorted, calls)) == [["a1"], ["a2"], ["e0", "e1", "e2"], ["e3", "e4"]]
+    assert calls.index(["a1"]) < calls.index(["a2"])
+
+
+async def test_calls_of_several_keep_to_the_limit_of_events_in_flight(pipeline: Pipeline) -> None:
+    # Given bundles of 4, at most 6 events at the register, and calls that take a while
+    pipeline = with_options(pipeline, batch_size=4, max_in_flight=6)
+    pipeline.worker.delay = 0.01
+    chunk = [inbound(f"e{n}", f"r{n}", 1, n) for n in range(20)]
+    chunk += [inbound(f"x{v}", "long", v, 100 + v) for v in range(1, 6)]  # walked, one by one
+    # When it runs
+    result = await run(pipeline, *chunk)
+    # Then every event is accepted, never more than 6 out at once
+    assert fates(result) == ["accepted"] * 25
+    assert pipeline.worker.most_out <= 6
+    assert max(len(call) for call in pipeline.worker.calls) == 4
+
+
+async def test_one_event_records_still_skip_what_is_done_and_fail_alone(
+    pipeline: Pipeline,
+) -> None:
+    # Given a record already applied at version 2, a rejected event and one of another register
+    pipeline = with_options(pipeline, batch_size=10)
+    await run(pipeline, inbound("old", "done", 2, 0))
+    pipeline.worker.script["bad"] = RegisterRejectedError("no such unit")
+    pipeline.worker.not_ours.add("theirs")
+    # When a chunk of one-event records holds a stale one, the rejected one, the other
+    # register's and two good ones
+    result = await run(
+        pipeline,
+        inbound("stale", "done", 1, 1),
+        inbound("bad", "b", 1, 2),
+        inbound("theirs", "t", 1, 3),
+        inbound("good1", "g1", 1, 4),
+        inbound("good2", "g2", 1, 5),
+    )
+    # Then each has its own fate; only the rejected and the good ones were sent, in one call
+    assert fates(result) == ["skipped", "dead_letter", "skipped", "accepted", "accepted"]
+    assert pipeline.worker.calls[-1] == ["bad", "good1", "good2"]
