@@ -4,8 +4,7 @@ say), and the events in flight across a worker's chunks held to a limit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from shared.delivery.errors import DeliveryError, RegisterUnavailableError
@@ -87,23 +86,27 @@ class Permits:
         self._free = asyncio.Semaphore(size)
         self._several = asyncio.Lock()
 
-    @asynccontextmanager
-    async def take(self, count: int) -> AsyncIterator[None]:
-        count = min(max(1, count), self.size)  # a batch larger than the limit goes alone
+    async def acquire(self, count: int) -> int:
+        """Wait for a permit per event (a call larger than the limit goes alone); how many were
+        taken, for `release`. Cancelled while waiting, it keeps none."""
+        count = min(max(1, count), self.size)
+        if count == 1:
+            await self._free.acquire()
+            return 1
         taken = 0
         try:
-            if count == 1:
-                await self._free.acquire()
-                taken = 1
-            else:
-                async with self._several:
-                    while taken < count:
-                        await self._free.acquire()
-                        taken += 1
-            yield
-        finally:
-            for _ in range(taken):
-                self._free.release()
+            async with self._several:
+                while taken < count:
+                    await self._free.acquire()
+                    taken += 1
+        except BaseException:
+            self.release(taken)
+            raise
+        return taken
+
+    def release(self, taken: int) -> None:
+        for _ in range(taken):
+            self._free.release()
 
 
 def _cancel_waiting(batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:

@@ -68,7 +68,8 @@ class CircuitBreaker:
     _backoff: timedelta | None = None
 
     def record(self, *, failed: bool, now: datetime) -> None:
-        self._calls = deque(self._calls, maxlen=self.window)
+        if self._calls.maxlen != self.window:  # a new breaker (or its window changed)
+            self._calls = deque(self._calls, maxlen=self.window)
         self._calls.append(failed)
         self._streak = self._streak + 1 if failed else 0
         if self.state is CircuitState.HALF_OPEN:

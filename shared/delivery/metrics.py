@@ -97,11 +97,14 @@ class Metrics:
         self.circuit_open.labels(worker).set(0)
         self.dlq_limit_tripped.labels(worker).set(0)
 
-    def observe_latency(self, worker: str, elapsed: timedelta) -> None:
+    def observe_latency(self, worker: str, elapsed: timedelta, events: int = 1) -> None:
+        """One call's time, once for each event it carried."""
         child = self._latency_of.get(worker)  # labels() costs more than the observation
         if child is None:
             child = self._latency_of[worker] = self.latency.labels(worker)
-        child.observe(elapsed.total_seconds())
+        seconds = elapsed.total_seconds()
+        for _ in range(events):
+            child.observe(seconds)
 
     def count(self, worker: str, fates: Iterable[Fate]) -> None:
         """A settled chunk's fates: events by outcome, retries by tier, dead letters by class

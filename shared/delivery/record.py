@@ -104,13 +104,16 @@ class Sender:
                 if found is not None:
                     self.metrics.reconciled.labels(self.worker.name).inc()
                     return found
-            async with self.limit.take(1):
+            taken = await self.limit.acquire(1)
+            try:
                 if (why := self.halted()) is not None:  # only the calls already out finish
                     return HaltedError(f"not sent: {why}; read again later")
                 started = self.clock.now()
                 outcome = await self.batcher.submit(submission)
                 answered = self.clock.now()
-                self.metrics.observe_latency(self.worker.name, answered - started)
+            finally:
+                self.limit.release(taken)
+            self.metrics.observe_latency(self.worker.name, answered - started)
         except DeliveryError as exc:  # the lookup could not answer
             return exc
         self._note((outcome,), answered)
@@ -119,15 +122,16 @@ class Sender:
     async def send_batch(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
         """Several events in one register call, as they are (no linger, no lookup): the one
         event of each of several records with nothing in flight."""
-        async with self.limit.take(len(batch)):
+        taken = await self.limit.acquire(len(batch))
+        try:
             if (why := self.halted()) is not None:
                 return [HaltedError(f"not sent: {why}; read again later")] * len(batch)
             started = self.clock.now()
             outcomes = await self.batcher.call(batch)
             answered = self.clock.now()
-        elapsed = answered - started
-        for _ in outcomes:
-            self.metrics.observe_latency(self.worker.name, elapsed)
+        finally:
+            self.limit.release(taken)
+        self.metrics.observe_latency(self.worker.name, answered - started, len(outcomes))
         self._note(outcomes, answered)
         return outcomes
 

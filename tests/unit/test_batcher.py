@@ -102,11 +102,12 @@ async def test_permits_never_let_more_events_out_than_the_limit_and_every_taker_
     permits, out, most = Permits(10), [0], [0]
 
     async def call(count: int) -> None:
-        async with permits.take(count):
-            out[0] += min(count, 10)
-            most[0] = max(most[0], out[0])
-            await asyncio.sleep(0.001 * (count % 3))
-            out[0] -= min(count, 10)
+        taken = await permits.acquire(count)
+        out[0] += taken
+        most[0] = max(most[0], out[0])
+        await asyncio.sleep(0.001 * (count % 3))
+        out[0] -= taken
+        permits.release(taken)
 
     counts = [1, 7, 3, 10, 1, 1, 6, 15, 4, 9, 2, 1] * 5  # 15: more than the limit, goes alone
     await asyncio.wait_for(asyncio.gather(*(call(count) for count in counts)), TIMEOUT)
@@ -120,9 +121,10 @@ async def test_a_cancelled_wait_for_permits_gives_back_what_it_had_taken(count: 
     holder_in, holder_out = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:
-        async with permits.take(3):
-            holder_in.set()
-            await holder_out.wait()
+        taken = await permits.acquire(3)
+        holder_in.set()
+        await holder_out.wait()
+        permits.release(taken)
 
     held = asyncio.ensure_future(holder())
     await holder_in.wait()
@@ -136,5 +138,4 @@ async def test_a_cancelled_wait_for_permits_gives_back_what_it_had_taken(count: 
 
 
 async def _take(permits: Permits, count: int) -> None:
-    async with permits.take(count):
-        pass
+    permits.release(await permits.acquire(count))
