@@ -4,6 +4,7 @@ say), and the events in flight across a worker's chunks held to a limit."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -78,35 +79,45 @@ class Batcher:
 
 class Permits:
     """Events in flight at the register, across a worker's chunks: at most `size` at a time.
-    A call takes a permit per event it carries; one taker of several at a time, so that two
-    never each hold part of what they need and wait for each other."""
+    A call takes a permit per event it carries (a call larger than the limit goes alone), in
+    the order the calls asked: none overtakes a larger one waiting, so none waits forever."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._free = asyncio.Semaphore(size)
-        self._several = asyncio.Lock()
+        self._free = size
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, count: int) -> int:
-        """Wait for a permit per event (a call larger than the limit goes alone); how many were
-        taken, for `release`. Cancelled while waiting, it keeps none."""
+        """Wait for the permits of a call of `count` events; how many were taken, for `release`.
+        Cancelled while waiting, it keeps none."""
         count = min(max(1, count), self.size)
-        if count == 1:
-            await self._free.acquire()
-            return 1
-        taken = 0
+        if not self._waiting and self._free >= count:
+            self._free -= count
+            return count
+        turn = (count, asyncio.get_running_loop().create_future())
+        self._waiting.append(turn)
         try:
-            async with self._several:
-                while taken < count:
-                    await self._free.acquire()
-                    taken += 1
+            await turn[1]
         except BaseException:
-            self.release(taken)
+            if turn[1].cancelled():  # not granted: out of the line (if `_wake` has not)
+                if turn in self._waiting:
+                    self._waiting.remove(turn)
+                self._wake()
+            else:  # granted, then cancelled before it could go on
+                self.release(count)
             raise
-        return taken
+        return count
 
     def release(self, taken: int) -> None:
-        for _ in range(taken):
-            self._free.release()
+        self._free += taken
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting and self._free >= self._waiting[0][0]:
+            count, future = self._waiting.popleft()
+            if not future.cancelled():  # a cancelled wait takes nothing
+                self._free -= count
+                future.set_result(None)
 
 
 def _cancel_waiting(batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:

@@ -57,6 +57,9 @@ class Item:
     span: Span | None = None
 
 
+_NOT_COUNTED = (PermanentError, ConfigurationError)  # the register is up: it answered
+
+
 @dataclass(frozen=True)
 class Call:
     """One answer from the register, for the circuit breaker (permanent answers don't count)."""
@@ -137,11 +140,10 @@ class Sender:
 
     def _note(self, outcomes: Sequence[Outcome], answered: datetime) -> None:
         """The register's answers, for the circuit breaker (permanent answers don't count)."""
-        self.calls.extend(
-            Call(isinstance(outcome, TransientError), answered)
-            for outcome in outcomes
-            if not isinstance(outcome, PermanentError | ConfigurationError)
-        )
+        calls = self.calls
+        for outcome in outcomes:
+            if not isinstance(outcome, _NOT_COUNTED):
+                calls.append(Call(isinstance(outcome, TransientError), answered))
 
     async def find(self, item: Item, reference: str) -> Accepted | DeliveryError | None:
         """Is this event's version at the register? None when not; the error when it cannot
@@ -169,8 +171,9 @@ class RecordPath:
         self._book = book
         self._applied = book.applied_version
         self._reference = book.reference
-        self._queue = [p.event_id for p in book.parked]  # parked events, oldest first
-        self._location = {p.event_id: p.location for p in book.parked}
+        parked = book.parked
+        self._queue = [p.event_id for p in parked] if parked else []  # parked, oldest first
+        self._location = {p.event_id: p.location for p in parked} if parked else {}
         self._seen: set[str] = set()
         self._failed: Item | None = None
         self._searched = False  # the in-flight chain looked up once

@@ -139,3 +139,33 @@ async def test_a_cancelled_wait_for_permits_gives_back_what_it_had_taken(count: 
 
 async def _take(permits: Permits, count: int) -> None:
     permits.release(await permits.acquire(count))
+
+
+async def test_a_wait_cancelled_as_permits_come_free_neither_keeps_them_nor_blocks_the_line() -> (
+    None
+):
+    permits = Permits(4)
+    first = await permits.acquire(4)
+    cancelled = asyncio.ensure_future(permits.acquire(3))
+    behind = asyncio.ensure_future(permits.acquire(2))
+    await asyncio.sleep(0)  # both wait, in line
+    cancelled.cancel()  # its wait is cancelled before it runs again …
+    permits.release(first)  # … and the permits come free in between
+    assert await asyncio.wait_for(behind, TIMEOUT) == 2
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    # Then the other two are free: a call of two goes at once, one of three waits
+    assert await asyncio.wait_for(permits.acquire(2), TIMEOUT) == 2
+    assert not asyncio.ensure_future(permits.acquire(3)).done()
+
+
+async def test_a_call_granted_then_cancelled_gives_its_permits_back() -> None:
+    permits = Permits(2)
+    first = await permits.acquire(2)
+    granted = asyncio.ensure_future(permits.acquire(2))
+    await asyncio.sleep(0)
+    permits.release(first)  # granted …
+    granted.cancel()  # … and cancelled before it went on
+    with pytest.raises(asyncio.CancelledError):
+        await granted
+    assert await asyncio.wait_for(permits.acquire(2), TIMEOUT) == 2
