@@ -117,7 +117,7 @@ def settlement(chunk: Sequence[tuple[Item, Fate]], books: Mapping[str, RecordBoo
         identity: EventIdentity | None = item.identity
         if identity is None:
             continue
-        was_parked = (identity.record_id, identity.event_id) in waiting
+        was_parked = bool(waiting) and (identity.record_id, identity.event_id) in waiting
         if isinstance(fate, Applied):
             result.accepted.append((identity, fate.reference))
         elif isinstance(fate, Skipped):

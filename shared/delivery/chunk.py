@@ -93,7 +93,7 @@ class ChunkRunner:
             mine = self.writer.messages(item.inbound, item.identity, fate, now)
             if self.tracing is not None:
                 self.tracing.trace_messages(item, mine)
-            else:  # retries and dead letters carry the journal's headers anyway
+            elif item.inbound.headers:  # retries and dead letters carry them anyway
                 for message in mine:
                     pass_on_trace(item.inbound.headers, message)
             messages.extend(mine)

@@ -37,7 +37,7 @@ NOT_OURS = NotOursError.reason  # a skip: the worker said the event is another r
 # --- fates --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """The register holds the event (sent now, or found there after a crash)."""
 
@@ -45,7 +45,7 @@ class Applied:
     reference: str  # the register's id of the record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """Nothing to do: the same event again, a version older than the one applied, another
     register's event, or one the worker finds nothing to send for (NothingToSendError)."""
@@ -54,7 +54,7 @@ class Skipped:
     reason: str  # duplicate | stale | not_ours | the worker's own reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Retrying:
     """Waits in a retry tier (its own transient failure, or behind an earlier event)."""
 
@@ -66,7 +66,7 @@ class Retrying:
     follows: bool = False  # sent along behind an earlier event of the same record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadLettered:
     """Goes to the dead-letter topic with its story."""
 
@@ -77,7 +77,7 @@ class DeadLettered:
     follows: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandedBack:
     """Left in Kafka: its offset is not committed and the partition is sought back to it
     (register down, a configuration error, the dead-letter limit), and with it every later event
@@ -90,7 +90,7 @@ class HandedBack:
     reference: str | None = None  # the register took it in this chunk: looked up when read again
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Redelivered:
     """Kafka gave it again after a crash or a hand-back, but its fate is already written: its
     copy waits in a retry tier or the dead-letter topic."""
@@ -131,17 +131,17 @@ def parks(fate: Fate) -> str | None:
 # --- verdicts -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Done:
     fate: Fate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failed:
     error: DeliveryError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Behind:
     head: int  # index (in the chunk) of the failed event it waits behind
     head_event_id: str

@@ -161,7 +161,7 @@ def insert_ignoring(dialect: str, table: Table, key: Sequence[str]) -> Executabl
     return stmt.on_conflict_do_nothing(index_elements=key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InFlight:
     """A submission begun and not yet finished: after a crash, reconcile before sending again."""
 
@@ -171,7 +171,7 @@ class InFlight:
     started_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with an event; `reference` and `applied_version` are the record's, if known."""
 
@@ -181,7 +181,7 @@ class Decision:
     inflight: InFlight | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Parked:
     """An event waiting in retry or dead-lettered; later events of its record follow it."""
 

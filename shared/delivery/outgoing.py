@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shared.topics import WorkerTopics
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inbound:
     """One consumed record and what the runtime knows of its history."""
 
@@ -72,7 +72,7 @@ class Inbound:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     topic: str
     key: bytes | None

@@ -46,7 +46,7 @@ from shared.delivery.worker import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One consumed record on its way through a chunk: parsed once, traced when tracing is on."""
 
@@ -60,7 +60,7 @@ class Item:
 _NOT_COUNTED = (PermanentError, ConfigurationError)  # the register is up: it answered
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """One answer from the register, for the circuit breaker (permanent answers don't count)."""
 

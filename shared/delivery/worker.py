@@ -11,7 +11,7 @@ from shared.delivery.errors import DeliveryError
 RequestT = TypeVar("RequestT")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventIdentity:
     """What the runtime needs to know of any event (read from the contract's envelope)."""
 
@@ -21,7 +21,7 @@ class EventIdentity:
     operation: str  # create | correct | cancel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submission(Generic[RequestT]):
     """One mapped event on its way to the register."""
 
@@ -30,14 +30,14 @@ class Submission(Generic[RequestT]):
     reference: str | None  # the register's id of the record, from the ledger (None before create)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """The register took the event; `reference` is its id of the record."""
 
     reference: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotSent:
     """The worker's `map` found nothing to send (NothingToSendError, NotOursError): skipped."""
 
