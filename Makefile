@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install lint typecheck unit integration tools kafka-jars lock schemas clean \
-	bench bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry \
+	bench bench-runtime bench-chunk bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry \
 	bench-console fhir-validator-jars
 
 run: install tools kafka-jars  ## the local stack: Kafka, the sandboxes, every worker, a demo stream, until Ctrl-C
@@ -50,10 +50,13 @@ integration: install kafka-jars fhir-validator-jars
 schemas: install
 	$(BIN)/regbridge schema export --out schemas
 
-bench: bench-runtime bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry bench-console  ## every benchmark (minutes; prints figures, asserts nothing)
+bench: bench-runtime bench-chunk bench-catalog bench-gvr bench-nvr bench-scale bench-vgpv bench-cvr bench-retry bench-console  ## every benchmark (minutes; prints figures, asserts nothing)
 
 bench-runtime: install tools kafka-jars
 	$(BIN)/python -m benchmarks.runtime_overhead
+
+bench-chunk: install tools  ## a chunk's steps per event, no Kafka: CPU µs, and instructions (valgrind)
+	$(BIN)/python -m benchmarks.chunk_cost --postgres $(if $(shell command -v valgrind),--instructions)
 
 bench-catalog: install tools kafka-jars  ## 300,000 units, 1 % changed
 	$(BIN)/python -m benchmarks.catalog_import

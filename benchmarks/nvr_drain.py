@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.nvr_drain [--vaccinations 100000] [--latency-ms 50]
         [--partitions 12] [--naive-sample 2000] [--naive-seconds 60] [--cpu-sample 2000]
+        [--postgres]
 
 Publishes N valid vaccination creates (distinct record ids; personnummer and samordningsnummer
 with their check digits; vaccines and batches from the sandbox's default list, COVID-19 ones with
@@ -16,7 +17,8 @@ own, against the NVR sandbox (a process of its own; OAuth2; answers after --late
           worker's own map and bundle), then the bundles POSTed by a bare aiohttp client with one
           OAuth2 token, as many in flight as the worker's MAX_IN_FLIGHT / BATCH_SIZE; no Kafka,
           no ledger; the sandbox is reset after it
-  worker  `regbridge run nvr` (catalog view, SQLite ledger, bundles of 100) draining all N,
+  worker  `regbridge run nvr` (catalog view, SQLite ledger or with --postgres production's
+          PostgreSQL, bundles of 100) draining all N,
           then SIGTERM
 Register rates come from the sandbox's own record (`/admin/records`: each record's lastUpdated,
 from the first acceptance to the last). Peak RSS and the worker's CPU are os.wait4's, taken by a
@@ -432,6 +434,9 @@ async def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=2000)
     parser.add_argument("--naive-seconds", type=float, default=60)
     parser.add_argument("--cpu-sample", type=int, default=2000)
+    parser.add_argument(
+        "--postgres", action="store_true", help="the worker's ledger on PostgreSQL (production's)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # JSON: a consumer's own process
     args = parser.parse_args()
     if args.child:
@@ -439,7 +444,7 @@ async def main() -> None:
         roles = {"raw": raw_consume, "naive": naive, "cpu": fhir_cpu, "bare": bare}
         print(json.dumps(await roles[child.role](child)))
         return
-    from services.devstack.infra import provide_kafka
+    from services.devstack.infra import provide_kafka, provide_postgres
     from services.sandboxes.hsa import HsaSandbox
     from shared.settings import KafkaSettings
     from shared.topics import TopicSpec, ensure_topics
@@ -447,7 +452,14 @@ async def main() -> None:
 
     n, run = args.vaccinations, uuid.uuid4().hex[:8]
     topics = {name: f"bench.{name}.{run}" for name in ("input", "units", "vaccines", "kombikas")}
-    with provide_kafka() as broker, tempfile.TemporaryDirectory() as tmp:
+    with (
+        provide_kafka() as broker,
+        provide_postgres() as pg,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        if args.postgres and pg is None:
+            raise SystemExit("no PostgreSQL here")
+        ledger = pg.address if args.postgres and pg else f"sqlite+aiosqlite:///{tmp}/ledger.db"
         bootstrap = broker.address
         await ensure_topics(
             KafkaSettings(bootstrap_servers=bootstrap),
@@ -468,7 +480,7 @@ async def main() -> None:
             "REGBRIDGE_CATALOG_NVR_CLIENT_SECRET": CLIENT_SECRET,
             "REGBRIDGE_NVR_CLIENT_ID": CLIENT_ID,
             "REGBRIDGE_NVR_CLIENT_SECRET": CLIENT_SECRET,
-            "REGBRIDGE_NVR_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}",
+            "REGBRIDGE_NVR_DATABASE_URL": ledger,
             "REGBRIDGE_NVR_HEALTH_PORT": "0",
         }
         options = ["--latency-ms", str(args.latency_ms), "--units", str(UNITS), "--seed", "1"]
@@ -559,7 +571,7 @@ async def main() -> None:
             bare_rss,
         ),
         (
-            "regbridge NVR worker (SQLite ledger)",
+            f"regbridge NVR worker ({'PostgreSQL' if args.postgres else 'SQLite'} ledger)",
             len(worker_records),
             record_rate(worker_records),
             worker_rss,
