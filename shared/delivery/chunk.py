@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -249,7 +250,8 @@ class ChunkJob:
                 verdicts.update((item.index, verdict) for item, verdict in await path.walk())
 
         width = runner.options.max_in_flight
-        steps = [caller() for _ in range(min(-(-len(direct) // size), -(-width // size)))]
+        callers = min(math.ceil(len(direct) / size), math.ceil(width / size))  # calls out at once
+        steps = [caller() for _ in range(callers)]
         steps += [walker() for _ in range(min(len(walking), width))]
         if len(steps) == 1:
             await steps[0]
