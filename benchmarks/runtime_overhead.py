@@ -15,7 +15,7 @@ with two chunks in hand (the default). µs/event is wall time
 per event; CPU µs/event is this process's CPU per event over the same span (the consumer, its
 ledger client and, in-process, the register; the HTTP double and the broker run elsewhere).
 What the set-up built is frozen out of the garbage collector's generations before the first
-consumer starts, as `regbridge run` does after start-up (`shared.delivery.app.freeze_heap`).
+consumer starts, as `regbridge run` does after start-up (`shared.heap.freeze_heap`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.devstack.infra import provide_kafka, provide_postgres
-from shared.delivery.app import freeze_heap
 from shared.delivery.ledger import Ledger
 from shared.delivery.worker import Accepted, Submission
+from shared.heap import freeze_heap
 from tests.support.double_register.worker import DoubleWorker
 from tests.support.runtime_harness import create_topics, event, publish, running_runtime
 

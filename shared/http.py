@@ -99,7 +99,7 @@ class RegisterSession:
         self._httpx: httpx.AsyncClient | None = None
         traced = tracer_provider is not None or tracing_wanted() or sdk_provider() is not None
         if transport is not None or traced:
-            self._httpx = httpx.AsyncClient(
+            self._httpx = RegisterClient(
                 timeout=timeout,
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
@@ -152,6 +152,25 @@ class RegisterSession:
             await self._session.close()
         if self._httpx is not None:
             await self._httpx.aclose()
+
+
+class RegisterClient(httpx.AsyncClient):
+    """httpx's client, whose answers read whole hold no reference cycle.
+
+    httpx 0.28 wraps each answer's stream in a `BoundAsyncStream` that points back at the
+    response (encode/httpx#3733), so every answer, its body and headers included, is freed only
+    by the cyclic garbage collector instead of when its last reference goes; a worker that
+    raises the collector's threshold (`shared.heap.freeze_heap`) would hold hundreds of
+    them. Once the body is read the wrapper has done its work (timing `elapsed` as it closed):
+    the response's stream becomes the body it read."""
+
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream:
+            response.stream = httpx.ByteStream(response.content)
+        return response
 
 
 class RegisterTransport(AiohttpTransport):

@@ -13,6 +13,7 @@ import httpx
 
 from shared.delivery.classify import classify_exception, classify_response
 from shared.delivery.errors import DeliveryError, RegisterUnavailableError
+from shared.http import RegisterClient
 
 
 class TruncatedExportError(RegisterUnavailableError):
@@ -35,7 +36,7 @@ class DirectoryClient:
 
     def __init__(self, base_url: str, *, name: str = "HSA", timeout: float = 10.0) -> None:
         self.name = name
-        self._client = httpx.AsyncClient(
+        self._client = RegisterClient(
             base_url=base_url, timeout=httpx.Timeout(timeout, read=max(timeout, 60.0))
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from pydantic import SecretStr
 
+from shared.heap import freeze_heap
 from shared.logging import configure_logging
 from shared.settings import RegbridgeSettings
 from shared.spec import Registry, UnknownWorkerError, WorkerSpec
@@ -40,7 +41,9 @@ def worker_settings(spec: WorkerSpec[Any], database_url: str | None = None) -> R
 
 
 def wait_for_interrupt() -> None:
-    """Block until SIGINT or SIGTERM."""
+    """Block until SIGINT or SIGTERM; what started before is frozen out of the collector's way
+    (`shared.heap.freeze_heap`: a sandbox's full collections walked its whole store)."""
+    freeze_heap()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

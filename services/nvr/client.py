@@ -30,7 +30,7 @@ from shared.delivery.classify import (
 )
 from shared.delivery.errors import ConfigurationError, DeliveryError, RegisterRejectedError
 from shared.delivery.worker import Accepted, Outcome
-from shared.http import RegisterTransport, json_object
+from shared.http import RegisterClient, RegisterTransport, json_object
 from shared.identifiers import mask_personal_ids
 from shared.oauth2 import ClientCredentialsAuth, TokenRequestError
 from shared.tracing import instrument_http_client
@@ -70,7 +70,7 @@ class NvrClient:
     ) -> None:
         self.profile = profile or NvrProfile()
         self._fhir = self.profile.fhir_path.rstrip("/")
-        self._client = httpx.AsyncClient(
+        self._client = RegisterClient(
             base_url=base_url,
             auth=auth,
             verify=ssl_context if ssl_context is not None else True,

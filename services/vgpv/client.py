@@ -22,7 +22,7 @@ from shared.delivery.classify import (
 )
 from shared.delivery.errors import ConfigurationError, DeliveryError, RegisterRejectedError
 from shared.files.register import Receipt, RowVerdict
-from shared.http import RegisterTransport, json_object
+from shared.http import RegisterClient, RegisterTransport, json_object
 from shared.tracing import instrument_http_client
 
 REGISTER = "VGPV"
@@ -70,7 +70,7 @@ class VgpvClient:
         transport: httpx.AsyncBaseTransport | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(
+        self._client = RegisterClient(
             base_url=base_url,
             verify=ssl_context if ssl_context is not None else True,
             timeout=timeout,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from typing import Any
 
@@ -16,6 +15,7 @@ from shared.delivery.health import serve_health
 from shared.delivery.ledger import Ledger, LedgerOfAnotherClusterError
 from shared.delivery.metrics import Metrics
 from shared.delivery.runtime import DeliveryRuntime
+from shared.heap import freeze_heap
 from shared.kafka import cluster_id, kafka_out_of_reach
 from shared.logging import configure_logging, get_logger
 from shared.outage import Outage, until_available
@@ -73,17 +73,6 @@ async def run_worker(
         await ledger.close()
         shutdown_tracing(tracer_provider)  # flush what is still queued
         log.info("worker_exited", worker=spec.name)
-
-
-def freeze_heap() -> None:
-    """What start-up built (modules, settings, the catalog view …) lives as long as the worker:
-    moved out of the garbage collector's generations, so that no collection walks it again.
-    Each full collection otherwise walks the whole heap while the chunks' short-lived objects
-    trigger them; `benchmarks.runtime_overhead` measured ~25 % of the runtime's CPU gone to it.
-    A frozen object that dies later is still freed by its reference count; only one caught in
-    a reference cycle would stay (start-up's long-lived objects are not replaced in cycles)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def _open_ledger(worker: str, ledger: Ledger, kafka: KafkaSettings, clock: Clock) -> None:

@@ -527,3 +527,32 @@ async def test_one_event_records_still_skip_what_is_done_and_fail_alone(
     # Then each has its own fate; only the rejected and the good ones were sent, in one call
     assert fates(result) == ["skipped", "dead_letter", "skipped", "accepted", "accepted"]
     assert pipeline.worker.calls[-1] == ["bad", "good1", "good2"]
+
+
+async def test_a_chunk_leaves_no_garbage_in_cycles(pipeline: Pipeline) -> None:
+    """What a chunk makes is freed by reference counts alone, so a worker can collect garbage
+    seldom (`shared.heap.freeze_heap`): one-event records sent straight, a record whose
+    events walk, a retry and a dead letter, with the cyclic collector off."""
+    import gc
+
+    worker = pipeline.worker
+    worker.script["e4"] = RegisterUnavailableError("down")
+    worker.script["e5"] = RegisterRejectedError("no", register_status=400)
+    chunk = [inbound(f"e{n}", f"r{n}", 1, n) for n in range(6)]
+    chunk += [inbound("w1", "walker", 1, 6), inbound("w2", "walker", 2, 7)]
+    await run(pipeline, *chunk[:1])  # the ledger's statements prepared, its caches warm
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        result = await run(pipeline, *chunk[1:])
+        names = fates(result)
+        del result
+        gc.collect()
+        garbage = [type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert garbage == []
+    assert names == ["accepted"] * 3 + ["retry", "dead_letter", "accepted", "accepted"]

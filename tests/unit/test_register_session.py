@@ -65,3 +65,28 @@ def test_a_reply_reads_as_the_httpx_response_of_the_same_answer(
     assert reply.text == response.text
     assert reply.as_response().text == response.text
     assert (reply.is_success, Reply(204, {}, b"").is_success) == (False, True)
+
+
+async def test_a_register_clients_answer_is_freed_when_its_last_reference_goes() -> None:
+    """No reference cycle (httpx's stream wrapper points back at its response): with the cyclic
+    collector off, the answer, read whole, still goes as soon as nothing holds it."""
+    import gc
+    import weakref
+
+    from shared.http import RegisterClient
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"id": "1"}, headers={"x-a": "b"})
+
+    async with RegisterClient(transport=httpx.MockTransport(answer)) as client:
+        gc.disable()
+        try:
+            response = await client.post("https://nvr.test/fhir", content=b"{}")
+            assert (response.status_code, response.json()) == (201, {"id": "1"})
+            assert response.content == b'{"id":"1"}'
+            assert [chunk async for chunk in response.aiter_bytes()] == [b'{"id":"1"}']
+            gone = weakref.ref(response)
+            del response
+            assert gone() is None
+        finally:
+            gc.enable()
