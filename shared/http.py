@@ -11,10 +11,12 @@ instead (over `RegisterTransport`, instrumented for CLIENT spans).
 
 `RegisterTransport` keeps httpx's whole API (auth flows, `MockTransport`) over aiohttp's pool for
 clients whose calls are few (a bundle of 100, a file): httpx's own pool (httpcore) spent most of a
-worker's CPU at the runtime's concurrency. `httpx-aiohttp` maps aiohttp's exceptions coarsely
-(every `ClientConnectionError`, a refused TLS handshake and a dropped connection included, becomes
-`httpx.ConnectTimeout`), so both map them again from the aiohttp cause (`_from_aiohttp`), keeping
-the chain so that `classify` still finds the `ssl.SSLError` in it.
+worker's CPU at the runtime's concurrency. Those clients are `RegisterClient`s, whose answers are
+freed by their reference counts (httpx's own sit in a reference cycle until the collector runs).
+`httpx-aiohttp` maps aiohttp's exceptions coarsely (every `ClientConnectionError`, a refused TLS
+handshake and a dropped connection included, becomes `httpx.ConnectTimeout`), so both map them
+again from the aiohttp cause (`_from_aiohttp`), keeping the chain so that `classify` still finds
+the `ssl.SSLError` in it.
 """
 
 from __future__ import annotations
