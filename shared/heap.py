@@ -21,9 +21,9 @@ def freeze_heap() -> None:
     Python's 700: the collector counts objects made less objects freed, and the chunks in hand
     hold tens of thousands while they are alive (freed by their reference counts when done).
     At 700 it ran a collection every few events, each moving the chunk's live objects on
-    towards the full collections that walk the whole heap: 15 % of the NVR worker's CPU, 11 %
-    of GVR's (`docs/benchmarks.md`). What needs the collector at all is garbage in cycles,
-    which a worker's hot path does not make (`shared.http.RegisterClient`)."""
+    towards the full collections that walk the whole heap: 15 to 17 % of a worker's CPU in
+    the drains (`docs/benchmarks.md`, garbage collection). What needs the collector at all is
+    garbage in cycles, which a worker's hot path does not make (`shared.http.RegisterClient`)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
