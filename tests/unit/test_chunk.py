@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -533,8 +534,6 @@ async def test_a_chunk_leaves_no_garbage_in_cycles(pipeline: Pipeline) -> None:
     """What a chunk makes is freed by reference counts alone, so a worker can collect garbage
     seldom (`shared.heap.freeze_heap`): one-event records sent straight, a record whose
     events walk, a retry and a dead letter, with the cyclic collector off."""
-    import gc
-
     worker = pipeline.worker
     worker.script["e4"] = RegisterUnavailableError("down")
     worker.script["e5"] = RegisterRejectedError("no", register_status=400)

@@ -1,13 +1,16 @@
-"""RegisterSession's URLs, bodies and replies are what the httpx client made of the same call."""
+"""RegisterSession's URLs, bodies and replies are what the httpx client made of the same call;
+RegisterClient's answers hold no reference cycle."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.http import RegisterSession, Reply, json_body
+from shared.http import RegisterClient, RegisterSession, Reply, json_body
 
 PARAMS = (
     ("id", "GVR-0000042"),
@@ -70,10 +73,6 @@ def test_a_reply_reads_as_the_httpx_response_of_the_same_answer(
 async def test_a_register_clients_answer_is_freed_when_its_last_reference_goes() -> None:
     """No reference cycle (httpx's stream wrapper points back at its response): with the cyclic
     collector off, the answer, read whole, still goes as soon as nothing holds it."""
-    import gc
-    import weakref
-
-    from shared.http import RegisterClient
 
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(201, json={"id": "1"}, headers={"x-a": "b"})
