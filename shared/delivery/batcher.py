@@ -4,7 +4,8 @@ say), and the events in flight across a worker's chunks held to a limit."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -79,29 +80,37 @@ class Batcher:
 
 class Permits:
     """Events in flight at the register, across a worker's chunks: at most `size` at a time.
-    A call takes a permit per event it carries (a call larger than the limit goes alone), in
-    the order the calls asked: none overtakes a larger one waiting, so none waits forever."""
+
+    A call takes a permit per event it carries (a call larger than the limit goes alone). Calls
+    wait in order of their `rank` (a chunk's place in fetch order: the older chunk first), then of
+    asking: none overtakes an older chunk's call, nor a larger one of its own chunk waiting, so
+    none waits forever (an older chunk's calls are finite). Serving the oldest chunk first keeps
+    the chunks in hand staggered: the next one's calls fill the permits as the oldest runs out
+    of calls to make, instead of every chunk in hand finishing its calls at the same moment and
+    the register waiting while they settle and the next ones are fetched.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._free = size
-        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._waiting: list[tuple[int, int, int, asyncio.Future[None]]] = []  # a heap
+        self._asked = itertools.count()  # the order of asking, within a rank
+        self._waking = False  # a `_wake` is due (after a release)
 
-    async def acquire(self, count: int) -> int:
+    async def acquire(self, count: int, rank: int = 0) -> int:
         """Wait for the permits of a call of `count` events; how many were taken, for `release`.
         Cancelled while waiting, it keeps none."""
         count = min(max(1, count), self.size)
-        if not self._waiting and self._free >= count:
+        waiting = self._waiting
+        if self._free >= count and (not waiting or rank < waiting[0][0]):
             self._free -= count
             return count
-        turn = (count, asyncio.get_running_loop().create_future())
-        self._waiting.append(turn)
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(waiting, (rank, next(self._asked), count, future))
         try:
-            await turn[1]
+            await future
         except BaseException:
-            if turn[1].cancelled():  # not granted: out of the line (if `_wake` has not)
-                if turn in self._waiting:
-                    self._waiting.remove(turn)
+            if future.cancelled():  # not granted: out of the line (`_wake` drops it)
                 self._wake()
             else:  # granted, then cancelled before it could go on
                 self.release(count)
@@ -109,15 +118,26 @@ class Permits:
         return count
 
     def release(self, taken: int) -> None:
+        """Give permits back; the waiting calls are served once the releasing caller has had the
+        chance to ask again, so that an older chunk's caller taking its next call goes first."""
         self._free += taken
-        self._wake()
+        if not self._waking:
+            self._waking = True
+            asyncio.get_running_loop().call_soon(self._wake)
 
     def _wake(self) -> None:
-        while self._waiting and self._free >= self._waiting[0][0]:
-            count, future = self._waiting.popleft()
-            if not future.cancelled():  # a cancelled wait takes nothing
+        self._waking = False
+        waiting = self._waiting
+        while waiting:
+            _, _, count, future = waiting[0]
+            if future.cancelled():  # a cancelled wait takes nothing
+                heapq.heappop(waiting)
+            elif self._free >= count:
+                heapq.heappop(waiting)
                 self._free -= count
                 future.set_result(None)
+            else:
+                return
 
 
 def _cancel_waiting(batch: list[tuple[Submission[Any], asyncio.Future[Outcome]]]) -> None:

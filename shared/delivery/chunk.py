@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -37,6 +38,17 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
+SLICE = 32
+"""Events a chunk's step parses, maps or writes between two turns of the event loop: a chunk of
+500 care contacts takes ~12 ms to parse and as long to map, during which no answer to another
+chunk's calls would be read (and each of the 64 calls out would wait that much longer)."""
+
+
+async def _turn(index: int) -> None:
+    """Give the event loop a turn after every `SLICE` events."""
+    if index % SLICE == SLICE - 1:
+        await asyncio.sleep(0)
+
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -64,19 +76,22 @@ class ChunkRunner:
     halted: Callable[[], str | None] = lambda: None  # why nothing more is sent (handed back)
 
     limit: Permits = field(init=False)  # events at the register, across chunks
+    _fetched: Iterator[int] = field(init=False)  # each chunk's place in fetch order
 
     def __post_init__(self) -> None:
         self.limit = Permits(self.options.max_in_flight)
+        self._fetched = itertools.count()
 
     async def run(self, chunk: Sequence[Inbound]) -> ChunkResult:
         """One chunk through every step, alone (the runtime overlaps them with `ChunkJob`)."""
         job = self.job(chunk)
+        await job.parse()
         await job.deliver()
         job.decide()
         return await job.finish()
 
     def job(self, chunk: Sequence[Inbound]) -> ChunkJob:
-        """A chunk parsed, its steps ready to run one by one."""
+        """A chunk, its steps ready to run one by one (`parse` first)."""
         return ChunkJob(self, chunk)
 
     def _log_dead_letters(self, chunk: Sequence[tuple[Item, Fate]]) -> None:
@@ -87,10 +102,11 @@ class ChunkRunner:
                     "dead_lettered", worker=self.worker.name, **_dead_letter_fields(item, fate)
                 )
 
-    def _messages(self, chunk: Sequence[tuple[Item, Fate]], now: datetime) -> list[Outgoing]:
+    async def _messages(self, chunk: Sequence[tuple[Item, Fate]], now: datetime) -> list[Outgoing]:
         """Retry records, dead letters and results, in chunk order, carrying the trace."""
         messages: list[Outgoing] = []
         for item, fate in chunk:
+            await _turn(item.index)
             mine = self.writer.messages(item.inbound, item.identity, fate, now)
             if self.tracing is not None:
                 self.tracing.trace_messages(item, mine)
@@ -105,8 +121,9 @@ Partition = tuple[str, int]  # (topic, partition)
 
 
 class ChunkJob:
-    """One chunk's steps, for a runtime that overlaps chunks: `deliver` (open the books, each
-    record's path, the register's answers), `decide` (every fate), `finish` (publish, settle).
+    """One chunk's steps, for a runtime that overlaps chunks: `parse`, `deliver` (open the books,
+    each record's path, the register's answers), `decide` (every fate), `finish` (publish,
+    settle).
 
     `floor` holds the partitions an earlier chunk handed back, from the offset it handed back:
     every event of this chunk there is handed back too (the partition is read again from the
@@ -114,10 +131,12 @@ class ChunkJob:
 
     def __init__(self, runner: ChunkRunner, chunk: Sequence[Inbound]) -> None:
         self.runner = runner
+        self.rank = next(runner._fetched)  # its calls go before a later chunk's (`Permits`)
         self.items = [Item(index, inbound) for index, inbound in enumerate(chunk)]
         self.floor: dict[Partition, int] = {}
         self.fates: tuple[tuple[Item, Fate], ...] = ()
-        self._verdicts = self._parse()
+        self._verdicts: dict[int, Verdict] = {}
+        self._parsed = False
         self._books: dict[str, RecordBook] = {}
         self._calls: list[Call] = []
         self._now = runner.clock.now()
@@ -140,7 +159,21 @@ class ChunkJob:
         at = self.floor.get((item.inbound.topic, item.inbound.partition))
         return at is not None and item.inbound.offset >= at
 
+    async def parse(self) -> None:
+        """Every event parsed (once, in slices); the verdicts of those that cannot be."""
+        if self._parsed:
+            return
+        self._parsed = True
+        parse, verdicts = self.runner.worker.parse, self._verdicts
+        for item in self.items:
+            try:
+                item.identity, item.event = parse(item.inbound.value)
+            except InvalidEventError as exc:
+                verdicts[item.index] = Failed(exc)
+            await _turn(item.index)
+
     async def deliver(self) -> None:
+        await self.parse()
         runner = self.runner
         if runner.tracing is not None:
             runner.tracing.start(self.items)
@@ -181,7 +214,7 @@ class ChunkJob:
     async def finish(self) -> ChunkResult:
         runner, chunk = self.runner, self.fates
         try:
-            await runner.publish(runner._messages(chunk, self._now))
+            await runner.publish(await runner._messages(chunk, self._now))
             await runner.books.settle(chunk, self._books, self._now)
         except BaseException as exc:
             self.abort(exc)
@@ -197,17 +230,6 @@ class ChunkJob:
         if self._traced and self.runner.tracing is not None:
             self._traced = False
             self.runner.tracing.abort(self.items, exc)
-
-    def _parse(self) -> dict[int, Verdict]:
-        """Every record parsed; the verdicts of those that cannot be."""
-        verdicts: dict[int, Verdict] = {}
-        parse = self.runner.worker.parse
-        for item in self.items:
-            try:
-                item.identity, item.event = parse(item.inbound.value)
-            except InvalidEventError as exc:
-                verdicts[item.index] = Failed(exc)
-        return verdicts
 
     async def _walk(self) -> list[Call]:
         """Each record's events along its path (records concurrently); the register's answers."""
@@ -228,11 +250,12 @@ class ChunkJob:
             runner.clock,
             runner.metrics,
             runner.halted,
+            self.rank,
         )
         paths = [
             RecordPath(group, self._books[record], sender) for record, group in by_record.items()
         ]
-        direct, walking = self._direct(paths, verdicts)
+        direct, walking = await self._direct(paths, verdicts)
         # As many callers as events may be out at once (`max_in_flight`), each taking the
         # next call (direct events) or the next record to walk when done: not a task each.
         size = min(runner.options.batch_size, runner.options.max_in_flight)
@@ -261,7 +284,7 @@ class ChunkJob:
         return sender.calls
 
     @staticmethod
-    def _direct(
+    async def _direct(
         paths: Sequence[RecordPath], verdicts: dict[int, Verdict]
     ) -> tuple[list[tuple[RecordPath, Item, Submission[Any]]], list[RecordPath]]:
         """Records with one event and nothing in flight go straight to calls of several
@@ -269,7 +292,7 @@ class ChunkJob:
         direct events that need no call are known at once."""
         direct: list[tuple[RecordPath, Item, Submission[Any]]] = []
         walking: list[RecordPath] = []
-        for path in paths:
+        for index, path in enumerate(paths):
             item = path.direct()
             if item is None:
                 walking.append(path)
@@ -279,6 +302,7 @@ class ChunkJob:
                 direct.append((path, item, ready))
             else:
                 verdicts[item.index] = ready
+            await _turn(index)
         return direct, walking
 
 

@@ -38,6 +38,8 @@ class InHand:
     decided: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     holds: asyncio.Future[None] | None = None  # its claim on its records (`RecordGate`)
+    claimed: asyncio.Future[None] | None = None  # set once it has claimed (or never will)
+    claims_after: asyncio.Future[None] | None = None  # the chunk fetched before it: `claimed`
 
     async def after_previous_decided(self) -> None:
         if self.previous is not None:
@@ -49,13 +51,25 @@ class InHand:
 
 
 class RecordGate:
-    """Which chunk holds each record until it settles; later chunks of the record wait for it."""
+    """Which chunk holds each record until it settles; later chunks of the record wait for it.
+
+    Chunks claim their records in the order they were fetched (of either consumer): a chunk is
+    lined up when it is fetched, parsed in its own task, and claims once the chunk fetched just
+    before it has claimed."""
 
     def __init__(self) -> None:
         self._holders: dict[str, asyncio.Future[None]] = {}
+        self._last: asyncio.Future[None] | None = None  # the claim of the chunk fetched last
 
-    def claim(self, chunk: InHand) -> set[asyncio.Future[None]]:
-        """Hold the chunk's records (at once, in fetch order); what it must wait for first."""
+    def line_up(self, chunk: InHand) -> None:
+        """At fetch (no await since): the chunk claims after the one fetched before it."""
+        chunk.claims_after = self._last
+        chunk.claimed = self._last = asyncio.get_running_loop().create_future()
+
+    async def claim(self, chunk: InHand) -> set[asyncio.Future[None]]:
+        """Hold the chunk's parsed records, in fetch order; what it must wait for first."""
+        if chunk.claims_after is not None and not chunk.claims_after.done():
+            await asyncio.wait({chunk.claims_after})  # never cancels the earlier chunk's claim
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         chunk.holds = mine
         waits: set[asyncio.Future[None]] = set()
@@ -64,7 +78,15 @@ class RecordGate:
             if earlier is not None and not earlier.done():
                 waits.add(earlier)
             self._holders[record] = mine
+        self.passed(chunk)
         return waits
+
+    @staticmethod
+    def passed(chunk: InHand) -> None:
+        """The chunk has claimed, or never will (it failed or was cancelled first): the chunk
+        fetched after it may claim."""
+        if chunk.claimed is not None and not chunk.claimed.done():
+            chunk.claimed.set_result(None)
 
     def release(self, chunk: InHand) -> None:
         """The chunk's records are settled (or never will be by it): the next may go."""

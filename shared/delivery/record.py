@@ -78,6 +78,7 @@ class Sender:
     clock: Clock
     metrics: Metrics
     halted: Callable[[], str | None] = lambda: None  # why nothing more is sent, if so
+    rank: int = 0  # its chunk's place in fetch order: the older chunk's calls go first
     calls: list[Call] = field(default_factory=list)
 
     def prepare(
@@ -107,7 +108,7 @@ class Sender:
                 if found is not None:
                     self.metrics.reconciled.labels(self.worker.name).inc()
                     return found
-            taken = await self.limit.acquire(1)
+            taken = await self.limit.acquire(1, self.rank)
             try:
                 if (why := self.halted()) is not None:  # only the calls already out finish
                     return HaltedError(f"not sent: {why}; read again later")
@@ -125,7 +126,7 @@ class Sender:
     async def send_batch(self, batch: Sequence[Submission[Any]]) -> Sequence[Outcome]:
         """Several events in one register call, as they are (no linger, no lookup): the one
         event of each of several records with nothing in flight."""
-        taken = await self.limit.acquire(len(batch))
+        taken = await self.limit.acquire(len(batch), self.rank)
         try:
             if (why := self.halted()) is not None:
                 return [HaltedError(f"not sent: {why}; read again later")] * len(batch)

@@ -311,16 +311,18 @@ class DeliveryRuntime:
 
     # -- one chunk -------------------------------------------------------------------------
     def _take(self, lane: Lane, inbound: list[Inbound], batch: Batch) -> None:
-        """A fetched chunk in hand: parsed, its records claimed, its steps started (no await
+        """A fetched chunk in hand, lined up to claim its records, its steps started (no await
         between the fetch and here, so hand-backs and claims follow the fetch order)."""
         chunk = lane.chunk(self.chunks.job(inbound), batch, self.epochs[lane.name])
-        waits = self.gate.claim(chunk)
-        lane.start(chunk, self._handle(lane, chunk, waits))
+        self.gate.line_up(chunk)
+        lane.start(chunk, self._handle(lane, chunk))
 
-    async def _handle(self, lane: Lane, chunk: InHand, waits: set[asyncio.Future[None]]) -> None:
+    async def _handle(self, lane: Lane, chunk: InHand) -> None:
         """A chunk's steps, overlapping others' (see `shared.delivery.lanes`)."""
         job = chunk.job
         try:
+            await job.parse()  # in slices: the register's answers to other chunks are read
+            waits = await self.gate.claim(chunk)
             if waits:
                 await asyncio.wait(waits)  # earlier chunks of its records have settled
             if self.epochs[lane.name] != chunk.epoch:  # fetched before a rebalance: not ours
@@ -352,6 +354,7 @@ class DeliveryRuntime:
             lane.fail(exc)
             raise
         finally:
+            self.gate.passed(chunk)
             self.gate.release(chunk)
             lane.finished(chunk)
 

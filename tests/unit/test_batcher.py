@@ -164,8 +164,44 @@ async def test_a_call_granted_then_cancelled_gives_its_permits_back() -> None:
     first = await permits.acquire(2)
     granted = asyncio.ensure_future(permits.acquire(2))
     await asyncio.sleep(0)
-    permits.release(first)  # granted …
+    permits.release(first)
+    await asyncio.sleep(0)  # granted …
     granted.cancel()  # … and cancelled before it went on
     with pytest.raises(asyncio.CancelledError):
         await granted
     assert await asyncio.wait_for(permits.acquire(2), TIMEOUT) == 2
+
+
+async def test_an_older_chunks_call_goes_before_a_later_chunks_that_asked_first() -> None:
+    # Given every permit taken, and calls of a later chunk (rank 1) waiting for them
+    permits = Permits(2)
+    held = await permits.acquire(2, rank=0)
+    order: list[str] = []
+
+    async def call(name: str, rank: int) -> None:
+        permits.release(await permits.acquire(1, rank))
+        order.append(name)
+
+    later = [asyncio.ensure_future(call(f"later{n}", 1)) for n in range(2)]
+    await asyncio.sleep(0)
+    # When calls of the older chunk (rank 0) ask after them, and the permits come free
+    older = [asyncio.ensure_future(call(f"older{n}", 0)) for n in range(2)]
+    await asyncio.sleep(0)
+    permits.release(held)
+    await asyncio.wait_for(asyncio.gather(*later, *older), TIMEOUT)
+    # Then the older chunk's calls go first; within a chunk, in the order they asked
+    assert order == ["older0", "older1", "later0", "later1"]
+
+
+async def test_an_older_chunks_call_takes_free_permits_at_once_past_a_later_ones_waiting() -> None:
+    # Given a later chunk's call of 3 waiting, with 2 of 3 permits free
+    permits = Permits(3)
+    one = await permits.acquire(1, rank=0)
+    waiting = asyncio.ensure_future(permits.acquire(3, rank=5))
+    await asyncio.sleep(0)
+    # Then an older chunk's call of 2 goes at once, and the waiting one when all come free
+    assert await asyncio.wait_for(permits.acquire(2, rank=4), TIMEOUT) == 2
+    assert not waiting.done()
+    permits.release(one)
+    permits.release(2)
+    assert await asyncio.wait_for(waiting, TIMEOUT) == 3

@@ -507,6 +507,24 @@ async def test_calls_of_several_keep_to_the_limit_of_events_in_flight(pipeline: 
     assert max(len(call) for call in pipeline.worker.calls) == 4
 
 
+async def test_overlapping_chunks_send_the_older_ones_events_first(pipeline: Pipeline) -> None:
+    # Given a chunk sending, at most 2 events at the register, calls that take a while
+    pipeline = with_options(pipeline, max_in_flight=2)
+    pipeline.worker.delay = 0.005
+    first = pipeline.runner.job([inbound(f"a{n}", f"ra{n}", 1, n) for n in range(6)])
+    second = pipeline.runner.job([inbound(f"b{n}", f"rb{n}", 1, 10 + n) for n in range(6)])
+    sending = asyncio.ensure_future(first.deliver())
+    while pipeline.worker.out < 2:  # noqa: ASYNC110 (the first chunk's calls are out)
+        await asyncio.sleep(0.001)
+    # When the next chunk delivers beside it
+    await asyncio.wait_for(asyncio.gather(sending, second.deliver()), 5)
+    # Then the first chunk's events all go before the second's (whose calls fill the permits
+    # the first no longer needs): the first finishes its calls early, and can settle and make
+    # room for the next chunk while the second keeps the register busy
+    assert pipeline.worker.sent == [f"a{n}" for n in range(6)] + [f"b{n}" for n in range(6)]
+    assert pipeline.worker.most_out == 2
+
+
 async def test_one_event_records_still_skip_what_is_done_and_fail_alone(
     pipeline: Pipeline,
 ) -> None:

@@ -31,9 +31,11 @@ def lane() -> Lane:
 async def test_a_chunk_waits_only_for_earlier_chunks_holding_its_records() -> None:
     gate, input_lane = RecordGate(), lane()
     first, second, third = (chunk(input_lane, *r) for r in (("a", "b"), ("c",), ("b", "c")))
-    assert gate.claim(first) == set()
-    assert gate.claim(second) == set()
-    waits = gate.claim(third)
+    for fetched in (first, second, third):
+        gate.line_up(fetched)
+    assert await gate.claim(first) == set()
+    assert await gate.claim(second) == set()
+    waits = await gate.claim(third)
     assert waits == {first.holds, second.holds}
     gate.release(first)
     assert not all(w.done() for w in waits)
@@ -41,7 +43,33 @@ async def test_a_chunk_waits_only_for_earlier_chunks_holding_its_records() -> No
     await asyncio.wait(waits)  # both earlier chunks settled: the third may open its books
     gate.release(third)
     fourth = chunk(input_lane, "a", "b", "c")
-    assert gate.claim(fourth) == set()  # nobody holds them any more
+    gate.line_up(fourth)
+    assert await gate.claim(fourth) == set()  # nobody holds them any more
+
+
+async def test_chunks_claim_in_fetch_order_whichever_is_parsed_first() -> None:
+    # Given two chunks of record "a", of either consumer, lined up as they were fetched
+    gate = RecordGate()
+    earlier, later = chunk(lane(), "a"), chunk(Lane("retry", Any, 2), "a")
+    gate.line_up(earlier)
+    gate.line_up(later)
+    # When the later one is parsed first and claims
+    claiming = asyncio.ensure_future(gate.claim(later))
+    await asyncio.sleep(0.01)
+    # Then it waits for the earlier one's claim, and then waits for the earlier one to settle
+    assert not claiming.done()
+    assert await gate.claim(earlier) == set()
+    assert await asyncio.wait_for(claiming, 1) == {earlier.holds}
+
+
+async def test_a_chunk_that_fails_before_claiming_lets_the_next_one_claim() -> None:
+    gate = RecordGate()
+    failed, next_one = chunk(lane(), "a"), chunk(lane(), "a")
+    gate.line_up(failed)
+    gate.line_up(next_one)
+    claiming = asyncio.ensure_future(gate.claim(next_one))
+    gate.passed(failed)  # its task ended (a bug, a cancellation) before it claimed
+    assert await asyncio.wait_for(claiming, 1) == set()
 
 
 async def test_a_hand_back_floors_only_the_chunks_fetched_after_it() -> None:
