@@ -97,6 +97,11 @@ class Permits:
         self._asked = itertools.count()  # the order of asking, within a rank
         self._waking = False  # a `_wake` is due (after a release)
 
+    @property
+    def out(self) -> int:
+        """Events in flight now."""
+        return self.size - self._free
+
     async def acquire(self, count: int, rank: int = 0) -> int:
         """Wait for the permits of a call of `count` events; how many were taken, for `release`.
         Cancelled while waiting, it keeps none."""
@@ -121,7 +126,7 @@ class Permits:
         """Give permits back; the waiting calls are served once the releasing caller has had the
         chance to ask again, so that an older chunk's caller taking its next call goes first."""
         self._free += taken
-        if not self._waking:
+        if self._waiting and not self._waking:
             self._waking = True
             asyncio.get_running_loop().call_soon(self._wake)
 

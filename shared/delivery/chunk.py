@@ -39,14 +39,16 @@ log = get_logger(__name__)
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 SLICE = 32
-"""Events a chunk's step parses, maps or writes between two turns of the event loop: a chunk of
-500 care contacts takes ~12 ms to parse and as long to map, during which no answer to another
-chunk's calls would be read (and each of the 64 calls out would wait that much longer)."""
+"""Events a chunk's step parses, maps or writes between two turns of the event loop while calls
+are out: a chunk of 500 care contacts takes ~12 ms to parse and as long to map, during which no
+answer to another chunk's calls would be read (and each of the 64 calls out would wait that much
+longer)."""
 
 
-async def _turn(index: int) -> None:
-    """Give the event loop a turn after every `SLICE` events."""
-    if index % SLICE == SLICE - 1:
+async def _turn(calls: Permits) -> None:
+    """Give the event loop a turn (after a slice) if calls are out: a turn costs some 60,000
+    instructions, and with nothing out there is no answer to read."""
+    if calls.out:
         await asyncio.sleep(0)
 
 
@@ -106,7 +108,8 @@ class ChunkRunner:
         """Retry records, dead letters and results, in chunk order, carrying the trace."""
         messages: list[Outgoing] = []
         for item, fate in chunk:
-            await _turn(item.index)
+            if item.index % SLICE == SLICE - 1:
+                await _turn(self.limit)
             mine = self.writer.messages(item.inbound, item.identity, fate, now)
             if self.tracing is not None:
                 self.tracing.trace_messages(item, mine)
@@ -170,7 +173,8 @@ class ChunkJob:
                 item.identity, item.event = parse(item.inbound.value)
             except InvalidEventError as exc:
                 verdicts[item.index] = Failed(exc)
-            await _turn(item.index)
+            if item.index % SLICE == SLICE - 1:
+                await _turn(self.runner.limit)
 
     async def deliver(self) -> None:
         await self.parse()
@@ -255,7 +259,7 @@ class ChunkJob:
         paths = [
             RecordPath(group, self._books[record], sender) for record, group in by_record.items()
         ]
-        direct, walking = await self._direct(paths, verdicts)
+        direct, walking = await self._direct(paths, verdicts, runner.limit)
         # As many callers as events may be out at once (`max_in_flight`), each taking the
         # next call (direct events) or the next record to walk when done: not a task each.
         size = min(runner.options.batch_size, runner.options.max_in_flight)
@@ -285,7 +289,7 @@ class ChunkJob:
 
     @staticmethod
     async def _direct(
-        paths: Sequence[RecordPath], verdicts: dict[int, Verdict]
+        paths: Sequence[RecordPath], verdicts: dict[int, Verdict], calls: Permits
     ) -> tuple[list[tuple[RecordPath, Item, Submission[Any]]], list[RecordPath]]:
         """Records with one event and nothing in flight go straight to calls of several
         (mapped here, no walk); the others walk their events one by one. The verdicts of
@@ -302,7 +306,8 @@ class ChunkJob:
                 direct.append((path, item, ready))
             else:
                 verdicts[item.index] = ready
-            await _turn(index)
+            if index % SLICE == SLICE - 1:
+                await _turn(calls)
         return direct, walking
 
 

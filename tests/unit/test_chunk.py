@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from shared.delivery import headers as h
 from shared.delivery.bookkeeping import Bookkeeper
-from shared.delivery.chunk import ChunkRunner
+from shared.delivery.chunk import SLICE, ChunkRunner
 from shared.delivery.clock import ManualClock
 from shared.delivery.errors import (
     ConfigurationError,
@@ -523,6 +523,38 @@ async def test_overlapping_chunks_send_the_older_ones_events_first(pipeline: Pip
     # room for the next chunk while the second keeps the register busy
     assert pipeline.worker.sent == [f"a{n}" for n in range(6)] + [f"b{n}" for n in range(6)]
     assert pipeline.worker.most_out == 2
+
+
+async def test_a_long_parse_lets_the_answers_to_calls_out_be_read(pipeline: Pipeline) -> None:
+    # Given a call out at the register, whose answer comes as another chunk starts parsing
+    seen: list[str] = []
+    worker, parse, answer = pipeline.worker, pipeline.worker.parse, asyncio.Event()
+
+    def parsing(raw: bytes) -> tuple[EventIdentity, object]:
+        seen.append("parsed")
+        return parse(raw)
+
+    async def submit(batch: Sequence[Submission[Any]]) -> list[Accepted | DeliveryError]:
+        await answer.wait()
+        seen.append("answered")  # the answer read
+        return [Accepted("REF") for _ in batch]
+
+    worker.parse, worker.submit = parsing, submit  # type: ignore[method-assign]
+    out = pipeline.runner.job([inbound("a", "ra", 1, 0)])
+    sending = asyncio.ensure_future(out.deliver())
+    await asyncio.wait_for(_until(lambda: pipeline.runner.limit.out == 1), 5)
+    seen.clear()
+    answer.set()
+    # When another chunk of 200 events is parsed
+    await pipeline.runner.job([inbound(f"b{n}", f"rb{n}", 1, n) for n in range(200)]).parse()
+    await asyncio.wait_for(sending, 5)
+    # Then the answer was read after the first slice, not once all 200 were parsed
+    assert seen.index("answered") == SLICE
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():  # noqa: ASYNC110 (polling what has no event to wait on)
+        await asyncio.sleep(0.001)
 
 
 async def test_one_event_records_still_skip_what_is_done_and_fail_alone(
