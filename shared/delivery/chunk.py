@@ -44,6 +44,8 @@ are out: a chunk of 500 care contacts takes ~12 ms to parse and as long to map, 
 answer to another chunk's calls would be read (and each of the 64 calls out would wait that much
 longer)."""
 
+_RETRIES_FIRST = 1 << 62  # subtracted from a retry chunk's rank: below every input chunk's
+
 
 async def _turn(calls: Permits) -> None:
     """Give the event loop a turn (after a slice) if calls are out: a turn costs some 60,000
@@ -134,7 +136,10 @@ class ChunkJob:
 
     def __init__(self, runner: ChunkRunner, chunk: Sequence[Inbound]) -> None:
         self.runner = runner
-        self.rank = next(runner._fetched)  # its calls go before a later chunk's (`Permits`)
+        # Its calls go before a later chunk's (`Permits`), a retry chunk's before any input
+        # chunk's: its events were read from the input before any of those
+        retries = bool(chunk) and chunk[0].from_retry
+        self.rank = next(runner._fetched) - (_RETRIES_FIRST if retries else 0)
         self.items = [Item(index, inbound) for index, inbound in enumerate(chunk)]
         self.floor: dict[Partition, int] = {}
         self.fates: tuple[tuple[Item, Fate], ...] = ()

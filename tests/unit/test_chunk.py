@@ -525,6 +525,24 @@ async def test_overlapping_chunks_send_the_older_ones_events_first(pipeline: Pip
     assert pipeline.worker.most_out == 2
 
 
+async def test_a_retry_chunks_events_go_before_an_input_chunk_fetched_earlier(
+    pipeline: Pipeline,
+) -> None:
+    # Given an input chunk sending, at most 2 events at the register
+    pipeline = with_options(pipeline, max_in_flight=2)
+    pipeline.worker.delay = 0.005
+    first = pipeline.runner.job([inbound(f"a{n}", f"ra{n}", 1, n) for n in range(6)])
+    retries = pipeline.runner.job(
+        [inbound(f"r{n}", f"rr{n}", 1, n, from_retry=True) for n in range(2)]
+    )
+    sending = asyncio.ensure_future(first.deliver())
+    await asyncio.wait_for(_until(lambda: pipeline.worker.out == 2), 5)
+    # When a chunk of retries, due, is delivered beside it
+    await asyncio.wait_for(asyncio.gather(sending, retries.deliver()), 5)
+    # Then the retries go as soon as permits come free: their events are the older ones
+    assert pipeline.worker.sent[2:4] == ["r0", "r1"]
+
+
 async def test_a_long_parse_lets_the_answers_to_calls_out_be_read(pipeline: Pipeline) -> None:
     # Given a call out at the register, whose answer comes as another chunk starts parsing
     seen: list[str] = []
