@@ -141,7 +141,7 @@ class Phases:
         take, handle = getattr(runtime, "_take", None), getattr(runtime, "_handle", None)
         if consumer is None or take is None or handle is None:
             return
-        if list(inspect.signature(handle).parameters)[:3] != ["lane", "chunk", "waits"]:
+        if list(inspect.signature(handle).parameters)[:2] != ["lane", "chunk"]:
             return  # the runtime's shape has changed: no phases
         resume = consumer.resume
 
@@ -156,7 +156,7 @@ class Phases:
                 self._note(self.fetched, inbound)
             take(lane, inbound, batch)
 
-        async def timed_handle(lane: Any, chunk: Any, waits: Any) -> None:
+        async def timed_handle(lane: Any, chunk: Any, *rest: Any) -> None:  # (waits, before)
             if lane.name == "retry":
                 job, deliver = chunk.job, chunk.job.deliver
 
@@ -165,7 +165,7 @@ class Phases:
                     await deliver()
 
                 job.deliver = timed_deliver
-            await handle(lane, chunk, waits)
+            await handle(lane, chunk, *rest)
 
         consumer.resume = timed_resume
         runtime._take = timed_take  # type: ignore[method-assign]
