@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +78,12 @@ class Metrics:
             ["worker", "tier"],
             registry=r,
         )
+        self.in_flight = Gauge(
+            "regbridge_register_in_flight",
+            "Events at the register now (of RUNTIME__MAX_IN_FLIGHT), read when scraped",
+            ["worker"],
+            registry=r,
+        )
         self.dlq_limit_tripped = Gauge(
             "regbridge_dlq_limit_tripped",
             "1 once the dead-letter limit tripped (consumption stopped until restart)",
@@ -96,6 +102,10 @@ class Metrics:
         self.handed_back.labels(worker)
         self.circuit_open.labels(worker).set(0)
         self.dlq_limit_tripped.labels(worker).set(0)
+
+    def watch_in_flight(self, worker: str, read: Callable[[], float]) -> None:
+        """`regbridge_register_in_flight` is `read()` at each scrape (nothing per event)."""
+        self.in_flight.labels(worker).set_function(read)
 
     def observe_latency(self, worker: str, elapsed: timedelta, events: int = 1) -> None:
         """One call's time, once for each event it carried."""

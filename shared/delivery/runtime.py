@@ -131,6 +131,7 @@ class DeliveryRuntime:
             tracing=EventTracing.create(tracer_provider, worker.name, topics.consumer_group),
             halted=self._halted,
         )
+        self.metrics.watch_in_flight(worker.name, lambda: self.chunks.limit.out)
         self.status = Status()
         self.consumers: dict[str, AIOKafkaConsumer] = {}
         self._producer: AIOKafkaProducer | None = None

@@ -43,7 +43,9 @@ from shared.delivery.metrics import Metrics
 from shared.delivery.options import RuntimeOptions
 from shared.delivery.outgoing import Inbound, Outgoing, Writer
 from shared.delivery.retry import RetryPolicy
+from shared.delivery.runtime import DeliveryRuntime
 from shared.delivery.worker import Accepted, EventIdentity, Submission
+from shared.settings import KafkaSettings
 from shared.topics import WorkerTopics
 
 
@@ -541,6 +543,23 @@ async def test_a_retry_chunks_events_go_before_an_input_chunk_fetched_earlier(
     await asyncio.wait_for(asyncio.gather(sending, retries.deliver()), 5)
     # Then the retries go as soon as permits come free: their events are the older ones
     assert pipeline.worker.sent[2:4] == ["r0", "r1"]
+
+
+async def test_the_events_at_the_register_are_exported_when_scraped(pipeline: Pipeline) -> None:
+    runtime = DeliveryRuntime(
+        pipeline.worker,
+        pipeline.ledger,
+        KafkaSettings(bootstrap_servers="unused:9092"),
+        WorkerTopics(pipeline.worker.name, "in", ("30s",)),
+        RuntimeOptions(max_in_flight=5),
+    )
+    labels = {"worker": pipeline.worker.name}
+    in_flight = "regbridge_register_in_flight"
+    assert runtime.metrics.registry.get_sample_value(in_flight, labels) == 0
+    taken = await runtime.chunks.limit.acquire(3)
+    assert runtime.metrics.registry.get_sample_value(in_flight, labels) == 3
+    runtime.chunks.limit.release(taken)
+    assert runtime.metrics.registry.get_sample_value(in_flight, labels) == 0
 
 
 async def test_a_long_parse_lets_the_answers_to_calls_out_be_read(pipeline: Pipeline) -> None:
