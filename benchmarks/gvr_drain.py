@@ -18,7 +18,9 @@ The worker's and the bare client's CPU per event are their processes' own (rusag
 includes its start (imports, the catalog's load, the group join). The worker's steady figure leaves
 the start out: its CPU (/proc) from the first poll that sees a commit to the one that sees the last,
 over the events committed in between; it compares with the bare client's, timed over its sending
-alone. worker / bare is the ratio the runtime's overhead costs.
+alone. worker / bare is the ratio the runtime's overhead costs. The worker's events at the
+register while draining are its `regbridge_register_in_flight`, scraped every 0.25 s: a worker
+that keeps the register busy holds it at its concurrency, as the bare client does.
 Register rates come from the sandbox's log (first to last accepted create). Peak RSS is os.wait4's,
 taken by a small launcher: a child forked from this large process would inherit its high-water mark.
 """
@@ -47,7 +49,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.processes import CLI, SteadyCpu, launch, report, run_child
+from benchmarks.processes import CLI, InFlight, SteadyCpu, free_port, launch, report, run_child
 
 # Module level: what the consumer children need; the parent's imports (FastAPI …) are local.
 from services.gvr.client import GvrClient, build_ssl_context
@@ -218,19 +220,24 @@ def log_rate(entries: list[dict[str, str]]) -> float:
 
 async def drain(
     env: dict[str, str], bootstrap: str, topic: str, n: int
-) -> tuple[float, dict[str, Any], float | None]:
+) -> tuple[float, dict[str, Any], float | None, float | None]:
     """Run `regbridge run gvr` until its group committed all N (or stalls): (start, its
-    {"rss_mb", "cpu_s"}, its steady CPU µs an event). Its logs go to this process's stderr.
+    {"rss_mb", "cpu_s"}, its steady CPU µs an event, its mean events at the register while
+    draining). Its logs go to this process's stderr.
 
     Steady: the worker's CPU between the first poll that sees a commit and the poll that sees the
     last, over the events committed between them: start-up (imports, the catalog's load, the group
     join) left out, as the bare client's figure leaves its own out (`SteadyCpu`)."""
-    started, worker = time.time(), launch([*CLI, "run", "gvr"], "err", env)
-    steady = SteadyCpu(worker)
+    port = free_port()
+    started = time.time()
+    worker = launch([*CLI, "run", "gvr"], "err", env | {"REGBRIDGE_GVR_HEALTH_PORT": str(port)})
+    steady, in_flight = SteadyCpu(worker), InFlight(port)
+    done = 0
+    watching = asyncio.ensure_future(in_flight.watch(lambda: 0 < done < n))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        done, last, since = 0, -1, time.monotonic()
+        last, since = -1, time.monotonic()
         while done < n and worker.poll() is None and time.monotonic() - since < 180:
             await asyncio.sleep(1)
             offsets = await admin.list_consumer_group_offsets("regbridge-gvr")
@@ -239,10 +246,11 @@ async def drain(
             if done != last:
                 last, since = done, time.monotonic()
     finally:
+        watching.cancel()
         await admin.close()
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)  # a graceful stop; the launcher passes it on
-    return started, report(worker, timeout=120)[1], steady.us_per_event()
+    return started, report(worker, timeout=120)[1], steady.us_per_event(), in_flight.mean()
 
 
 async def main() -> None:
@@ -333,7 +341,9 @@ async def main() -> None:
                     {"role": "bare", "limit": n, "concurrency": concurrency, **common},
                 )
                 await reset()
-                started, worker_end, steady_cpu_us = await drain(env, bootstrap, topics["input"], n)
+                started, worker_end, steady_cpu_us, out = await drain(
+                    env, bootstrap, topics["input"], n
+                )
                 worker_rss = worker_end["rss_mb"]
                 worker_log = (await gvr.get("/admin/log")).raise_for_status().json()
         finally:
@@ -358,7 +368,9 @@ async def main() -> None:
         f"{n} visits published, {args.partitions} partitions; GVR sandbox answers after "
         f"{args.latency_ms:g} ms over mutual TLS\ncatalog: {imported.stdout.strip()}\n"
         f"naive sample: {sample['accepted']} accepted, errors: {sample['errors'] or 'none'}\n"
-        f"worker: first acceptance {first:.1f} s after its start (catalog, group join)\n"
+        f"worker: first acceptance {first:.1f} s after its start (catalog, group join); "
+        f"{'unknown' if out is None else f'{out:.1f}'} of {concurrency} events at the register "
+        "on average while draining (its regbridge_register_in_flight, every 0.25 s)\n"
         f"bare client: {ceiling['accepted']} accepted, failed: {ceiling['failed'] or 'none'}"
     )
     print(f"{'consumer':<42}{'events':>8}{'events/s':>10}{'vs naive':>10}{'peak RSS MB':>13}")
@@ -379,6 +391,7 @@ async def main() -> None:
     summary |= {"worker_cpu_us": round(worker_cpu_us), "bare_cpu_us": round(ceiling["cpu_us"])}
     summary |= {"worker_steady_cpu_us": round(steady_cpu_us) if steady_cpu_us else None}
     summary |= {"worker_vs_ceiling": round(ratio, 2)}
+    summary |= {"worker_in_flight": round(out, 1) if out is not None else None}
     print(json.dumps(summary | {"worker_first_acceptance_s": round(first, 1), "rows": table}))
 
 

@@ -4,13 +4,20 @@ peak RSS and CPU from `os.wait4` (a child forked from a large parent inherits it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 CLI = [sys.executable, "-m", "services.cli"]
 LAUNCHER = """
@@ -86,3 +93,34 @@ class SteadyCpu:
             return None
         (first, cpu0), (end, cpu1) = self._samples[0], self._samples[-1]
         return (cpu1 - cpu0) / (end - first) * 1e6
+
+
+class InFlight:
+    """A launched worker's events at the register while it drains: its
+    `regbridge_register_in_flight` (its /metrics on `port`) every 0.25 s while `draining()`."""
+
+    GAUGE = re.compile(r"^regbridge_register_in_flight\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.samples: list[float] = []
+
+    async def watch(self, draining: Callable[[], bool]) -> None:
+        """Until cancelled; a scrape that fails (the worker starting or gone) is left out."""
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                if draining():
+                    with contextlib.suppress(httpx.HTTPError):
+                        found = self.GAUGE.search((await client.get(self.url)).text)
+                        if found:
+                            self.samples.append(float(found.group(1)))
+                await asyncio.sleep(0.25)
+
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
