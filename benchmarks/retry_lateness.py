@@ -156,7 +156,7 @@ class Phases:
                 self._note(self.fetched, inbound)
             take(lane, inbound, batch)
 
-        async def timed_handle(lane: Any, chunk: Any, *rest: Any) -> None:  # (waits, before)
+        async def timed_handle(lane: Any, chunk: Any, *rest: Any) -> None:  # an old tree: waits
             if lane.name == "retry":
                 job, deliver = chunk.job, chunk.job.deliver
 

@@ -516,8 +516,7 @@ async def test_overlapping_chunks_send_the_older_ones_events_first(pipeline: Pip
     first = pipeline.runner.job([inbound(f"a{n}", f"ra{n}", 1, n) for n in range(6)])
     second = pipeline.runner.job([inbound(f"b{n}", f"rb{n}", 1, 10 + n) for n in range(6)])
     sending = asyncio.ensure_future(first.deliver())
-    while pipeline.worker.out < 2:  # noqa: ASYNC110 (the first chunk's calls are out)
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(_until(lambda: pipeline.worker.out == 2), 5)
     # When the next chunk delivers beside it
     await asyncio.wait_for(asyncio.gather(sending, second.deliver()), 5)
     # Then the first chunk's events all go before the second's (whose calls fill the permits
@@ -530,9 +529,10 @@ async def test_overlapping_chunks_send_the_older_ones_events_first(pipeline: Pip
 async def test_a_retry_chunks_events_go_before_an_input_chunk_fetched_earlier(
     pipeline: Pipeline,
 ) -> None:
-    # Given an input chunk sending, at most 2 events at the register
+    # Given an input chunk sending, at most 2 events at the register, calls that take long
+    # enough for the retries to be read, parsed and opened meanwhile
     pipeline = with_options(pipeline, max_in_flight=2)
-    pipeline.worker.delay = 0.005
+    pipeline.worker.delay = 0.05
     first = pipeline.runner.job([inbound(f"a{n}", f"ra{n}", 1, n) for n in range(6)])
     retries = pipeline.runner.job(
         [inbound(f"r{n}", f"rr{n}", 1, n, from_retry=True) for n in range(2)]
